@@ -1,0 +1,1 @@
+"""Borealis executor: the runner, its coordinators, the config language and the CLI."""

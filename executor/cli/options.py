@@ -1,0 +1,116 @@
+"""Arguments and conversions shared by several commands.
+
+Converters raise ``InputError`` naming the flag, so a bad value is reported
+like any other bad input: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from executor.contract.errors import InputError
+from executor.contract.layout import CheckpointRoot, check_task_id, default_root
+from executor.runner.planner import DEFAULT_MAX_RUNS
+from executor.runner.runner import RunnerOptions
+
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="checkpoint root (default: $BOREALIS_ROOT, else /var/lib/borealis as root, "
+        "else ~/.local/state/borealis)",
+    )
+
+
+def root_of(args: argparse.Namespace) -> CheckpointRoot:
+    return CheckpointRoot(Path(args.root) if args.root else default_root())
+
+
+def task_id_arg(value: str) -> str:
+    try:
+        return check_task_id(value)
+    except ValueError as e:
+        raise InputError("", "task id", str(e)) from None
+
+
+def parse_ports(values: list[str] | None) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for value in values or []:
+        name, sep, number = value.partition("=")
+        if not sep:
+            name, sep, number = value.partition(":")  # Thermos' --port=name:num
+        if not sep or not name or not NAME_RE.match(name):
+            raise InputError("--port", value, "expected NAME=NUMBER, e.g. --port http=8080")
+        if not number.isdigit() or not 0 < int(number) < 65536:
+            raise InputError("--port", value, "the port must be a number from 1 to 65535")
+        ports[name] = int(number)
+    return ports
+
+
+def parse_bindings(values: list[str] | None) -> dict[str, str]:
+    bindings: dict[str, str] = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key or any(c.isspace() for c in key) or "{" in key or "}" in key:
+            raise InputError("--bind", value, "expected KEY=VALUE, e.g. --bind profile.version=3")
+        bindings[key] = text
+    return bindings
+
+
+def parse_duration(value: str, flag: str) -> float:
+    match = DURATION_RE.match(value.strip())
+    if not match:
+        raise InputError(flag, value, "expected a duration such as 90s, 10m, 12h, 7d or 2w")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def add_runner_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runner")
+    group.add_argument(
+        "--kill-grace",
+        default="10s",
+        metavar="DURATION",
+        help="time between SIGTERM and SIGKILL when stopping processes (default 10s, "
+        "never more than the task's finalization_wait)",
+    )
+    group.add_argument(
+        "--max-runs",
+        type=int,
+        default=DEFAULT_MAX_RUNS,
+        metavar="N",
+        help=f"most runs of one process, whatever their outcome (default {DEFAULT_MAX_RUNS}; "
+        "0 = no limit)",
+    )
+    group.add_argument(
+        "--preserve-env",
+        action="store_true",
+        help="start processes with this command's environment instead of a clean one",
+    )
+
+
+def runner_options(args: argparse.Namespace) -> RunnerOptions:
+    if args.max_runs < 0:
+        raise InputError("--max-runs", str(args.max_runs), "expected an integer >= 0")
+    return RunnerOptions(
+        kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
+        max_runs=args.max_runs,
+        preserve_env=args.preserve_env,
+    )
+
+
+def setup_logging(quiet: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("borealis")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,146 @@
+"""borealis run: run a task from a config file, in the foreground, until it ends.
+
+    borealis run CONFIG [--task NAME | --job NAME [--instance N]] [--task-id ID]
+                 [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [--bind KEY=VALUE]...
+
+CONFIG is a Thermos-style file that calls ``export(task)`` or an Aurora-style
+file that assigns ``jobs = [...]``. The task runs in a sandbox (default
+``<root>/sandboxes/<task_id>``) and its progress is printed as it happens.
+Ctrl-C or SIGTERM stops it cleanly: SIGTERM to every process, SIGKILL after
+the kill grace, then the final processes; a second Ctrl-C kills at once.
+
+Running the same command again with the same ``--task-id`` resumes a task
+whose runner died: live processes are re-attached, none is started twice.
+
+Exit status: 0 SUCCESS, 1 FAILED, 2 invalid input, 3 KILLED, 4 LOST,
+5 the task cannot be run (another runner has it, unreadable checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import secrets
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from executor.config import convert, loader
+from executor.contract.errors import InputError
+from executor.contract.states import ExitCode
+from executor.runner import prepare
+from executor.runner.runner import RunContext, TaskRunner
+
+from .options import (
+    add_root,
+    add_runner_options,
+    parse_bindings,
+    parse_ports,
+    root_of,
+    runner_options,
+    setup_logging,
+    task_id_arg,
+)
+
+log = logging.getLogger("borealis.cli")
+
+
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="a .aurora or .thermos config file")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--task", metavar="NAME", help="the exported task to use")
+    which.add_argument(
+        "--job", metavar="NAME", help="the job to use (its name or CLUSTER/ROLE/ENV/NAME)"
+    )
+    parser.add_argument(
+        "--instance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instance number bound to {{mesos.instance}} (default 0)",
+    )
+    parser.add_argument(
+        "--bind",
+        action="append",
+        metavar="KEY=VALUE",
+        help="bind a {{template}} value (repeatable)",
+    )
+    parser.add_argument(
+        "--port",
+        action="append",
+        metavar="NAME=NUM",
+        help="a port bound to {{thermos.ports[NAME]}} (repeatable)",
+    )
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run a task from a config file in the foreground",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_selection(parser)
+    parser.add_argument("--task-id", type=task_id_arg, help="task id (default: generated)")
+    add_root(parser)
+    parser.add_argument("--sandbox", type=Path, help="sandbox directory")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
+    add_runner_options(parser)
+    parser.set_defaults(func=run)
+
+
+def generate_task_id(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", name).lstrip(".-")[:120] or "task"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def select(args: argparse.Namespace) -> convert.Selection:
+    if args.instance < 0:
+        raise InputError("--instance", str(args.instance), "expected an integer >= 0")
+    config = loader.load(args.config)
+    bindings = convert.Bindings(
+        user=parse_bindings(args.bind), instance=args.instance, hostname=socket.gethostname()
+    )
+    return convert.select(config, task=args.task, job=args.job, bindings=bindings)
+
+
+def wanted_user(selection: convert.Selection) -> str | None:
+    if not selection.task.has_user():
+        return None
+    value, refs = selection.task.user().interpolate()
+    if refs:
+        raise InputError(selection.source, "user", convert.unbound_problem(refs[0].address()))
+    return str(value.get()) or None
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.quiet)
+    root = root_of(args)
+    options = runner_options(args)
+    selection = select(args)
+    source = selection.source
+    ports = parse_ports(args.port)
+    user, run_as = prepare.resolve_user(wanted_user(selection), source)
+    task_id = args.task_id or generate_task_id(convert.task_name(selection))
+    bound = convert.bind_runner_context(selection, task_id=task_id, user=user, ports=ports)
+    spec = convert.build_spec(bound, source)
+    prepare.check_supported(spec, source)
+    paths = root.task(task_id)
+    resumed = prepare.check_new_or_same(paths, spec)
+    sandbox = (args.sandbox or paths.default_sandbox).absolute()
+    # Nothing is created before this point: bad input leaves no trace on disk.
+    prepare.make_sandbox(sandbox, run_as)
+    if not resumed:
+        prepare.write_task_file(paths, spec)
+    log.info(
+        "task %s %s (sandbox %s, checkpoint root %s)",
+        task_id,
+        "resumed" if resumed else "started",
+        sandbox,
+        root.path,
+    )
+    context = RunContext(sandbox, user, ports, socket.gethostname(), run_as)
+    state = TaskRunner(root, task_id, spec, context, options).run()
+    return int(ExitCode.for_task_state(state))

@@ -1,0 +1,59 @@
+"""borealis runner: run or resume a task that is already on disk.
+
+    borealis runner TASK_ID [--root DIR] [--sandbox DIR] [--port NAME=NUM]...
+
+The task file ``<root>/tasks/active/TASK_ID`` must exist (``borealis run``
+and the executor write it). Use this to restart a task whose runner died: the
+new runner re-attaches to the live processes and carries on. The sandbox and
+ports recorded at the task's first start win over the flags. Exit status as
+for ``borealis run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+from typing import Any
+
+from executor.contract.states import ExitCode
+from executor.runner import prepare
+
+from .options import (
+    add_root,
+    add_runner_options,
+    parse_ports,
+    root_of,
+    runner_options,
+    setup_logging,
+    task_id_arg,
+)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "runner",
+        help="run or resume a task whose task file is already on disk",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("task_id", type=task_id_arg, metavar="TASK_ID")
+    add_root(parser)
+    parser.add_argument("--sandbox", type=Path, help="sandbox directory (first start only)")
+    parser.add_argument("--port", action="append", metavar="NAME=NUM", help="(first start only)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
+    add_runner_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.quiet)
+    paths = root_of(args).task(args.task_id)
+    state = prepare.resume(
+        paths,
+        runner_options(args),
+        sandbox=args.sandbox,
+        ports=parse_ports(args.port),
+        hostname=socket.gethostname(),
+    )
+    return int(ExitCode.for_task_state(state))

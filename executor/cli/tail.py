@@ -1,0 +1,127 @@
+"""borealis tail: print a process's output, and follow it with -f.
+
+    borealis tail TASK_ID PROCESS [--run N] [--stderr] [-n LINES] [-f] [--root DIR]
+
+Prints the last LINES lines (default 10; 0 for the whole file) of the stdout
+(or ``--stderr``) of the process's latest run, or of run N. With ``-f`` it
+keeps printing what the process writes; without ``--run`` it moves on to the
+process's next run when one starts (announced on stderr), and it stops once
+the task has ended and everything was printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from executor.contract.errors import InputError
+from executor.contract.layout import process_log_dir
+from executor.contract.replay import Follower
+
+from .options import add_root, root_of, task_id_arg
+from .status import view
+
+POLL = 0.2
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "tail",
+        help="print (and follow) a process's stdout or stderr",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("task_id", type=task_id_arg, metavar="TASK_ID")
+    parser.add_argument("process", metavar="PROCESS")
+    parser.add_argument("--run", type=int, metavar="N", help="run number (default: the latest)")
+    parser.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    parser.add_argument("-n", "--lines", type=int, default=10, metavar="LINES")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    add_root(parser)
+    parser.set_defaults(func=run)
+
+
+def last_lines(data: bytes, count: int) -> bytes:
+    if count <= 0:
+        return data
+    cut = len(data)
+    for _ in range(count + (1 if data.endswith(b"\n") else 0)):
+        cut = data.rfind(b"\n", 0, cut)
+        if cut < 0:
+            return data
+    return data[cut + 1 :]
+
+
+class _Reader:
+    """Reads a log file from an offset, tolerating it not existing yet."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as fp:
+                fp.seek(self.offset)
+                data = fp.read()
+        except FileNotFoundError:
+            return b""
+        self.offset += len(data)
+        return data
+
+
+def run(args: argparse.Namespace) -> int:
+    root = root_of(args)
+    v = view(root, args.task_id)
+    if v.state.header is None:
+        raise InputError("", args.task_id, f"no started task with this id under {root.path}")
+    names = [p.name for p in v.spec.processes] if v.spec else list(v.state.processes)
+    if args.process not in names:
+        raise InputError("", args.process, f"no such process (processes: {', '.join(names)})")
+    runs = v.state.runs(args.process)
+    if args.run is not None and not 0 <= args.run < max(len(runs), 1 if args.follow else 0):
+        raise InputError("--run", str(args.run), f"the process has {len(runs)} run(s)")
+    sandbox = Path(v.state.header.sandbox)
+    stream = "stderr" if args.stderr else "stdout"
+    current = args.run if args.run is not None else max(len(runs) - 1, 0)
+    out = sys.stdout.buffer
+
+    def path_of(run: int) -> Path:
+        return process_log_dir(sandbox, args.process, run) / stream
+
+    reader = _Reader(path_of(current))
+    out.write(last_lines(reader.read(), args.lines))
+    out.flush()
+    if not args.follow:
+        return 0
+    follower = Follower(root.task(args.task_id).runner_stream)
+    try:
+        while True:
+            follower.update()
+            chunk = reader.read()
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            state = follower.state
+            runs = state.runs(args.process)
+            ended = current < len(runs) and runs[current].state.terminal
+            if args.run is None and len(runs) > current + 1:
+                current += 1
+                reader = _Reader(path_of(current))
+                print(f"--- {args.process} run {current} ---", file=sys.stderr, flush=True)
+                continue
+            task_over = state.task_state is not None and state.task_state.terminal
+            if task_over or (args.run is not None and ended):
+                return 0
+            time.sleep(POLL)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        os._exit(0)  # the reader went away (e.g. `| head`): nothing left to do
+    finally:
+        follower.close()

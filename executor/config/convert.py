@@ -1,0 +1,218 @@
+"""From a loaded config to a typed, fully bound, validated ``TaskSpec``.
+
+Steps: pick the task (``--task``) or job (``--job``); bind the user's
+``--bind`` values, ``mesos.instance`` / ``mesos.hostname`` and the runner's
+``thermos.task_id`` / ``thermos.user`` / ``thermos.ports``; interpolate field by
+field, so that an error names its field path; convert to ``TaskSpec``; check
+the task rules. Binding follows pystachio (the binding closest to an object
+wins), a job's task sees the job's fields (``{{role}}``, ``{{environment}}``)
+as in Aurora, and ``{{mesos.instance}}`` comes from ``--instance``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pystachio import Empty, Environment, Ref
+from pystachio.base import Object
+from pystachio.composite import Structural
+from pystachio.container import ListContainer
+from pystachio.parsing import MustacheParser
+
+from executor.contract.errors import InputError
+from executor.contract.taskspec import TaskSpec, task_from_json
+from executor.contract.validation import validate
+
+from .loader import LoadedConfig
+from .schema import MesosContext, MesosTaskInstance, ThermosContext
+
+PORT_REF_RE = re.compile(r"^thermos\.ports\[([^\]]+)\]$")
+
+_KIND = {
+    "Integer": "an integer",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "String": "a string",
+}
+
+
+@dataclass
+class Selection:
+    """The task picked from a config, in scope, before the runner's bindings."""
+
+    task: Any  # pystachio Task with user and mesos bindings
+    job: Any | None = None  # the pystachio Job it came from, if any
+    source: str = ""
+
+
+@dataclass
+class Bindings:
+    user: dict[str, str] = field(default_factory=dict)  # --bind KEY=VALUE
+    instance: int = 0
+    hostname: str = "localhost"
+
+
+def _names(items: list[Any], attr: str = "name") -> list[str]:
+    names = []
+    for item in items:
+        value, refs = getattr(item, attr)().interpolate()
+        names.append(str(value.get()) if not refs else "<unnamed>")
+    return names
+
+
+def _job_key(job: Any) -> str:
+    parts = []
+    for attr in ("cluster", "role", "environment", "name"):
+        value = getattr(job, attr)()
+        parts.append("?" if value is Empty else str(value.get()))
+    return "/".join(parts)
+
+
+def select(
+    config: LoadedConfig,
+    *,
+    task: str | None = None,
+    job: str | None = None,
+    bindings: Bindings | None = None,
+) -> Selection:
+    """Pick one task (Thermos ``export``) or one job (Aurora ``jobs``) from ``config``."""
+    bindings = bindings or Bindings()
+    source = str(config.path)
+    user_env = [Environment(bindings.user)] if bindings.user else []
+    mesos = MesosContext(instance=bindings.instance, hostname=bindings.hostname)
+    if task is not None and job is not None:
+        raise InputError(source, "", "give --task or --job, not both")
+    if job is not None or (task is None and not config.tasks and config.jobs):
+        if not config.jobs:
+            raise InputError(source, "jobs", "this config defines no jobs (it exports tasks)")
+        jobs = [j.bind(*user_env) for j in config.jobs]
+        if job is None:
+            if len(jobs) > 1:
+                keys = ", ".join(_job_key(j) for j in jobs)
+                raise InputError(source, "jobs", f"several jobs, pick one with --job ({keys})")
+            chosen = jobs[0]
+        else:
+            matches = [j for j in jobs if job in (_names([j])[0], _job_key(j))]
+            if len(matches) != 1:
+                keys = ", ".join(_job_key(j) for j in jobs)
+                problem = "no job" if not matches else "several jobs"
+                raise InputError(source, "jobs", f"{problem} named {job!r} (jobs: {keys})")
+            chosen = matches[0]
+        instance = MesosTaskInstance(
+            task=chosen.find(Ref.from_address("task")),
+            role=chosen.find(Ref.from_address("role")) if chosen.has_role() else "",
+            environment=(
+                chosen.find(Ref.from_address("environment")) if chosen.has_environment() else ""
+            ),
+            instance=bindings.instance,
+        )
+        scoped = instance.bind(mesos=mesos).find(Ref.from_address("task"))
+        return Selection(scoped, chosen, source)
+    if not config.tasks:
+        raise InputError(source, "", "this config neither exports a task nor defines jobs")
+    tasks = [t.bind(*user_env).bind(mesos=mesos) for t in config.tasks]
+    if task is None:
+        if len(tasks) > 1:
+            names = ", ".join(_names(tasks))
+            raise InputError(source, "", f"several tasks exported, pick one with --task ({names})")
+        return Selection(tasks[0], None, source)
+    matches = [t for t, name in zip(tasks, _names(tasks), strict=True) if name == task]
+    if len(matches) != 1:
+        names = ", ".join(_names(tasks))
+        problem = "no task" if not matches else "several tasks"
+        raise InputError(source, "", f"{problem} named {task!r} (tasks: {names})")
+    return Selection(matches[0], None, source)
+
+
+def to_plain(obj: Any, source: str, path: str = "") -> tuple[Any, list[tuple[str, str]]]:
+    """Interpolate ``obj`` field by field into plain JSON values.
+
+    Returns the value and the unbound references as ``(field path, ref)``.
+    A value that cannot be coerced to its field's type raises ``InputError``.
+    """
+    unbound: list[tuple[str, str]] = []
+    return _plain(obj, source, path, unbound), unbound
+
+
+def _plain(obj: Any, source: str, path: str, unbound: list[tuple[str, str]]) -> Any:
+    if isinstance(obj, Structural):
+        out: dict[str, Any] = {}
+        for name in obj.TYPEMAP:
+            if getattr(obj, f"has_{name}")():
+                child = obj.find(Ref.from_address(name))
+                out[name] = _plain(child, source, f"{path}.{name}" if path else name, unbound)
+        return out
+    if isinstance(obj, ListContainer):
+        return [
+            _plain(obj.find(Ref.from_address(f"[{i}]")), source, f"{path}[{i}]", unbound)
+            for i in range(len(obj.get()))
+        ]
+    try:
+        value, refs = obj.interpolate()
+        plain = value.get()
+    except Object.CoercionError as e:
+        raise InputError(source, path, _coercion_problem(obj, e)) from None
+    except MustacheParser.Uninterpolatable as e:
+        raise InputError(source, path, f"bad template: {e}") from None
+    unbound.extend((path, ref.address()) for ref in refs)
+    return _thaw(plain)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):  # pystachio's frozendict is a dict
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _coercion_problem(obj: Any, error: Exception) -> str:
+    kind = _KIND.get(type(obj).__name__)
+    raw = getattr(obj, "_value", None)
+    if kind and raw is not None:
+        return f"expected {kind}, got {raw!r}"
+    return str(error)
+
+
+def referenced_ports(selection: Selection) -> set[str]:
+    """Names of every ``{{thermos.ports[NAME]}}`` the task uses."""
+    _, unbound = to_plain(selection.task, selection.source)
+    ports = set()
+    for _, ref in unbound:
+        match = PORT_REF_RE.match(ref)
+        if match:
+            ports.add(match.group(1))
+    return ports
+
+
+def task_name(selection: Selection) -> str:
+    value, refs = selection.task.name().interpolate()
+    return str(value.get()) if not refs else "task"
+
+
+def unbound_problem(ref: str) -> str:
+    match = PORT_REF_RE.match(ref)
+    if match:
+        port = match.group(1)
+        return f"port {port!r} is referenced but not given (pass --port {port}=NUMBER)"
+    return f"unbound template {{{{{ref}}}}} (bind it with --bind {ref}=VALUE)"
+
+
+def bind_runner_context(
+    selection: Selection, *, task_id: str, user: str, ports: dict[str, int]
+) -> Any:
+    context = ThermosContext(task_id=task_id, user=user, ports=ports)
+    return selection.task.bind(thermos=context)
+
+
+def build_spec(task: Any, source: str) -> TaskSpec:
+    """Interpolate a fully bound pystachio task, convert it and check its rules."""
+    plain, unbound = to_plain(task, source)
+    if unbound:
+        path, ref = unbound[0]
+        raise InputError(source, path, unbound_problem(ref))
+    spec = task_from_json(plain, source)
+    validate(spec, source)
+    return spec

@@ -1,0 +1,151 @@
+"""The on-disk layout of a checkpoint root: a public contract.
+
+Operators, log collectors, the observer and the executor rely on these paths;
+``docs/layout.md`` documents them. Every path is computed here and nowhere else::
+
+    <root>/tasks/active/<task_id>            task JSON while the task runs
+    <root>/tasks/finished/<task_id>          the same file, renamed when it ends
+    <root>/checkpoints/<task_id>/runner      the runner's merged record stream
+    <root>/checkpoints/<task_id>/process.<name>   one coordinator stream per process
+    <root>/checkpoints/<task_id>/doorbell    FIFO: coordinators wake the runner
+    <root>/checkpoints/<task_id>/runner.log  the runner's own log
+    <root>/sandboxes/<task_id>/              default sandbox of ``borealis run``
+    <sandbox>/.logs/<process>/<run>/stdout|stderr   process output
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_ENV = "BOREALIS_ROOT"
+
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+LOG_DIR_NAME = ".logs"
+
+
+def default_root() -> Path:
+    """The checkpoint root used when neither ``--root`` nor ``$BOREALIS_ROOT`` is given."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/borealis")
+    state_home = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(state_home) / "borealis"
+
+
+def check_task_id(task_id: str) -> str:
+    """Return ``task_id`` if it is a valid task id, else raise ``ValueError``."""
+    if not TASK_ID_RE.match(task_id):
+        raise ValueError(
+            f"invalid task id {task_id!r}: use 1-200 characters from [A-Za-z0-9_.-], "
+            "not starting with '.' or '-'"
+        )
+    return task_id
+
+
+@dataclass(frozen=True)
+class CheckpointRoot:
+    """A directory holding tasks, their checkpoints and (standalone) sandboxes."""
+
+    path: Path
+
+    @property
+    def active_dir(self) -> Path:
+        return self.path / "tasks" / "active"
+
+    @property
+    def finished_dir(self) -> Path:
+        return self.path / "tasks" / "finished"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return self.path / "sandboxes"
+
+    def task(self, task_id: str) -> TaskPaths:
+        return TaskPaths(self, check_task_id(task_id))
+
+    def task_ids(self, which: str = "all") -> list[str]:
+        """Task ids found under ``tasks/active`` and/or ``tasks/finished`` (unsorted)."""
+        dirs = {
+            "active": [self.active_dir],
+            "finished": [self.finished_dir],
+            "all": [self.active_dir, self.finished_dir],
+        }[which]
+        ids: set[str] = set()
+        for directory in dirs:
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                continue
+            ids.update(name for name in names if TASK_ID_RE.match(name))
+        return list(ids)
+
+    def ensure(self) -> None:
+        for directory in (self.active_dir, self.finished_dir, self.checkpoints_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class TaskPaths:
+    """Every path belonging to one task under a checkpoint root."""
+
+    root: CheckpointRoot
+    task_id: str
+
+    @property
+    def active_task_file(self) -> Path:
+        return self.root.active_dir / self.task_id
+
+    @property
+    def finished_task_file(self) -> Path:
+        return self.root.finished_dir / self.task_id
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root.checkpoints_dir / self.task_id
+
+    @property
+    def runner_stream(self) -> Path:
+        return self.checkpoint_dir / "runner"
+
+    def process_stream(self, process: str) -> Path:
+        return self.checkpoint_dir / f"process.{process}"
+
+    @property
+    def doorbell(self) -> Path:
+        return self.checkpoint_dir / "doorbell"
+
+    @property
+    def runner_log(self) -> Path:
+        return self.checkpoint_dir / "runner.log"
+
+    @property
+    def default_sandbox(self) -> Path:
+        return self.root.sandboxes_dir / self.task_id
+
+    def task_file(self) -> Path | None:
+        """The task file, wherever it currently is (active first), or ``None``."""
+        for candidate in (self.active_task_file, self.finished_task_file):
+            if candidate.exists():
+                return candidate
+        return None
+
+
+def log_dir(sandbox: Path) -> Path:
+    return sandbox / LOG_DIR_NAME
+
+
+def process_log_dir(sandbox: Path, process: str, run: int) -> Path:
+    return log_dir(sandbox) / process / str(run)

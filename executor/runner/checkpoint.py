@@ -1,0 +1,97 @@
+"""The runner's side of its checkpoint stream: lock, replay, record, commit.
+
+``record()`` applies a record to the in-memory state with the same function
+replay uses (so an invalid transition is refused before it is written) and
+queues it; ``commit()`` writes every queued record with one ``write(2)`` and
+then ``fdatasync``s the stream. The runner commits once per loop iteration
+that recorded anything, and always before it forks a coordinator for a run it
+just recorded (a run must be on disk before its process can exist).
+
+The stream's ``flock`` is the runner lock: a second runner for the same task
+fails to take it and stops, naming the pid that holds it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+from executor.contract.layout import TaskPaths
+from executor.contract.records import Record, RunnerStarted, decode, encode
+from executor.contract.replay import RunnerState, apply, decode_all
+from executor.contract.stream import Tail, frame, read_all
+
+from .faults import Faults
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class RunnerCheckpoint:
+    def __init__(self, paths: TaskPaths, faults: Faults | None = None) -> None:
+        self.paths = paths
+        self.path: Path = paths.runner_stream
+        self.faults = faults or Faults()
+        self.state = RunnerState()
+        self._fd = -1
+        self._pending: list[bytes] = []
+
+    def acquire(self) -> None:
+        """Take the runner lock and replay the stream (repairing a torn tail)."""
+        self.paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise AlreadyRunning(
+                    f"task {self.paths.task_id}: a runner is already running it"
+                    f"{self._holder_hint()}"
+                ) from None
+            raise
+        self._fd = fd
+        scan = read_all(self.path)
+        if scan.tail is not Tail.CLEAN:
+            os.ftruncate(fd, scan.end)
+        state = RunnerState()
+        for record in decode_all(scan.payloads, str(self.path)):
+            apply(state, record)
+        self.state = state
+
+    def _holder_hint(self) -> str:
+        try:
+            records = [decode(p) for p in read_all(self.path).payloads]
+        except Exception:  # only a hint for the message; the lock is what matters
+            return ""
+        runners = [r for r in records if isinstance(r, RunnerStarted)]
+        return f" (pid {runners[-1].identity.pid})" if runners else ""
+
+    def record(self, record: Record) -> None:
+        apply(self.state, record)
+        self._pending.append(encode(record))
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending)
+
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(frame(p) for p in self._pending)
+        self._pending.clear()
+        self.faults.point("before-write")
+        written = self.faults.write(self._fd, data)
+        if written != len(data):
+            raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes)")
+        self.faults.point("before-sync")
+        os.fdatasync(self._fd)
+        self.faults.point("after-sync")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

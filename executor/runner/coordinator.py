@@ -1,0 +1,178 @@
+"""The coordinator: the one process that waits on a run and writes its result down.
+
+The runner forks one coordinator per process run. The coordinator becomes a
+session leader of its own (a Ctrl-C at the runner's terminal does not reach
+it), starts ``/bin/bash -c cmdline`` as a session leader too, and records in
+its own stream (``checkpoints/<task_id>/process.<name>``):
+
+    FORKED  (its own identity)      right after the fork
+    RUNNING (the child's identity)  once the child exists
+    SUCCESS / FAILED / KILLED       with the real exit status, when it ends
+
+and rings the runner's doorbell after each record. It outlives a runner crash,
+so an exit status is never lost: the next runner merges what it wrote. The
+stream's ``flock`` (taken by the runner before the fork and inherited) is held
+for the coordinator's whole life; a free lock therefore proves no coordinator
+of that process is alive. Only the exit record is fsynced: after a host crash
+every process is gone anyway, but the results of finished runs must survive.
+
+SIGTERM, SIGINT and SIGHUP are caught and ignored here (a caught signal goes
+back to its default in the exec'd child), so the coordinator stays to record
+the exit of a process that a kill reached; only SIGKILL ends it early, and the
+runner then declares the run LOST.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from executor.contract.layout import process_log_dir
+from executor.contract.records import ProcessStatus, encode
+from executor.contract.states import ProcessState, process_state_for_exit
+from executor.contract.stream import StreamWriter
+from executor.contract.taskspec import ProcessSpec
+
+from .proctree import identify
+
+BASH = "/bin/bash"
+START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
+
+
+@dataclass(frozen=True)
+class RunAs:
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything a coordinator needs; built by the runner before it forks."""
+
+    task_id: str
+    process: ProcessSpec
+    run: int
+    sandbox: Path
+    stream: Path
+    doorbell: Path
+    env: dict[str, str]
+    destination: str  # file | console | none
+    run_as: RunAs | None  # None: stay the runner's user
+
+
+def ring(doorbell: Path) -> None:
+    """Wake the runner if one is listening; never block, never fail."""
+    try:
+        fd = os.open(doorbell, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # ENXIO: no runner is reading right now; it will catch up on start
+    try:
+        os.write(fd, b".")
+    except OSError:
+        pass  # EAGAIN: rings are already pending
+    finally:
+        os.close(fd)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
+def _close_inherited_fds(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def main(launch: Launch, stream_fd: int) -> NoReturn:
+    """Entry point in the freshly forked child. Never returns."""
+    status = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, _ignore)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        _close_inherited_fds({0, 1, 2, stream_fd})
+        status = coordinate(launch, StreamWriter(stream_fd, launch.stream))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc(file=sys.stderr)
+    finally:
+        os._exit(status)
+
+
+def _open_outputs(launch: Launch) -> tuple[int | None, int | None]:
+    if launch.destination == "console":
+        return None, None
+    if launch.destination == "none":
+        devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        return devnull, devnull
+    directory = process_log_dir(launch.sandbox, launch.process.name, launch.run)
+    directory.mkdir(parents=True, exist_ok=True)
+    fds = []
+    for name in ("stdout", "stderr"):
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fds.append(fd)
+    if launch.run_as is not None:
+        for path in (launch.sandbox / ".logs", directory.parent, directory):
+            os.chown(path, launch.run_as.uid, launch.run_as.gid)
+        for fd in fds:
+            os.fchown(fd, launch.run_as.uid, launch.run_as.gid)
+    return fds[0], fds[1]
+
+
+def coordinate(launch: Launch, stream: StreamWriter) -> int:
+    name, run = launch.process.name, launch.run
+
+    def record(state: ProcessState, *, sync: bool = False, **fields: object) -> None:
+        status = ProcessStatus(name, run, state, time.time(), **fields)  # type: ignore[arg-type]
+        stream.append([encode(status)])
+        if sync:
+            stream.sync()
+        ring(launch.doorbell)
+
+    record(ProcessState.FORKED, coordinator=identify(os.getpid()))
+    try:
+        stdout, stderr = _open_outputs(launch)
+        run_as = launch.run_as
+        child = subprocess.Popen(
+            [BASH, "-c", launch.process.cmdline],
+            cwd=launch.sandbox,
+            env=launch.env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            close_fds=True,
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=list(run_as.groups) if run_as else None,
+        )
+    except OSError as e:
+        record(
+            ProcessState.FAILED,
+            sync=True,
+            return_code=START_FAILURE_RC,
+            reason=f"could not start: {e.strerror or e}",
+        )
+        return 0
+    for fd in {stdout, stderr}:
+        if fd is not None:
+            os.close(fd)
+    record(ProcessState.RUNNING, pid=identify(child.pid))
+    return_code = child.wait()
+    record(process_state_for_exit(return_code), sync=True, return_code=return_code)
+    return 0

@@ -1,0 +1,140 @@
+"""Put a task on disk before its runner starts: user, task file, sandbox.
+
+Used by ``borealis run`` (and later the executor). Everything that can be
+wrong with the input is checked before anything is created, so a refused task
+leaves no sandbox, task file or checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import tempfile
+from pathlib import Path
+
+from executor.contract.errors import InputError
+from executor.contract.layout import TaskPaths
+from executor.contract.states import TaskState
+from executor.contract.taskspec import TaskSpec, task_from_text
+
+from .coordinator import RunAs
+from .runner import RunContext, RunnerOptions, TaskRunner
+
+
+def current_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def resolve_user(wanted: str | None, source: str) -> tuple[str, RunAs | None]:
+    """The user processes run as, and how to switch to it (``None``: no switch)."""
+    me = current_user()
+    if not wanted or wanted == me:
+        return me, None
+    try:
+        entry = pwd.getpwnam(wanted)
+    except KeyError:
+        raise InputError(source, "user", f"unknown user {wanted!r}") from None
+    if os.geteuid() != 0:
+        raise InputError(
+            source, "user", f"running processes as {wanted!r} needs root (running as {me!r})"
+        )
+    groups = tuple(os.getgrouplist(wanted, entry.pw_gid))
+    return wanted, RunAs(wanted, entry.pw_uid, entry.pw_gid, groups)
+
+
+def check_supported(spec: TaskSpec, source: str) -> None:
+    """Refuse logger settings this version cannot honour yet (rather than ignore them)."""
+    for index, process in enumerate(spec.processes):
+        logger = process.logger
+        if logger is None:
+            continue
+        if logger.mode == "rotate":
+            raise InputError(
+                source,
+                f"processes[{index}].logger.mode",
+                "'rotate' is not supported yet (planned: issue #3); use 'standard'",
+            )
+        if logger.destination == "both":
+            raise InputError(
+                source,
+                f"processes[{index}].logger.destination",
+                "'both' is not supported yet (planned: issue #3); use 'file' or 'console'",
+            )
+
+
+def check_new_or_same(paths: TaskPaths, spec: TaskSpec) -> bool:
+    """Whether this is a resume of the same task; refuse a different one under the same id."""
+    if paths.finished_task_file.exists():
+        raise InputError(
+            "--task-id",
+            paths.task_id,
+            "this task already finished; pick another id (or remove it with borealis gc)",
+        )
+    existing = paths.active_task_file
+    if not existing.exists():
+        return False
+    on_disk = task_from_text(existing.read_text(), str(existing))
+    if on_disk.to_json() != spec.to_json():
+        raise InputError(
+            "--task-id",
+            paths.task_id,
+            f"a different task already runs under this id (see {existing})",
+        )
+    return True
+
+
+def write_task_file(paths: TaskPaths, spec: TaskSpec) -> None:
+    paths.root.ensure()
+    directory = paths.root.active_dir
+    fd, tmp = tempfile.mkstemp(prefix=f".{paths.task_id}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as fp:
+            fp.write(spec.dumps())
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, paths.active_task_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_task_file(paths: TaskPaths) -> TaskSpec:
+    location = paths.task_file()
+    if location is None:
+        raise InputError("", paths.task_id, f"no such task under {paths.root.path}")
+    return task_from_text(location.read_text(), str(location))
+
+
+def make_sandbox(sandbox: Path, run_as: RunAs | None) -> None:
+    sandbox.mkdir(parents=True, exist_ok=True)
+    if run_as is not None:
+        os.chown(sandbox, run_as.uid, run_as.gid)
+
+
+def task_json(spec: TaskSpec) -> str:
+    return json.dumps(spec.to_json(), indent=2, sort_keys=True)
+
+
+def resume(
+    paths: TaskPaths,
+    options: RunnerOptions,
+    *,
+    sandbox: Path | None = None,
+    ports: dict[str, int] | None = None,
+    hostname: str = "localhost",
+    kill: TaskState | None = None,
+) -> TaskState:
+    """Run (or resume, or kill) a task whose task file is already on disk."""
+    spec = read_task_file(paths)
+    source = str(paths.task_file())
+    user, run_as = resolve_user(spec.user, source)
+    chosen = sandbox or paths.default_sandbox
+    if not paths.runner_stream.exists():
+        make_sandbox(chosen, run_as)
+    context = RunContext(chosen.absolute(), user, dict(ports or {}), hostname, run_as)
+    runner = TaskRunner(paths.root, paths.task_id, spec, context, options, kill=kill)
+    return runner.run()

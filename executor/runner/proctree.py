@@ -1,0 +1,187 @@
+"""Process identity, pidfds, and finding every process that belongs to a task.
+
+A process is named by ``Identity(pid, start_ticks)``: a pid alone may have been
+recycled (``pid_max`` is 32768 on many hosts), a pid with its start time in
+clock ticks since boot cannot. Signals go through pidfds opened after the
+identity was checked, so a signal can never reach a stranger that took over a
+pid in between.
+
+A task's processes are found three ways, because any one of them can miss:
+
+* the process group / session of each run's ``bash`` (every run is a session
+  leader, so its plain children share its session);
+* descendants by parent pid (including those that called ``setsid``);
+* the environment marker ``BOREALIS_TASK_ID`` + ``BOREALIS_SANDBOX``, which
+  double-forked daemons keep after they were re-parented to init, and which
+  survives a restart of the runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+from executor.contract.records import Identity
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+TASK_MARKER = "BOREALIS_TASK_ID"
+SANDBOX_MARKER = "BOREALIS_SANDBOX"
+
+
+def boot_id() -> str:
+    try:
+        with open(BOOT_ID_PATH) as fp:
+            return fp.read().strip()
+    except OSError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    pid: int
+    state: str
+    ppid: int
+    pgrp: int
+    session: int
+    start_ticks: int
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """Parse ``/proc/<pid>/stat``; ``None`` if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fp:
+            data = fp.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'
+    fields = data[data.rindex(b")") + 2 :].split()
+    return ProcStat(
+        pid=pid,
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        pgrp=int(fields[2]),
+        session=int(fields[3]),
+        start_ticks=int(fields[19]),
+    )
+
+
+def identify(pid: int) -> Identity | None:
+    stat = read_stat(pid)
+    return Identity(pid, stat.start_ticks) if stat else None
+
+
+def is_alive(identity: Identity) -> bool:
+    """The very process named by ``identity`` exists and is not a zombie."""
+    stat = read_stat(identity.pid)
+    return stat is not None and stat.start_ticks == identity.start_ticks and stat.state != "Z"
+
+
+def open_pidfd(identity: Identity) -> int | None:
+    """A pidfd for exactly this process, or ``None`` if it is gone."""
+    try:
+        fd = os.pidfd_open(identity.pid)
+    except ProcessLookupError:
+        return None
+    # Checked after opening: if the identity matches now, the pidfd refers to it.
+    stat = read_stat(identity.pid)
+    if stat is None or stat.start_ticks != identity.start_ticks:
+        os.close(fd)
+        return None
+    return fd
+
+
+def send_signal(identity: Identity, sig: int) -> bool:
+    """Signal exactly this process; return whether it was there to receive it."""
+    fd = open_pidfd(identity)
+    if fd is None:
+        return False
+    try:
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class ProcessTable:
+    """One snapshot of the host's processes, to find a task's members in one pass."""
+
+    def __init__(self) -> None:
+        self.stats: dict[int, ProcStat] = {}
+        self.children: dict[int, list[int]] = {}
+        for pid in psutil.pids():
+            stat = read_stat(pid)
+            if stat is not None:
+                self.stats[pid] = stat
+                self.children.setdefault(stat.ppid, []).append(pid)
+
+    def identity(self, pid: int) -> Identity | None:
+        stat = self.stats.get(pid)
+        return Identity(pid, stat.start_ticks) if stat else None
+
+    def descendants(self, pid: int) -> list[int]:
+        found: list[int] = []
+        todo = list(self.children.get(pid, []))
+        while todo:
+            child = todo.pop()
+            found.append(child)
+            todo.extend(self.children.get(child, []))
+        return found
+
+    def session_members(self, session: int) -> list[int]:
+        return [pid for pid, stat in self.stats.items() if stat.session == session]
+
+    def marked(self, task_id: str, sandbox: str) -> list[int]:
+        """Processes whose environment carries this task's marker."""
+        found = []
+        own = os.getpid()
+        for pid, stat in self.stats.items():
+            if pid == own or stat.state == "Z":
+                continue
+            try:
+                env = psutil.Process(pid).environ()
+            except (psutil.Error, OSError):
+                continue
+            if env.get(TASK_MARKER) == task_id and env.get(SANDBOX_MARKER) == sandbox:
+                found.append(pid)
+        return found
+
+    def trees(self, roots: Iterable[Identity]) -> set[int]:
+        """Each live root, its descendants and the members of its session."""
+        pids: set[int] = set()
+        for root in roots:
+            stat = self.stats.get(root.pid)
+            if stat is None or stat.start_ticks != root.start_ticks:
+                continue
+            pids.add(root.pid)
+            pids.update(self.descendants(root.pid))
+            pids.update(self.session_members(root.pid))
+        return pids
+
+    def live(self, pids: Iterable[int]) -> list[Identity]:
+        members = []
+        for pid in sorted(pids):
+            stat = self.stats[pid]
+            if stat.state != "Z":
+                members.append(Identity(pid, stat.start_ticks))
+        return members
+
+    def task_members(self, roots: Iterable[Identity], task_id: str, sandbox: str) -> list[Identity]:
+        """Every live process of the task: the trees of ``roots`` and marked strays."""
+        return self.live(self.trees(roots) | set(self.marked(task_id, sandbox)))
+
+
+def signal_all(members: Iterable[Identity], sig: int) -> int:
+    """Send ``sig`` to each member that still exists; return how many got it."""
+    sent = 0
+    for member in members:
+        with contextlib.suppress(PermissionError):
+            if send_signal(member, sig):
+                sent += 1
+    return sent

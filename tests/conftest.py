@@ -1,0 +1,24 @@
+"""Shared fixtures: a fresh checkpoint root per test, and no leaked processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from executor.contract.layout import CheckpointRoot
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> CheckpointRoot:
+    checkpoint_root = CheckpointRoot(tmp_path / "root")
+    checkpoint_root.ensure()
+    return checkpoint_root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Commands that fall back to $BOREALIS_ROOT must never touch a real host root.
+    monkeypatch.setenv("BOREALIS_ROOT", str(tmp_path / "root"))
+    yield

@@ -1,0 +1,107 @@
+"""Helpers for tests: build tasks, run them for real, poll with a deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from executor.contract.layout import CheckpointRoot
+from executor.contract.replay import RunnerState, load
+from executor.contract.states import TaskState
+from executor.contract.taskspec import TaskSpec, task_from_json
+from executor.contract.validation import validate
+from executor.runner.proctree import ProcessTable
+from executor.runner.runner import RunContext, RunnerOptions, TaskRunner
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def task(*processes: dict[str, Any], **fields: Any) -> TaskSpec:
+    """A validated TaskSpec from process dicts (``min_duration`` defaults to 0 here)."""
+    procs = [{"min_duration": 0, **p} for p in processes]
+    spec = task_from_json({"name": fields.pop("name", "t"), "processes": procs, **fields})
+    validate(spec)
+    return spec
+
+
+def run_in_process(
+    root: CheckpointRoot,
+    spec: TaskSpec,
+    task_id: str = "t1",
+    options: RunnerOptions | None = None,
+    **context: Any,
+) -> tuple[TaskState, TaskRunner]:
+    """Run a task to its end in this process; check live state == replayed state."""
+    sandbox = root.path / "sandboxes" / task_id
+    sandbox.mkdir(parents=True, exist_ok=True)
+    paths = root.task(task_id)
+    paths.active_task_file.write_text(spec.dumps())
+    ctx = RunContext(sandbox=sandbox, user=context.pop("user", "root"), **context)
+    runner = TaskRunner(root, task_id, spec, ctx, options or RunnerOptions(kill_grace=2))
+    state = runner.run()
+    assert runner.state == load(paths.runner_stream), "live state differs from replayed state"
+    return state, runner
+
+
+def replayed(root: CheckpointRoot, task_id: str) -> RunnerState:
+    return load(root.task(task_id).runner_stream)
+
+
+def borealis(*args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run the borealis CLI in a subprocess (as an installed user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "executor.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=kw.pop("cwd", REPO),
+        **kw,
+    )
+
+
+def start_borealis(*args: str, log: Path, **kw: Any) -> subprocess.Popen[bytes]:
+    """Start the CLI in the background; its stdout and stderr go to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "executor.cli.main", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=kw.pop("cwd", REPO),
+            **kw,
+        )
+
+
+def marked(task_id: str, sandbox: Path | str) -> list[int]:
+    """Live processes carrying the task's environment marker."""
+    return ProcessTable().marked(task_id, str(sandbox))
+
+
+def run_lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
