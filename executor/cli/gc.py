@@ -22,10 +22,10 @@ from executor.contract.replay import load
 from .options import add_root, parse_duration, root_of
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "gc",
-        help="remove finished tasks, their checkpoints and sandboxes",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

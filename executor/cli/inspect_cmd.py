@@ -24,19 +24,19 @@ from executor.contract.taskspec import task_from_json
 from executor.contract.validation import validate
 from executor.runner import prepare
 
-from .options import parse_ports, task_id_arg
+from .options import parse_ports, task_id_type
 from .run import add_selection, select, wanted_user
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "inspect",
-        help="print the interpolated task JSON of a config",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_selection(parser)
-    parser.add_argument("--task-id", type=task_id_arg, help="bind thermos.task_id")
+    parser.add_argument("--task-id", type=task_id_type("--task-id"), help="bind thermos.task_id")
     parser.set_defaults(func=run)
 
 

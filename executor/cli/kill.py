@@ -26,19 +26,19 @@ from .options import (
     root_of,
     runner_options,
     setup_logging,
-    task_id_arg,
+    task_id_type,
 )
 from .status import view
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "kill",
-        help="stop a task (SIGTERM, then SIGKILL) and wait for it to end",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("task_id", type=task_id_arg, metavar="TASK_ID")
+    parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument(
         "--timeout",

@@ -8,8 +8,10 @@ traceback and exits with status 101.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from executor.contract.errors import InputError
 from executor.contract.records import RecordError
@@ -18,26 +20,48 @@ from executor.contract.states import ExitCode
 from executor.contract.stream import CorruptStream
 from executor.runner.checkpoint import AlreadyRunning
 
-from . import gc, inspect_cmd, kill, run, runner_cmd, status, tail
-
-COMMANDS = (run, status, tail, kill, inspect_cmd, gc, runner_cmd)
+# name -> (module, one line of help). Only the chosen command's module is
+# imported, so that e.g. `borealis runner` does not pay for the config language.
+COMMANDS = {
+    "run": ("run", "run a task from a config file in the foreground"),
+    "status": ("status", "show tasks, or one task's processes and runs"),
+    "tail": ("tail", "print (and follow) a process's stdout or stderr"),
+    "kill": ("kill", "stop a task (SIGTERM, then SIGKILL) and wait for it to end"),
+    "inspect": ("inspect_cmd", "print the interpolated task JSON of a config"),
+    "gc": ("gc", "remove finished tasks, their checkpoints and sandboxes"),
+    "runner": ("runner_cmd", "run or resume a task whose task file is already on disk"),
+}
 CANNOT_RUN = 5
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse, with its own errors on one line like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(int(ExitCode.INVALID))
+
+
+def parser(argv: list[str]) -> argparse.ArgumentParser:
+    top = Parser(
         prog="borealis",
         description="Borealis: run Thermos-style tasks, crash-safe, on this host.",
     )
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name == chosen:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            module.add_parser(sub, name, help_text)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        args = parser(argv).parse_args(argv)
         return int(args.func(args))
     except InputError as e:
         print(f"borealis: {e}", file=sys.stderr)

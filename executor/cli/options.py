@@ -10,6 +10,7 @@ import argparse
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from executor.contract.errors import InputError
@@ -35,11 +36,29 @@ def root_of(args: argparse.Namespace) -> CheckpointRoot:
     return CheckpointRoot(Path(args.root) if args.root else default_root())
 
 
-def task_id_arg(value: str) -> str:
-    try:
-        return check_task_id(value)
-    except ValueError as e:
-        raise InputError("", "task id", str(e)) from None
+def task_id_type(flag: str) -> Callable[[str], str]:
+    """An argparse ``type`` that refuses a bad task id as bad input (exit status 2)."""
+
+    def convert(value: str) -> str:
+        try:
+            return check_task_id(value)
+        except ValueError as e:
+            raise InputError(flag, value, str(e)) from None
+
+    return convert
+
+
+def int_type(flag: str, minimum: int = 0) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = minimum - 1
+        if number < minimum:
+            raise InputError(flag, value, f"expected an integer >= {minimum}")
+        return number
+
+    return convert
 
 
 def parse_ports(values: list[str] | None) -> dict[str, int]:
@@ -84,7 +103,7 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-runs",
-        type=int,
+        type=int_type("--max-runs"),
         default=DEFAULT_MAX_RUNS,
         metavar="N",
         help=f"most runs of one process, whatever their outcome (default {DEFAULT_MAX_RUNS}; "
@@ -98,8 +117,6 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
 
 
 def runner_options(args: argparse.Namespace) -> RunnerOptions:
-    if args.max_runs < 0:
-        raise InputError("--max-runs", str(args.max_runs), "expected an integer >= 0")
     return RunnerOptions(
         kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
         max_runs=args.max_runs,

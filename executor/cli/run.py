@@ -36,12 +36,13 @@ from executor.runner.runner import RunContext, TaskRunner
 from .options import (
     add_root,
     add_runner_options,
+    int_type,
     parse_bindings,
     parse_ports,
     root_of,
     runner_options,
     setup_logging,
-    task_id_arg,
+    task_id_type,
 )
 
 log = logging.getLogger("borealis.cli")
@@ -56,7 +57,7 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--instance",
-        type=int,
+        type=int_type("--instance"),
         default=0,
         metavar="N",
         help="instance number bound to {{mesos.instance}} (default 0)",
@@ -75,15 +76,17 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "run",
-        help="run a task from a config file in the foreground",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_selection(parser)
-    parser.add_argument("--task-id", type=task_id_arg, help="task id (default: generated)")
+    parser.add_argument(
+        "--task-id", type=task_id_type("--task-id"), help="task id (default: generated)"
+    )
     add_root(parser)
     parser.add_argument("--sandbox", type=Path, help="sandbox directory")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
@@ -97,8 +100,6 @@ def generate_task_id(name: str) -> str:
 
 
 def select(args: argparse.Namespace) -> convert.Selection:
-    if args.instance < 0:
-        raise InputError("--instance", str(args.instance), "expected an integer >= 0")
     config = loader.load(args.config)
     bindings = convert.Bindings(
         user=parse_bindings(args.bind), instance=args.instance, hostname=socket.gethostname()

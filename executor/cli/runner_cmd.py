@@ -26,18 +26,18 @@ from .options import (
     root_of,
     runner_options,
     setup_logging,
-    task_id_arg,
+    task_id_type,
 )
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "runner",
-        help="run or resume a task whose task file is already on disk",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("task_id", type=task_id_arg, metavar="TASK_ID")
+    parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument("--sandbox", type=Path, help="sandbox directory (first start only)")
     parser.add_argument("--port", action="append", metavar="NAME=NUM", help="(first start only)")

@@ -23,17 +23,17 @@ from executor.contract.replay import ProcessRun, RunnerState, load
 from executor.contract.taskspec import TaskSpec, task_from_text
 from executor.runner.proctree import is_alive
 
-from .options import add_root, root_of, task_id_arg
+from .options import add_root, root_of, task_id_type
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "status",
-        help="show tasks, or one task's processes and runs",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("task_id", nargs="?", type=task_id_arg, metavar="TASK_ID")
+    parser.add_argument("task_id", nargs="?", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)

@@ -22,24 +22,26 @@ from executor.contract.errors import InputError
 from executor.contract.layout import process_log_dir
 from executor.contract.replay import Follower
 
-from .options import add_root, root_of, task_id_arg
+from .options import add_root, int_type, root_of, task_id_type
 from .status import view
 
 POLL = 0.2
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = sub.add_parser(
-        "tail",
-        help="print (and follow) a process's stdout or stderr",
+        name,
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("task_id", type=task_id_arg, metavar="TASK_ID")
+    parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     parser.add_argument("process", metavar="PROCESS")
-    parser.add_argument("--run", type=int, metavar="N", help="run number (default: the latest)")
+    parser.add_argument(
+        "--run", type=int_type("--run"), metavar="N", help="run number (default: the latest)"
+    )
     parser.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
-    parser.add_argument("-n", "--lines", type=int, default=10, metavar="LINES")
+    parser.add_argument("-n", "--lines", type=int_type("--lines"), default=10, metavar="LINES")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
     add_root(parser)
     parser.set_defaults(func=run)

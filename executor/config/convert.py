@@ -111,6 +111,8 @@ def select(
         scoped = instance.bind(mesos=mesos).find(Ref.from_address("task"))
         return Selection(scoped, chosen, source)
     if not config.tasks:
+        if config.jobs:
+            raise InputError(source, "", "this config exports no tasks, only jobs (use --job)")
         raise InputError(source, "", "this config neither exports a task nor defines jobs")
     tasks = [t.bind(*user_env).bind(mesos=mesos) for t in config.tasks]
     if task is None:
@@ -210,6 +212,9 @@ def bind_runner_context(
 def build_spec(task: Any, source: str) -> TaskSpec:
     """Interpolate a fully bound pystachio task, convert it and check its rules."""
     plain, unbound = to_plain(task, source)
+    if isinstance(plain, dict) and not plain.get("processes"):
+        # before the unbound check: the default name {{processes[0].name}} cannot bind
+        raise InputError(source, "processes", "a task needs at least one process")
     if unbound:
         path, ref = unbound[0]
         raise InputError(source, path, unbound_problem(ref))

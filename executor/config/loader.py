@@ -25,9 +25,21 @@ from executor.contract.errors import InputError
 from . import helpers, schema
 
 _PYSTACHIO_NAMES = (
-    "Boolean", "Choice", "Default", "Empty", "Enum", "Environment", "Float", "Integer",
-    "List", "Map", "Ref", "Required", "String", "Struct",
-)  # fmt: skip
+    "Boolean",
+    "Choice",
+    "Default",
+    "Empty",
+    "Enum",
+    "Environment",
+    "Float",
+    "Integer",
+    "List",
+    "Map",
+    "Ref",
+    "Required",
+    "String",
+    "Struct",
+)
 
 MAX_INCLUDE_DEPTH = 32
 
@@ -100,7 +112,7 @@ def load(path: Path | str) -> LoadedConfig:
     except SyntaxError as e:
         where = f"{e.filename or path}:{e.lineno}" if e.lineno else str(path)
         raise InputError(where, "", f"syntax error: {e.msg}") from None
-    except Exception as e:  # the config's own code failed: report its file and line
+    except (Exception, SystemExit) as e:  # the config's code failed or exited: file and line
         raise InputError(_where(e, evaluation.files, path), "", _describe(e)) from None
     jobs = evaluation.namespace.get("jobs", [])
     if not isinstance(jobs, list | tuple):

@@ -117,7 +117,10 @@ def _apply_task(state: RunnerState, record: TaskStatus) -> None:
         if record.state is not TaskState.ACTIVE:
             raise TransitionError(f"task starts in {record.state.value}, not ACTIVE")
     elif record.state is current:
-        # Same state, new cause: a kill or a loss arriving while cleaning up.
+        # Same state, new cause: a kill or a loss arriving while cleaning up. The
+        # cause is fixed on leaving ACTIVE, and a terminal state is final.
+        if current is TaskState.ACTIVE or current.terminal:
+            raise TransitionError(f"task cannot re-enter {current.value}")
         if record.cause not in (TaskState.KILLED, TaskState.LOST):
             raise TransitionError(f"task re-enters {current.value} without a new cause")
     elif record.state not in TASK_TRANSITIONS[current]:

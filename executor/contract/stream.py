@@ -39,6 +39,7 @@ class CorruptStream(Exception):
         super().__init__(f"{path}: corrupt checkpoint record at byte {offset}: {problem}")
         self.path = path
         self.offset = offset
+        self.problem = problem
 
 
 class Tail(enum.Enum):
@@ -83,7 +84,8 @@ def scan(data: bytes, start: int = 0, *, name: str = "<stream>") -> Scan:
             return Scan(payloads, offset, _classify_tail(data, offset, name, incomplete=True))
         payload = data[body : body + length]
         if crc32(payload) != checksum:
-            if body + length == size:
+            if not data[body + length :].strip(b"\0"):
+                # The last frame, damaged, maybe followed by the zeros a host crash left.
                 return Scan(payloads, offset, Tail.TORN)
             return Scan(payloads, offset, _classify_tail(data, offset, name, incomplete=False))
         payloads.append(payload)
@@ -151,7 +153,11 @@ class StreamFollower:
         if size <= self.offset:
             return []
         data = os.pread(fd, size - self.offset, self.offset)
-        result = scan(data, name=str(self.path))
+        try:
+            result = scan(data, name=str(self.path))
+        except CorruptStream as e:
+            # ``scan`` counts from the start of ``data``; report the offset in the file.
+            raise CorruptStream(e.path, self.offset + e.offset, e.problem) from None
         if result.end == 0:
             return []
         self.offset += result.end

@@ -284,7 +284,9 @@ def task_from_json(value: Any, source: str = "<task>") -> TaskSpec:
     if not isinstance(raw_processes, list):
         raise r.fail("processes", f"expected a list of processes, got {_show(raw_processes)}")
     processes = tuple(_process(r, p, _join("processes", i)) for i, p in enumerate(raw_processes))
-    raw_constraints = obj.get("constraints") or []
+    raw_constraints = obj.get("constraints")
+    if raw_constraints is None:
+        raw_constraints = []
     if not isinstance(raw_constraints, list):
         raise r.fail("constraints", f"expected a list, got {_show(raw_constraints)}")
     default_name = processes[0].name if processes else ""

@@ -25,6 +25,8 @@ runner then declares the run LOST.
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import os
 import signal
 import subprocess
@@ -44,6 +46,7 @@ from executor.contract.taskspec import ProcessSpec
 from .proctree import identify
 
 BASH = "/bin/bash"
+MAX_FD = 1 << 20
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
 
 
@@ -70,16 +73,22 @@ class Launch:
     run_as: RunAs | None  # None: stay the runner's user
 
 
-def ring(doorbell: Path) -> None:
-    """Wake the runner if one is listening; never block, never fail."""
+def ring(doorbell: Path, process: str) -> None:
+    """Tell the runner, if one is listening, that ``process``'s stream grew.
+
+    Never blocks, never fails: with no runner (ENXIO) the next one reads every
+    stream when it starts; with the FIFO full (EAGAIN) the runner notices the
+    overflow and reads every stream. One ring is a name and a newline, well
+    under PIPE_BUF, so rings never interleave.
+    """
     try:
         fd = os.open(doorbell, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return  # ENXIO: no runner is reading right now; it will catch up on start
+        return
     try:
-        os.write(fd, b".")
+        os.write(fd, process.encode() + b"\n")
     except OSError:
-        pass  # EAGAIN: rings are already pending
+        pass
     finally:
         os.close(fd)
 
@@ -88,24 +97,23 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _close_inherited_fds(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+def _close_inherited_fds(keep: int) -> None:
+    """Close every descriptor but 0-2 and ``keep`` (close_range(2): one call each)."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, MAX_FD)
 
 
 def main(launch: Launch, stream_fd: int) -> NoReturn:
     """Entry point in the freshly forked child. Never returns."""
     status = 1
     try:
+        gc.disable()  # the runner froze its heap; collecting here would only copy pages
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(sig, _ignore)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
-        _close_inherited_fds({0, 1, 2, stream_fd})
+        _close_inherited_fds(stream_fd)
         status = coordinate(launch, StreamWriter(stream_fd, launch.stream))
     except BaseException:
         with contextlib.suppress(Exception):
@@ -115,6 +123,9 @@ def main(launch: Launch, stream_fd: int) -> NoReturn:
 
 
 def _open_outputs(launch: Launch) -> tuple[int | None, int | None]:
+    if not launch.sandbox.is_dir():
+        # Never re-create a sandbox behind the task's back.
+        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", str(launch.sandbox))
     if launch.destination == "console":
         return None, None
     if launch.destination == "none":
@@ -137,12 +148,13 @@ def _open_outputs(launch: Launch) -> tuple[int | None, int | None]:
 def coordinate(launch: Launch, stream: StreamWriter) -> int:
     name, run = launch.process.name, launch.run
 
-    def record(state: ProcessState, *, sync: bool = False, **fields: object) -> None:
+    def record(state: ProcessState, *, final: bool = False, **fields: object) -> None:
         status = ProcessStatus(name, run, state, time.time(), **fields)  # type: ignore[arg-type]
         stream.append([encode(status)])
-        if sync:
+        if final:
             stream.sync()
-        ring(launch.doorbell)
+        if state is not ProcessState.FORKED:  # the runner that forked us knows that much
+            ring(launch.doorbell, name)
 
     record(ProcessState.FORKED, coordinator=identify(os.getpid()))
     try:
@@ -164,9 +176,10 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
     except OSError as e:
         record(
             ProcessState.FAILED,
-            sync=True,
+            final=True,
             return_code=START_FAILURE_RC,
-            reason=f"could not start: {e.strerror or e}",
+            reason=f"could not start: {e.strerror or e}"
+            + (f": {e.filename}" if e.filename else ""),
         )
         return 0
     for fd in {stdout, stderr}:
@@ -174,5 +187,5 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
             os.close(fd)
     record(ProcessState.RUNNING, pid=identify(child.pid))
     return_code = child.wait()
-    record(process_state_for_exit(return_code), sync=True, return_code=return_code)
+    record(process_state_for_exit(return_code), final=True, return_code=return_code)
     return 0

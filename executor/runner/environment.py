@@ -26,23 +26,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .proctree import SANDBOX_MARKER, TASK_MARKER
+from .proctree import PROCESS_MARKER, RUN_MARKER, SANDBOX_MARKER, TASK_MARKER
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSED_THROUGH = ("LANG", "LC_ALL", "TZ")
 PROFILE_NAME = ".thermos_profile"
 
 
-def process_environment(
+def task_environment(
     *,
     task_id: str,
     sandbox: str,
-    process: str,
-    run: int,
     user: str,
     runner_env: Mapping[str, str] | None = None,
     preserve_env: bool = False,
 ) -> dict[str, str]:
+    """What every process of the task gets (computed once per runner)."""
     source = dict(os.environ if runner_env is None else runner_env)
     env: dict[str, str] = dict(source) if preserve_env else {}
     for name in PASSED_THROUGH:
@@ -56,11 +55,17 @@ def process_environment(
             "PATH": source.get("PATH") or DEFAULT_PATH,
             TASK_MARKER: task_id,
             SANDBOX_MARKER: sandbox,
-            "BOREALIS_PROCESS": process,
-            "BOREALIS_RUN": str(run),
         }
     )
-    profile = os.path.join(sandbox, PROFILE_NAME)
+    return env
+
+
+def process_environment(task_env: Mapping[str, str], process: str, run: int) -> dict[str, str]:
+    """One run's environment: the task's plus its process name, run and profile."""
+    env = dict(task_env)
+    env[PROCESS_MARKER] = process
+    env[RUN_MARKER] = str(run)
+    profile = os.path.join(env[SANDBOX_MARKER], PROFILE_NAME)
     if os.path.isfile(profile):
         env["BASH_ENV"] = profile
     return env

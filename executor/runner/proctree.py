@@ -31,6 +31,8 @@ from executor.contract.records import Identity
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 TASK_MARKER = "BOREALIS_TASK_ID"
 SANDBOX_MARKER = "BOREALIS_SANDBOX"
+PROCESS_MARKER = "BOREALIS_PROCESS"
+RUN_MARKER = "BOREALIS_RUN"
 
 
 def boot_id() -> str:
@@ -137,8 +139,10 @@ class ProcessTable:
     def session_members(self, session: int) -> list[int]:
         return [pid for pid, stat in self.stats.items() if stat.session == session]
 
-    def marked(self, task_id: str, sandbox: str) -> list[int]:
-        """Processes whose environment carries this task's marker."""
+    def marked(
+        self, task_id: str, sandbox: str, process: str | None = None, run: int | None = None
+    ) -> list[int]:
+        """Processes whose environment carries this task's marker (optionally one run's)."""
         found = []
         own = os.getpid()
         for pid, stat in self.stats.items():
@@ -148,8 +152,13 @@ class ProcessTable:
                 env = psutil.Process(pid).environ()
             except (psutil.Error, OSError):
                 continue
-            if env.get(TASK_MARKER) == task_id and env.get(SANDBOX_MARKER) == sandbox:
-                found.append(pid)
+            if env.get(TASK_MARKER) != task_id or env.get(SANDBOX_MARKER) != sandbox:
+                continue
+            if process is not None and env.get(PROCESS_MARKER) != process:
+                continue
+            if run is not None and env.get(RUN_MARKER) != str(run):
+                continue
+            found.append(pid)
         return found
 
     def trees(self, roots: Iterable[Identity]) -> set[int]:

@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import gc
 import logging
 import os
 import selectors
@@ -53,7 +54,7 @@ from executor.contract.taskspec import TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint
-from .environment import process_environment
+from .environment import process_environment, task_environment
 from .faults import Faults
 from .planner import DEFAULT_MAX_RUNS, healthy, plan
 from .proctree import (
@@ -72,6 +73,15 @@ PR_SET_CHILD_SUBREAPER = 36
 MAX_SLEEP = 60.0
 STRAY_SCAN_INTERVAL = 0.25
 FORK_RETRY = 0.02
+DOORBELL_OVERFLOW = 60_000  # a FIFO holds 64 KiB: this much at once means it may have filled
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    with contextlib.suppress(BlockingIOError, InterruptedError):
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ class TaskRunner:
         self.context = context
         self.options = options or RunnerOptions()
         self.clock = clock
-        self.faults = faults or Faults()
+        self.faults = faults or Faults.from_env()
         self.ckpt = RunnerCheckpoint(self.paths, self.faults)
         self.attachments: dict[str, Attachment] = {}
         self._waiting: set[str] = set()  # WAITING runs with no coordinator attached yet
@@ -144,6 +154,9 @@ class TaskRunner:
         self._wakeup_w = -1
         self._old_handlers: dict[int, object] = {}
         self._old_wakeup = -1
+        self._task_env: dict[str, str] | None = None
+        self._rung: set[str] = set()  # processes whose coordinators rang the doorbell
+        self._scan_all = True  # read every stream (at start, and after a doorbell overflow)
 
     @property
     def state(self) -> RunnerState:
@@ -179,6 +192,9 @@ class TaskRunner:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self._selector = selectors.DefaultSelector()
+        # Forked coordinators share the heap copy-on-write; a frozen heap is not
+        # walked by the collector, so neither side copies pages it does not change.
+        gc.freeze()
         doorbell = self.paths.doorbell
         try:
             if not stat.S_ISFIFO(os.lstat(doorbell).st_mode):
@@ -192,8 +208,14 @@ class TaskRunner:
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wakeup_r, selectors.EVENT_READ, "signal")
         self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
-                    signal.SIGCHLD, signal.SIGHUP):  # fmt: skip
+        for sig in (
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+            signal.SIGCHLD,
+            signal.SIGHUP,
+        ):
             previous = signal.getsignal(sig)
             if sig == signal.SIGHUP and previous == signal.SIG_IGN:
                 continue  # started under nohup: keep ignoring hangups
@@ -204,6 +226,7 @@ class TaskRunner:
         self._signals.append(signum)
 
     def _teardown(self) -> None:
+        gc.unfreeze()
         for sig, handler in self._old_handlers.items():
             with contextlib.suppress(Exception):
                 signal.signal(sig, handler)  # type: ignore[arg-type]
@@ -326,9 +349,13 @@ class TaskRunner:
             log.info("%s %s%s", label, record.state.value, f" ({extra})" if extra else "")
 
     def _collect(self) -> None:
+        rung, self._rung = self._rung, set()
+        scan_all, self._scan_all = self._scan_all, False
         for att in list(self.attachments.values()):
             if att.process in self._waiting:
                 continue  # _resolve_waiting() looks after these
+            if not (scan_all or att.exited or att.pidfd is None or att.process in rung):
+                continue  # nothing new in its stream
             self._merge(att)
             run = self.state.last_run(att.process)
             assert run is not None
@@ -343,10 +370,14 @@ class TaskRunner:
                 self._detach(att)
 
     def _record_lost(self, run: ProcessRun, reason: str) -> None:
-        if run.pid is not None and is_alive(run.pid):
-            # Nobody supervises this run any more: end it before it is retried.
+        if run.state is not ProcessState.WAITING:
+            # Nobody supervises this run any more: end whatever is left of it
+            # before it is retried (found by pid, or by its environment marker
+            # if the coordinator died before it could record the pid).
             table = ProcessTable()
-            signal_all(table.live(table.trees([run.pid])), signal.SIGKILL)
+            pids = table.trees([run.pid] if run.pid else [])
+            pids.update(table.marked(self.task_id, str(self.sandbox), run.process, run.run))
+            signal_all(table.live(pids), signal.SIGKILL)
         record = ProcessStatus(run.process, run.run, ProcessState.LOST, self.clock(), reason=reason)
         self.ckpt.record(record)
         self._log_transition(record)
@@ -427,8 +458,14 @@ class TaskRunner:
             spec.logger.destination if spec.logger is not None else self.options.default_destination
         )
         sandbox = self.sandbox
-        header = self.state.header
-        user = header.user if header else self.context.user
+        if self._task_env is None:
+            header = self.state.header
+            self._task_env = task_environment(
+                task_id=self.task_id,
+                sandbox=str(sandbox),
+                user=header.user if header else self.context.user,
+                preserve_env=self.options.preserve_env,
+            )
         launch = coordinator.Launch(
             task_id=self.task_id,
             process=spec,
@@ -436,14 +473,7 @@ class TaskRunner:
             sandbox=sandbox,
             stream=self.paths.process_stream(att.process),
             doorbell=self.paths.doorbell,
-            env=process_environment(
-                task_id=self.task_id,
-                sandbox=str(sandbox),
-                process=spec.name,
-                run=run,
-                user=user,
-                preserve_env=self.options.preserve_env,
-            ),
+            env=process_environment(self._task_env, spec.name, run),
             destination=destination,
             run_as=self.context.run_as,
         )
@@ -598,8 +628,11 @@ class TaskRunner:
                 continue
             limit = run.fork_time + self.options.lost_timeout
             if now >= limit and run.coordinator is not None:
-                log.warning("%s[%d] never started its command; killing its coordinator",
-                            run.process, run.run)  # fmt: skip
+                log.warning(
+                    "%s[%d] never started its command; killing its coordinator",
+                    run.process,
+                    run.run,
+                )
                 send_signal(run.coordinator, signal.SIGKILL)
             else:
                 self._wake(limit)
@@ -664,11 +697,13 @@ class TaskRunner:
         if self._signals:
             timeout = 0.0
         for key, _ in self._selector.select(timeout):
-            if key.data == "doorbell" or key.data == "signal":
-                fd = key.fd
-                with contextlib.suppress(BlockingIOError, InterruptedError):
-                    while os.read(fd, 4096):
-                        pass
+            if key.data == "doorbell":
+                data = _drain(key.fd)
+                if len(data) >= DOORBELL_OVERFLOW:
+                    self._scan_all = True  # some rings may have been refused
+                self._rung.update(n.decode(errors="replace") for n in data.split(b"\n") if n)
+            elif key.data == "signal":
+                _drain(key.fd)
             elif isinstance(key.data, Attachment):
                 key.data.exited = True
                 self._selector.unregister(key.fd)

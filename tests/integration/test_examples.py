@@ -28,16 +28,18 @@ def test_every_example_is_covered() -> None:
 
 
 def test_hello_world(root: CheckpointRoot) -> None:
-    result = borealis("run", str(EXAMPLES / "hello_world.aurora"), "--root", str(root.path),
-                      "--task-id", "hello")  # fmt: skip
+    result = borealis(
+        "run", str(EXAMPLES / "hello_world.aurora"), "--root", str(root.path), "--task-id", "hello"
+    )
     assert result.returncode == 0, result.stderr
     out = (root.path / "sandboxes/hello/.logs/hello/0/stdout").read_text()
     assert out == "Hello, world from task hello as root\n"
 
 
 def test_pipeline_runs_in_order_then_cleans_up(root: CheckpointRoot) -> None:
-    result = borealis("run", str(EXAMPLES / "pipeline.aurora"), "--root", str(root.path),
-                      "--task-id", "pipe")  # fmt: skip
+    result = borealis(
+        "run", str(EXAMPLES / "pipeline.aurora"), "--root", str(root.path), "--task-id", "pipe"
+    )
     assert result.returncode == 0, result.stderr
     s = status(root, "pipe")
     assert s["state"] == "SUCCESS"
@@ -51,8 +53,9 @@ def test_pipeline_runs_in_order_then_cleans_up(root: CheckpointRoot) -> None:
 
 
 def test_flaky_succeeds_after_two_failures(root: CheckpointRoot) -> None:
-    result = borealis("run", str(EXAMPLES / "flaky.aurora"), "--root", str(root.path),
-                      "--task-id", "flaky")  # fmt: skip
+    result = borealis(
+        "run", str(EXAMPLES / "flaky.aurora"), "--root", str(root.path), "--task-id", "flaky"
+    )
     assert result.returncode == 0, result.stderr
     runs = status(root, "flaky")["processes"]["flaky"]
     assert [(r["state"], r["return_code"]) for r in runs] == [
@@ -65,8 +68,9 @@ def test_flaky_succeeds_after_two_failures(root: CheckpointRoot) -> None:
 
 
 def test_chatty_logs_keeps_every_line(root: CheckpointRoot) -> None:
-    result = borealis("run", str(EXAMPLES / "chatty_logs.aurora"), "--root", str(root.path),
-                      "--task-id", "chatty")  # fmt: skip
+    result = borealis(
+        "run", str(EXAMPLES / "chatty_logs.aurora"), "--root", str(root.path), "--task-id", "chatty"
+    )
     assert result.returncode == 0, result.stderr
     lines = (root.path / "sandboxes/chatty/.logs/chatty/0/stdout").read_text().splitlines()
     assert len(lines) == 200_000
@@ -76,9 +80,19 @@ def test_chatty_logs_keeps_every_line(root: CheckpointRoot) -> None:
 def test_http_service_serves_health_until_killed(
     root: CheckpointRoot, free_port: int, tmp_path: Path
 ) -> None:
-    proc = start_borealis("run", str(EXAMPLES / "http_service.aurora"), "--root", str(root.path),
-                          "--task-id", "web", "--port", f"http={free_port}", "--instance", "1",
-                          log=tmp_path / "run.log")  # fmt: skip
+    proc = start_borealis(
+        "run",
+        str(EXAMPLES / "http_service.aurora"),
+        "--root",
+        str(root.path),
+        "--task-id",
+        "web",
+        "--port",
+        f"http={free_port}",
+        "--instance",
+        "1",
+        log=tmp_path / "run.log",
+    )
     try:
 
         def health() -> bytes | None:
