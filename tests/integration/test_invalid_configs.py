@@ -431,6 +431,7 @@ def test_unknown_or_ambiguous_selection(
 
 GOOD = "export(Task(name='t', processes=[Process(name='p', cmdline='true')]))"
 
+
 def flag_case(flag: str, value: str, problem: str) -> object:
     """A bad flag value; its error must start with ``borealis: FLAG: VALUE: ``."""
     return pytest.param((flag, value), problem, id=f"{flag}={value[:20]}")
