@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
-import secrets
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from executor.config import convert, loader
 from executor.contract.errors import InputError
+from executor.contract.layout import CheckpointRoot
 from executor.contract.states import ExitCode
 from executor.runner import prepare
-from executor.runner.runner import RunContext, TaskRunner
+from executor.runner.runner import RunContext, RunnerOptions, TaskRunner
+from executor.runner.spawner import Spawner
 
 from .options import (
     add_root,
@@ -96,13 +97,13 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 def generate_task_id(name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", name).lstrip(".-")[:120] or "task"
-    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
 def select(args: argparse.Namespace) -> convert.Selection:
     config = loader.load(args.config)
     bindings = convert.Bindings(
-        user=parse_bindings(args.bind), instance=args.instance, hostname=socket.gethostname()
+        user=parse_bindings(args.bind), instance=args.instance, hostname=os.uname().nodename
     )
     return convert.select(config, task=args.task, job=args.job, bindings=bindings)
 
@@ -120,6 +121,18 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     root = root_of(args)
     options = runner_options(args)
+    # Start the coordinator spawner now: its interpreter starts up on the other
+    # CPU while this one loads the config.
+    spawner = Spawner(f"borealis run --root {root.path}")
+    try:
+        return _run(args, root, options, spawner)
+    finally:
+        spawner.close()
+
+
+def _run(
+    args: argparse.Namespace, root: CheckpointRoot, options: RunnerOptions, spawner: Spawner
+) -> int:
     selection = select(args)
     source = selection.source
     ports = parse_ports(args.port)
@@ -142,6 +155,6 @@ def run(args: argparse.Namespace) -> int:
         sandbox,
         root.path,
     )
-    context = RunContext(sandbox, user, ports, socket.gethostname(), run_as)
-    state = TaskRunner(root, task_id, spec, context, options).run()
+    context = RunContext(sandbox, user, ports, os.uname().nodename, run_as)
+    state = TaskRunner(root, task_id, spec, context, options, spawner=spawner).run()
     return int(ExitCode.for_task_state(state))

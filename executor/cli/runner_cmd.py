@@ -12,7 +12,7 @@ for ``borealis run``.
 from __future__ import annotations
 
 import argparse
-import socket
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
         runner_options(args),
         sandbox=args.sandbox,
         ports=parse_ports(args.port),
-        hostname=socket.gethostname(),
+        hostname=os.uname().nodename,
     )
     return int(ExitCode.for_task_state(state))

@@ -43,7 +43,7 @@ from executor.contract.states import ProcessState, process_state_for_exit
 from executor.contract.stream import StreamWriter
 from executor.contract.taskspec import ProcessSpec
 
-from .proctree import identify
+from .proctree import identify, set_process_name
 
 BASH = "/bin/bash"
 MAX_FD = 1 << 20
@@ -114,6 +114,7 @@ def main(launch: Launch, stream_fd: int) -> NoReturn:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         _close_inherited_fds(stream_fd)
+        set_process_name(f"coord {launch.process.name}")
         status = coordinate(launch, StreamWriter(stream_fd, launch.stream))
     except BaseException:
         with contextlib.suppress(Exception):

@@ -92,6 +92,7 @@ def write_task_file(paths: TaskPaths, spec: TaskSpec) -> None:
     directory = paths.root.active_dir
     fd, tmp = tempfile.mkstemp(prefix=f".{paths.task_id}.", dir=directory)
     try:
+        os.fchmod(fd, 0o644)  # as every other file of the layout (docs/layout.md)
         with os.fdopen(fd, "w") as fp:
             fp.write(spec.dumps())
             fp.flush()

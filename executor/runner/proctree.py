@@ -19,16 +19,16 @@ A task's processes are found three ways, because any one of them can miss:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import psutil
-
 from executor.contract.records import Identity
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+PR_SET_NAME = 15
 TASK_MARKER = "BOREALIS_TASK_ID"
 SANDBOX_MARKER = "BOREALIS_SANDBOX"
 PROCESS_MARKER = "BOREALIS_PROCESS"
@@ -72,6 +72,28 @@ def read_stat(pid: int) -> ProcStat | None:
     )
 
 
+def set_process_name(name: str) -> None:
+    """Set this process's name as ``ps -o comm`` and ``top`` show it (15 bytes at most)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NAME, name.encode()[:15] + b"\0", 0, 0, 0)
+
+
+def read_environ(pid: int) -> dict[str, str]:
+    """The environment a process started with (empty if it is gone or not ours to read)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fp:
+            data = fp.read()
+    except OSError:
+        return {}
+    env = {}
+    for entry in data.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env
+
+
 def identify(pid: int) -> Identity | None:
     stat = read_stat(pid)
     return Identity(pid, stat.start_ticks) if stat else None
@@ -97,6 +119,24 @@ def open_pidfd(identity: Identity) -> int | None:
     return fd
 
 
+def open_child_pidfd(pid: int, parent: int) -> int | None:
+    """A pidfd for ``pid`` if it is (still) a child of ``parent``; else ``None``.
+
+    Used for a process we did not fork ourselves and whose start time we do
+    not know yet: if it had already exited and been reaped, its pid could name
+    a stranger by now, and a stranger would not have ``parent`` as its parent.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    stat = read_stat(pid)
+    if stat is None or stat.ppid != parent:
+        os.close(fd)
+        return None
+    return fd
+
+
 def send_signal(identity: Identity, sig: int) -> bool:
     """Signal exactly this process; return whether it was there to receive it."""
     fd = open_pidfd(identity)
@@ -117,7 +157,7 @@ class ProcessTable:
     def __init__(self) -> None:
         self.stats: dict[int, ProcStat] = {}
         self.children: dict[int, list[int]] = {}
-        for pid in psutil.pids():
+        for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
             stat = read_stat(pid)
             if stat is not None:
                 self.stats[pid] = stat
@@ -148,10 +188,7 @@ class ProcessTable:
         for pid, stat in self.stats.items():
             if pid == own or stat.state == "Z":
                 continue
-            try:
-                env = psutil.Process(pid).environ()
-            except (psutil.Error, OSError):
-                continue
+            env = read_environ(pid)
             if env.get(TASK_MARKER) != task_id or env.get(SANDBOX_MARKER) != sandbox:
                 continue
             if process is not None and env.get(PROCESS_MARKER) != process:

@@ -62,10 +62,12 @@ from .proctree import (
     boot_id,
     identify,
     is_alive,
+    open_child_pidfd,
     open_pidfd,
     send_signal,
     signal_all,
 )
+from .spawner import Spawner
 
 log = logging.getLogger("borealis.runner")
 
@@ -92,6 +94,7 @@ class RunnerOptions:
     lost_timeout: float = 60.0  # a run FORKED this long without RUNNING is LOST
     coordinator_grace: float = 5.0  # after SIGKILLing a run, wait this long for its coordinator
     default_destination: str = "file"
+    use_spawner: bool = True  # fork coordinators from a small helper process (spawner.py)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class TaskRunner:
         clock: Callable[[], float] = time.time,
         faults: Faults | None = None,
         kill: TaskState | None = None,
+        spawner: Spawner | None = None,
     ) -> None:
         self.paths = root.task(task_id)
         self.task_id = task_id
@@ -155,6 +159,10 @@ class TaskRunner:
         self._old_handlers: dict[int, object] = {}
         self._old_wakeup = -1
         self._task_env: dict[str, str] | None = None
+        self._spawner = spawner
+        self._spawner_deaths: list[float] = []
+        self._requests: dict[int, Attachment] = {}  # sent to the spawner, not answered yet
+        self._next_request = 1
         self._rung: set[str] = set()  # processes whose coordinators rang the doorbell
         self._scan_all = True  # read every stream (at start, and after a doorbell overflow)
 
@@ -171,8 +179,10 @@ class TaskRunner:
 
     def run(self) -> TaskState:
         """Run (or resume) the task to its end; return the terminal state."""
-        self.ckpt.acquire()
         try:
+            if self._spawner is None and self.options.use_spawner:
+                self._spawner = self._new_spawner()
+            self.ckpt.acquire()
             self._setup()
             self._start()
             while True:
@@ -205,6 +215,8 @@ class TaskRunner:
         # O_RDWR: the FIFO never reports EOF, and never blocks this open.
         self._doorbell = os.open(doorbell, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._doorbell, selectors.EVENT_READ, "doorbell")
+        if self._spawner is not None:
+            self._selector.register(self._spawner.fileno(), selectors.EVENT_READ, "spawner")
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wakeup_r, selectors.EVENT_READ, "signal")
         self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
@@ -235,6 +247,9 @@ class TaskRunner:
         for att in self.attachments.values():
             self._close_attachment(att)
         self.attachments.clear()
+        if self._spawner is not None:
+            self._spawner.close()
+            self._spawner = None
         if self._selector is not None:
             self._selector.close()
         for fd in (self._doorbell, self._wakeup_r, self._wakeup_w):
@@ -479,6 +494,15 @@ class TaskRunner:
         )
         att.follower.offset = os.fstat(fd).st_size
         att.run = run
+        if self._spawner is not None:
+            request = self._next_request
+            self._next_request += 1
+            if self._spawner.request(request, launch, fd):
+                os.close(fd)  # the spawner's copy now holds the lock
+                self._requests[request] = att
+                self.faults.point("after-fork")
+                return
+            self._spawner_died()  # fork here instead
         pid = os.fork()
         if pid == 0:
             coordinator.main(launch, fd)
@@ -487,6 +511,60 @@ class TaskRunner:
         assert self._selector is not None
         self._selector.register(att.pidfd, selectors.EVENT_READ, att)
         self.faults.point("after-fork")
+
+    # -- the spawner --------------------------------------------------------
+
+    def _new_spawner(self) -> Spawner | None:
+        try:
+            return Spawner(str(self.paths.checkpoint_dir))
+        except OSError as e:
+            log.warning("cannot start a spawner (%s); forking coordinators directly", e)
+            return None
+
+    def _spawner_answers(self) -> None:
+        assert self._spawner is not None
+        answers = self._spawner.answers()
+        if answers is None:
+            self._spawner_died()
+            return
+        spawner_pid = self._spawner.pid
+        for request, pid in answers:
+            att = self._requests.pop(request, None)
+            if att is None or att.pidfd is not None or att.exited:
+                continue
+            if pid == 0:  # fork() failed there: the lock is free again, try later
+                self._waiting.add(att.process)
+                self._wake(self.clock() + FORK_RETRY)
+                continue
+            fd = open_child_pidfd(pid, spawner_pid)
+            if fd is None:
+                att.exited = True  # came and went already; its stream says how
+                continue
+            att.pidfd = fd
+            assert self._selector is not None
+            self._selector.register(fd, selectors.EVENT_READ, att)
+
+    def _spawner_died(self) -> None:
+        """Forget the spawner; its unanswered launches are resolved by their locks."""
+        spawner, self._spawner = self._spawner, None
+        if spawner is None:
+            return
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(spawner.fileno())
+        spawner.close()
+        for att in self._requests.values():
+            if att.pidfd is None and not att.exited:
+                self._waiting.add(att.process)
+        self._requests.clear()
+        now = self.clock()
+        self._spawner_deaths = [t for t in self._spawner_deaths if now - t < 60] + [now]
+        if len(self._spawner_deaths) > 3:
+            log.warning("the spawner keeps dying; forking coordinators directly")
+            return
+        self._spawner = self._new_spawner()
+        if self._spawner is not None and self._selector is not None:
+            self._selector.register(self._spawner.fileno(), selectors.EVENT_READ, "spawner")
 
     # -- the stages ---------------------------------------------------------
 
@@ -581,31 +659,45 @@ class TaskRunner:
 
         SIGTERM reaches each process once, SIGKILL everything still there from
         ``escalate_at`` on; coordinators that have not recorded the end of
-        their run ``coordinator_grace`` after that are killed too (LOST).
+        their run ``coordinator_grace`` after that are killed too (LOST). Each
+        signal also goes to the process group of every live run, so that a
+        child forked after the last scan is not missed; and "none left" is
+        only believed after a fresh scan.
         """
         if self._waiting:
             self._resolve_waiting()  # WAITING runs: fork nothing, mark LOST
         members = self._task_members(now)
-        if members:
-            if now >= escalate_at:
-                signal_all(members, signal.SIGKILL)
-            else:
-                fresh = [m for m in members if m not in self._termed]
-                signal_all(fresh, signal.SIGTERM)
-                self._termed.update(fresh)
-                self._wake(escalate_at)
-            self._wake(now + STRAY_SCAN_INTERVAL)
+        if not members and not self.state.active_runs() and not self._waiting:
+            members = self._task_members(now, fresh=True)
+            if not members:
+                return True
+        sig = signal.SIGKILL if now >= escalate_at else signal.SIGTERM
+        for run in self.state.active_runs():
+            # The group id is the run's pid: certainly ours while that process lives.
+            if run.pid is None or not is_alive(run.pid):
+                continue
+            if sig == signal.SIGKILL or run.pid not in self._termed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.pid.pid, sig)
+        if sig == signal.SIGKILL:
+            signal_all(members, signal.SIGKILL)
+        else:
+            fresh = [m for m in members if m not in self._termed]
+            signal_all(fresh, signal.SIGTERM)
+            self._termed.update(fresh)
+            self._wake(escalate_at)
+        self._wake(now + STRAY_SCAN_INTERVAL)
         if now >= escalate_at + self.options.coordinator_grace:
             for run in self.state.active_runs():
                 if run.coordinator is not None:
                     send_signal(run.coordinator, signal.SIGKILL)
         elif self.state.active_runs():
             self._wake(escalate_at + self.options.coordinator_grace)
-        return not members and not self.state.active_runs() and not self._waiting
+        return False
 
-    def _task_members(self, now: float) -> list[Identity]:
+    def _task_members(self, now: float, fresh: bool = False) -> list[Identity]:
         """The task's live processes, re-scanned at most every STRAY_SCAN_INTERVAL."""
-        if now - self._members_at >= STRAY_SCAN_INTERVAL or self._members_at > now:
+        if fresh or now - self._members_at >= STRAY_SCAN_INTERVAL or self._members_at > now:
             roots = [r.pid for r in self.state.active_runs() if r.pid is not None]
             table = ProcessTable()
             self._members = table.task_members(roots, self.task_id, str(self.sandbox))
@@ -704,6 +796,8 @@ class TaskRunner:
                 self._rung.update(n.decode(errors="replace") for n in data.split(b"\n") if n)
             elif key.data == "signal":
                 _drain(key.fd)
+            elif key.data == "spawner":
+                self._spawner_answers()
             elif isinstance(key.data, Attachment):
                 key.data.exited = True
                 self._selector.unregister(key.fd)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from executor.contract.layout import CheckpointRoot
 from executor.contract.records import Identity, ProcessStatus, RunnerStarted, encode
 from executor.contract.states import ProcessState, TaskState
 from executor.contract.stream import frame
-from executor.runner.proctree import identify
+from executor.runner.proctree import identify, read_stat
 
 
 def running(root: CheckpointRoot, task_id: str, name: str, run: int = 0) -> bool:
@@ -240,3 +242,46 @@ def test_killed_around_a_fork_never_starts_a_run_twice(
     assert resumed.returncode == 0, resumed.stderr
     assert run_lines(root.path / "sandboxes/w/starts") == ["0"]
     assert [r.state for r in replayed(root, "w").runs("p")] == [ProcessState.SUCCESS]
+
+
+def test_spawner_deaths_lose_no_launch_and_start_nothing_twice(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    """SIGKILL the coordinator spawner again and again while a task launches runs."""
+    config = tmp_path / "sp.aurora"
+    config.write_text(
+        "mark = 'echo $BOREALIS_RUN >> starts.$BOREALIS_PROCESS'\n"
+        "steps = [Process(name='s%d' % i, cmdline=mark + '; sleep 0.05') for i in range(20)]\n"
+        "wide = [Process(name='w%d' % i, cmdline=mark) for i in range(20)]\n"
+        "export(Task(name='sp', processes=steps + wide, constraints=order(*steps)))\n"
+    )
+    proc = start_borealis(
+        "run", str(config), "--root", str(root.path), "--task-id", "sp", log=tmp_path / "run.log"
+    )
+    killed = 0
+    while proc.poll() is None:
+        for pid in _spawners(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+                killed += 1
+        time.sleep(0.05)
+    assert proc.returncode == 0, (tmp_path / "run.log").read_text()
+    assert killed >= 3
+    state = replayed(root, "sp")
+    sandbox = root.path / "sandboxes/sp"
+    for name in [f"s{i}" for i in range(20)] + [f"w{i}" for i in range(20)]:
+        assert [r.state for r in state.runs(name)] == [ProcessState.SUCCESS], name
+        assert run_lines(sandbox / f"starts.{name}") == ["0"], name
+
+
+def _spawners(runner: int) -> list[int]:
+    """The runner's spawner processes (children of the runner; its coordinators are not)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = read_stat(int(entry))
+            if stat is not None and stat.ppid == runner:
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as fp:
+                    if b"executor.runner.spawner" in fp.read():
+                        found.append(int(entry))
+    return found
