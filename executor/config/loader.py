@@ -13,6 +13,7 @@ exception raised by the config's own code, a misspelt field) becomes one
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,7 +136,15 @@ def _where(error: BaseException, files: set[str], fallback: Path) -> str:
     return where
 
 
+_ENUM_ERROR = re.compile(r"^Enum_\w+ only accepts the following values: (.*)$")
+
+
 def _describe(error: BaseException) -> str:
     message = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
-    return text
+    if not message:
+        return type(error).__name__
+    first = message[0]
+    enum = _ENUM_ERROR.match(first)
+    if enum:  # pystachio names the generated class, not what the user wrote
+        first = f"expected one of {enum.group(1)}"
+    return f"{type(error).__name__}: {first}"

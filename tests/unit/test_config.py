@@ -837,3 +837,13 @@ def test_to_plain_reports_coercion_with_the_path(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         convert.to_plain(selection.task, "src")
     assert str(info.value) == "src: processes[0].max_failures: expected an integer, got 'x'"
+
+
+def test_a_bad_enum_value_names_the_allowed_values(tmp_path: Path) -> None:
+    text = (
+        "p = Process(name='x', cmdline='true', logger=Logger(destination='bogus'))\n"
+        "export(Task(processes=[p]))\n"
+    )
+    error = error_of(tmp_path, text)
+    assert str(error).endswith(":1: ValueError: expected one of file, console, both, none")
+    assert "Enum_" not in str(error)
