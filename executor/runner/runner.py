@@ -304,7 +304,7 @@ class TaskRunner:
     def _recover(self) -> None:
         for run in self.state.active_runs():
             name = run.process
-            att = Attachment(name, run.run, StreamFollower(self.paths.process_stream(name)))
+            att = Attachment(name, run.run, self._follower(name))
             self.attachments[name] = att
             self._merge(att)
             current = self.state.last_run(name)
@@ -411,8 +411,34 @@ class TaskRunner:
             return
         self.ckpt.commit()  # the runs exist on disk before their processes do
         self.faults.point("before-fork")
-        self._waiting.update(started)
-        self._resolve_waiting()
+        for name in started:
+            # A run this runner has just recorded has no coordinator yet: fork
+            # as soon as the stream's lock is ours (the previous run's
+            # coordinator may still be on its way out; then try again soon).
+            fd = self._lock_stream(name)
+            if fd is None:
+                self._waiting.add(name)
+                self._wake(self.clock() + FORK_RETRY)
+                continue
+            att = Attachment(name, len(self.state.runs(name)) - 1, self._follower(name))
+            self.attachments[name] = att
+            self._fork(att, att.run, fd)
+
+    def _follower(self, name: str) -> StreamFollower:
+        return StreamFollower(self.paths.process_stream(name))
+
+    def _lock_stream(self, name: str) -> int | None:
+        """Open and lock a process stream; ``None`` while a coordinator holds it."""
+        stream = self.paths.process_stream(name)
+        fd = os.open(stream, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            return None
+        return fd
 
     def _resolve_waiting(self) -> None:
         """Fork coordinators for WAITING runs, unless one is already alive.
@@ -427,10 +453,9 @@ class TaskRunner:
         for name in sorted(self._waiting):
             run = self.state.last_run(name)
             assert run is not None
-            stream = self.paths.process_stream(name)
             att = self.attachments.get(name)
             if att is None:
-                att = Attachment(name, run.run, StreamFollower(stream))
+                att = Attachment(name, run.run, self._follower(name))
                 self.attachments[name] = att
             self._merge(att)
             run = self.state.last_run(name)
@@ -443,13 +468,8 @@ class TaskRunner:
                     else:
                         att.exited = True  # its coordinator came and went
                 continue
-            fd = os.open(stream, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                os.close(fd)
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise
+            fd = self._lock_stream(name)
+            if fd is None:
                 self._wake(self.clock() + FORK_RETRY)
                 continue
             self._merge(att)  # a coordinator may have written and died just now
