@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .states import ProcessState, TaskState
 
@@ -35,8 +35,7 @@ class RecordError(ValueError):
     """A frame decoded to something that is not a valid record."""
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """A process, named so that a recycled pid can never be mistaken for it."""
 
     pid: int
@@ -48,12 +47,16 @@ class Identity:
     @classmethod
     def from_json(cls, value: Any) -> Identity:
         if (
-            not isinstance(value, list)
+            type(value) is not list
             or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or type(value[0]) is not int
+            or type(value[1]) is not int
         ):
             raise RecordError(f"bad process identity {value!r}")
-        return cls(value[0], value[1])
+        return _new_tuple(cls, value)
+
+
+_new_tuple = tuple.__new__  # skips NamedTuple's Python-level __new__ (replay's hot path)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class TaskStatus:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProcessStatus:
     process: str
     run: int
@@ -96,6 +99,7 @@ class ProcessStatus:
     pid: Identity | None = None  # RUNNING
     return_code: int | None = None  # SUCCESS / FAILED / KILLED
     reason: str = ""
+    offset: int | None = None  # WAITING: where this run's records start in the process stream
 
 
 Record = Header | RunnerStarted | TaskStatus | ProcessStatus
@@ -144,6 +148,8 @@ def encode(record: Record) -> bytes:
             obj["pid"] = record.pid.to_json()
         if record.return_code is not None:
             obj["rc"] = record.return_code
+        if record.offset is not None:
+            obj["offset"] = record.offset
         if record.reason:
             obj["reason"] = record.reason
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
@@ -154,7 +160,27 @@ def decode(payload: bytes) -> Record:
         obj = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RecordError(f"record is not JSON: {e}") from None
-    if not isinstance(obj, dict):
+    return decode_object(obj)
+
+
+def decode_many(payloads: list[bytes]) -> list[Record]:
+    """Decode many records at once (one JSON parse); a bad one raises ``RecordError``.
+
+    Replaying a long stream is dominated by per-record overhead, so the
+    payloads are parsed as a single JSON array; only if that fails are they
+    parsed one by one, to say which one is bad.
+    """
+    try:
+        objects = json.loads(b"[" + b",".join(payloads) + b"]")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        objects = None
+    if not isinstance(objects, list) or len(objects) != len(payloads):
+        return [decode(p) for p in payloads]
+    return [decode_object(obj) for obj in objects]
+
+
+def decode_object(obj: Any) -> Record:
+    if type(obj) is not dict:
         raise RecordError("record is not a JSON object")
     try:
         return _decode_obj(obj)
@@ -164,22 +190,38 @@ def decode(payload: bytes) -> Record:
         raise RecordError(f"bad {obj.get('t')!r} record: {e!r}") from None
 
 
+ProcessFields = tuple[
+    str, int, ProcessState, float, Identity | None, Identity | None, int | None, str, int | None
+]
+
+
+def process_fields(obj: dict[str, Any]) -> ProcessFields:
+    """The fields of a ``process`` record object, checked, in ``ProcessStatus`` order.
+
+    Replay applies these directly (``replay.apply_process``) without building
+    a ``ProcessStatus``: on a long stream this is the hot path.
+    """
+    coordinator = obj.get("coordinator")
+    pid = obj.get("pid")
+    rc = obj.get("rc")
+    offset = obj.get("offset")
+    return (
+        _str(obj["name"]),
+        _int(obj["run"]),
+        _PROCESS_STATES[obj["state"]],
+        _num(obj["time"]),
+        Identity.from_json(coordinator) if coordinator is not None else None,
+        Identity.from_json(pid) if pid is not None else None,
+        _int(rc) if rc is not None else None,
+        _str(obj.get("reason", "")),
+        _int(offset) if offset is not None else None,
+    )
+
+
 def _decode_obj(obj: dict[str, Any]) -> Record:
     kind = obj.get("t")
     if kind == "process":
-        coordinator = obj.get("coordinator")
-        pid = obj.get("pid")
-        rc = obj.get("rc")
-        return ProcessStatus(
-            process=_str(obj["name"]),
-            run=_int(obj["run"]),
-            state=ProcessState(obj["state"]),
-            time=_num(obj["time"]),
-            coordinator=Identity.from_json(coordinator) if coordinator is not None else None,
-            pid=Identity.from_json(pid) if pid is not None else None,
-            return_code=_int(rc) if rc is not None else None,
-            reason=_str(obj.get("reason", "")),
-        )
+        return ProcessStatus(*process_fields(obj))
     if kind == "task":
         cause = obj.get("cause")
         return TaskStatus(
@@ -219,19 +261,33 @@ def _decode_obj(obj: dict[str, Any]) -> Record:
     raise RecordError(f"unknown record type {kind!r}")
 
 
+_PROCESS_STATES = {state.value: state for state in ProcessState}
+
+
+class _States(dict[str, ProcessState]):
+    def __missing__(self, key: str) -> ProcessState:
+        raise RecordError(f"bad 'process' record: unknown state {key!r}")
+
+
+_PROCESS_STATES = _States(_PROCESS_STATES)
+
+
 def _str(value: Any) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise RecordError(f"expected a string, got {value!r}")
     return value
 
 
 def _int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if type(value) is not int:
         raise RecordError(f"expected an integer, got {value!r}")
     return value
 
 
 def _num(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is not int:
         raise RecordError(f"expected a number, got {value!r}")
     return float(value)

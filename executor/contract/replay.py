@@ -11,6 +11,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,17 @@ from .records import (
     RunnerStarted,
     TaskStatus,
     decode,
+    decode_many,
+    decode_object,
+    process_fields,
 )
-from .states import PROCESS_TRANSITIONS, TASK_TRANSITIONS, ProcessState, TaskState
+from .states import (
+    PROCESS_TRANSITIONS,
+    TASK_TRANSITIONS,
+    TERMINAL_PROCESS_STATES,
+    ProcessState,
+    TaskState,
+)
 from .stream import StreamFollower, read_all
 
 
@@ -33,7 +43,7 @@ class TransitionError(ValueError):
     """A record asks for a state change that the state machines do not allow."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ProcessRun:
     process: str
     run: int
@@ -46,6 +56,7 @@ class ProcessRun:
     pid: Identity | None = None
     return_code: int | None = None
     reason: str = ""
+    stream_offset: int | None = None  # where its records start in the process stream
 
 
 @dataclass
@@ -129,36 +140,70 @@ def _apply_task(state: RunnerState, record: TaskStatus) -> None:
 
 
 def _apply_process(state: RunnerState, record: ProcessStatus) -> None:
-    runs = state.processes.setdefault(record.process, [])
-    if record.state is ProcessState.WAITING:
-        if record.run != len(runs) or (runs and not runs[-1].state.terminal):
+    apply_process(
+        state,
+        record.process,
+        record.run,
+        record.state,
+        record.time,
+        record.coordinator,
+        record.pid,
+        record.return_code,
+        record.reason,
+        record.offset,
+    )
+
+
+def apply_process(
+    state: RunnerState,
+    process: str,
+    number: int,
+    new: ProcessState,
+    time: float,
+    coordinator: Identity | None,
+    pid: Identity | None,
+    return_code: int | None,
+    reason: str,
+    offset: int | None = None,
+) -> None:
+    """Apply one ``process`` record, given as its fields (see ``records.process_fields``)."""
+    runs = state.processes.get(process)
+    if runs is None:
+        runs = state.processes[process] = []
+    if new is _WAITING:
+        if number != len(runs) or (runs and runs[-1].state not in TERMINAL_PROCESS_STATES):
+            if not runs:
+                del state.processes[process]
             raise TransitionError(
-                f"process {record.process!r}: run {record.run} cannot start after {len(runs)} runs"
+                f"process {process!r}: run {number} cannot start after {len(runs)} runs"
             )
-        runs.append(ProcessRun(record.process, record.run, ProcessState.WAITING, record.time))
+        runs.append(ProcessRun(process, number, new, time, stream_offset=offset))
         return
-    if not runs or record.run != len(runs) - 1:
+    if not runs or number != len(runs) - 1:
+        if not runs:
+            del state.processes[process]
         raise TransitionError(
-            f"process {record.process!r}: {record.state.value} for run {record.run}, "
-            f"which is not the current run"
+            f"process {process!r}: {new.value} for run {number}, which is not the current run"
         )
     run = runs[-1]
-    if record.state not in PROCESS_TRANSITIONS[run.state]:
+    if new not in PROCESS_TRANSITIONS[run.state]:
         raise TransitionError(
-            f"process {record.process!r} run {record.run}: "
-            f"cannot go from {run.state.value} to {record.state.value}"
+            f"process {process!r} run {number}: cannot go from {run.state.value} to {new.value}"
         )
-    run.state = record.state
-    if record.state is ProcessState.FORKED:
-        run.fork_time = record.time
-        run.coordinator = record.coordinator
-    elif record.state is ProcessState.RUNNING:
-        run.start_time = record.time
-        run.pid = record.pid
+    run.state = new
+    if new is _FORKED:
+        run.fork_time = time
+        run.coordinator = coordinator
+    elif new is _RUNNING:
+        run.start_time = time
+        run.pid = pid
     else:
-        run.stop_time = record.time
-        run.return_code = record.return_code
-        run.reason = record.reason
+        run.stop_time = time
+        run.return_code = return_code
+        run.reason = reason
+
+
+_WAITING, _FORKED, _RUNNING = ProcessState.WAITING, ProcessState.FORKED, ProcessState.RUNNING
 
 
 def replay(records: Iterable[Record]) -> RunnerState:
@@ -169,7 +214,12 @@ def replay(records: Iterable[Record]) -> RunnerState:
 
 
 def decode_all(payloads: Iterable[bytes], name: str) -> list[Record]:
-    records = []
+    payloads = list(payloads)
+    try:
+        return decode_many(payloads)
+    except RecordError:
+        pass
+    records = []  # find the bad one, to name it
     for index, payload in enumerate(payloads):
         try:
             records.append(decode(payload))
@@ -182,11 +232,29 @@ def load(path: Path) -> RunnerState:
     """Replay a whole runner stream (tolerating a torn tail)."""
     scan = read_all(path)
     state = RunnerState()
-    for index, record in enumerate(decode_all(scan.payloads, str(path))):
-        try:
-            apply(state, record)
-        except TransitionError as e:
-            raise TransitionError(f"{path}: record {index}: {e}") from None
+    try:
+        objects = json.loads(b"[" + b",".join(scan.payloads) + b"]")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        objects = None
+    if not isinstance(objects, list) or len(objects) != len(scan.payloads):
+        objects = None  # decode_all below says which record is bad
+    index = 0
+    try:
+        if objects is None:
+            for index, record in enumerate(decode_all(scan.payloads, str(path))):  # noqa: B007 (read in the handler)
+                apply(state, record)
+            return state
+        for index, obj in enumerate(objects):  # noqa: B007 (read in the handler)
+            # the hot path: process records applied from their fields
+            if type(obj) is dict and obj.get("t") == "process":
+                apply_process(state, *process_fields(obj))
+            else:
+                apply(state, decode_object(obj))
+    except (RecordError, TransitionError) as e:
+        kind = type(e)
+        raise kind(f"{path}: record {index}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise RecordError(f"{path}: record {index}: bad record: {e!r}") from None
     return state
 
 

@@ -405,7 +405,15 @@ class TaskRunner:
             if name in self.attachments or name in self._waiting:
                 continue  # the previous coordinator has not exited yet
             run = len(self.state.runs(name))
-            self.ckpt.record(ProcessStatus(name, run, ProcessState.WAITING, self.clock()))
+            # Where this run's records will start in the process stream: nothing
+            # writes to it while no coordinator of the process is alive.
+            try:
+                offset = os.stat(self.paths.process_stream(name)).st_size
+            except FileNotFoundError:
+                offset = 0
+            self.ckpt.record(
+                ProcessStatus(name, run, ProcessState.WAITING, self.clock(), offset=offset)
+            )
             started.append(name)
         if not started:
             return
@@ -425,7 +433,10 @@ class TaskRunner:
             self._fork(att, att.run, fd)
 
     def _follower(self, name: str) -> StreamFollower:
-        return StreamFollower(self.paths.process_stream(name))
+        """A reader of the process's stream, from where its current run's records start."""
+        run = self.state.last_run(name)
+        offset = run.stream_offset if run is not None and run.stream_offset is not None else 0
+        return StreamFollower(self.paths.process_stream(name), offset)
 
     def _lock_stream(self, name: str) -> int | None:
         """Open and lock a process stream; ``None`` while a coordinator holds it."""
