@@ -2,10 +2,14 @@
 
 ``record()`` applies a record to the in-memory state with the same function
 replay uses (so an invalid transition is refused before it is written) and
-queues it; ``commit()`` writes every queued record with one ``write(2)`` and
-then ``fdatasync``s the stream. The runner commits once per loop iteration
-that recorded anything, and always before it forks a coordinator for a run it
-just recorded (a run must be on disk before its process can exist).
+queues it; ``commit()`` writes every queued record with one ``write(2)``, and
+``fdatasync``s the stream when the batch holds a record that must survive a
+host crash: an ended run, a task state, a header or a runner record (a
+WAITING, FORKED or RUNNING record is only worth anything while the host is up,
+and a process crash never loses a written record). The runner commits once
+per loop iteration that recorded anything, and always before it forks a
+coordinator for a run it just recorded (a run must be on disk before its
+process can exist).
 
 The stream's ``flock`` is the runner lock: a second runner for the same task
 fails to take it and stops, naming the pid that holds it.
@@ -19,7 +23,7 @@ import os
 from pathlib import Path
 
 from executor.contract.layout import TaskPaths
-from executor.contract.records import Record, RunnerStarted, decode, encode
+from executor.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
 from executor.contract.replay import RunnerState, apply, decode_all
 from executor.contract.stream import Tail, frame, read_all
 
@@ -38,6 +42,7 @@ class RunnerCheckpoint:
         self.state = RunnerState()
         self._fd = -1
         self._pending: list[bytes] = []
+        self._sync = False
 
     def acquire(self) -> None:
         """Take the runner lock and replay the stream (repairing a torn tail)."""
@@ -73,6 +78,8 @@ class RunnerCheckpoint:
     def record(self, record: Record) -> None:
         apply(self.state, record)
         self._pending.append(encode(record))
+        if not isinstance(record, ProcessStatus) or record.state.terminal:
+            self._sync = True
 
     @property
     def dirty(self) -> bool:
@@ -87,9 +94,11 @@ class RunnerCheckpoint:
         written = self.faults.write(self._fd, data)
         if written != len(data):
             raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes)")
-        self.faults.point("before-sync")
-        os.fdatasync(self._fd)
-        self.faults.point("after-sync")
+        if self._sync:
+            self._sync = False
+            self.faults.point("before-sync")
+            os.fdatasync(self._fd)
+            self.faults.point("after-sync")
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -164,6 +164,8 @@ class TaskRunner:
         self._requests: dict[int, Attachment] = {}  # sent to the spawner, not answered yet
         self._next_request = 1
         self._rung: set[str] = set()  # processes whose coordinators rang the doorbell
+        self._replan = True  # something the plan depends on changed
+        self._plan_wake: float | None = None  # when the plan itself asked to be woken
         self._scan_all = True  # read every stream (at start, and after a doorbell overflow)
 
     @property
@@ -340,6 +342,7 @@ class TaskRunner:
     def _detach(self, att: Attachment) -> None:
         self._close_attachment(att)
         self.attachments.pop(att.process, None)
+        self._replan = True  # its next run may start now
 
     # -- merging coordinator records ----------------------------------------
 
@@ -351,6 +354,8 @@ class TaskRunner:
             if advances(self.state, record):
                 self.ckpt.record(record)
                 self._log_transition(record)
+                if record.state.terminal:
+                    self._replan = True
 
     def _log_transition(self, record: ProcessStatus) -> None:
         label = f"{record.process}[{record.run}]"
@@ -396,6 +401,7 @@ class TaskRunner:
         record = ProcessStatus(run.process, run.run, ProcessState.LOST, self.clock(), reason=reason)
         self.ckpt.record(record)
         self._log_transition(record)
+        self._replan = True
 
     # -- launching ----------------------------------------------------------
 
@@ -631,6 +637,14 @@ class TaskRunner:
         if self._kill is not None:
             self._leave_active(self._kill, self._kill_reason())
             return
+        # The plan changes only when a run ends or a min_duration gap passes;
+        # a run merely starting (the bulk of the records) does not change it.
+        due = self._plan_wake is not None and now >= self._plan_wake
+        if not (self._replan or due):
+            if self._plan_wake is not None:
+                self._wake(self._plan_wake)
+            return
+        self._replan = False
         regular = plan(self.spec, self.state, now, final=False, max_runs=self.options.max_runs)
         ok, why = healthy(self.spec, regular)
         if not ok:
@@ -639,6 +653,7 @@ class TaskRunner:
             self._leave_active(TaskState.SUCCESS, "")
         else:
             self._launch(regular.launch)
+            self._plan_wake = regular.wake_at
             if regular.wake_at is not None:
                 self._wake(regular.wake_at)
 
