@@ -152,7 +152,10 @@ def encode(record: Record) -> bytes:
             obj["offset"] = record.offset
         if record.reason:
             obj["reason"] = record.reason
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def decode(payload: bytes) -> Record:

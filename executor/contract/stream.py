@@ -172,9 +172,9 @@ class StreamFollower:
 class StreamWriter:
     """Appends frames to a stream. Only the holder of the stream's lock may write."""
 
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(self, fd: int, path: Path | str) -> None:
         self.fd = fd
-        self.path = path
+        self.path = Path(path)
 
     @classmethod
     def open(cls, path: Path, *, repair: bool = True) -> StreamWriter:

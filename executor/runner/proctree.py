@@ -55,10 +55,17 @@ class ProcStat:
 
 def read_stat(pid: int) -> ProcStat | None:
     """Parse ``/proc/<pid>/stat``; ``None`` if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fp:
-            data = fp.read()
+    try:  # os-level calls: this also runs in freshly forked coordinators
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    try:
+        data = os.read(fd, 4096)
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
+    if not data:
         return None
     # comm (field 2) may contain spaces and parentheses: split after the last ')'
     fields = data[data.rindex(b")") + 2 :].split()

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from executor.contract.layout import CheckpointRoot, log_dir
+from executor.contract.layout import CheckpointRoot, log_dir, process_log_dir
 from executor.contract.records import (
     Header,
     Identity,
@@ -522,9 +522,10 @@ class TaskRunner:
             task_id=self.task_id,
             process=spec,
             run=run,
-            sandbox=sandbox,
-            stream=self.paths.process_stream(att.process),
-            doorbell=self.paths.doorbell,
+            sandbox=str(sandbox),
+            log_dir=str(process_log_dir(sandbox, spec.name, run)),
+            stream=str(self.paths.process_stream(att.process)),
+            doorbell=str(self.paths.doorbell),
             env=process_environment(self._task_env, spec.name, run),
             destination=destination,
             run_as=self.context.run_as,
