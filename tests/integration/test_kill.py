@@ -68,7 +68,8 @@ export(Task(name='k', processes=[tree, stubborn, daemon]))
     wait_for(lambda: all_running(root, "k", ["tree", "stubborn", "daemon"]), 20, "all running")
     wait_for(lambda: (sandbox / "daemon.pid").exists(), 10, "the daemon")
     daemon_pid = int((sandbox / "daemon.pid").read_text())
-    assert len(marked("k", sandbox)) >= 6
+    # tree: bash + 2 sleeps; stubborn: bash (+ a short sleep); daemon: bash + sleep + the daemon
+    wait_for(lambda: len(marked("k", sandbox)) >= 7, 10, "every process of the task")
     started = time.monotonic()
     result = borealis("kill", "k", "--root", str(root.path))
     assert result.returncode == 0, result.stderr
