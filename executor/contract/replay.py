@@ -230,18 +230,22 @@ def decode_all(payloads: Iterable[bytes], name: str) -> list[Record]:
 
 def load(path: Path) -> RunnerState:
     """Replay a whole runner stream (tolerating a torn tail)."""
-    scan = read_all(path)
+    return replay_payloads(read_all(path).payloads, str(path))
+
+
+def replay_payloads(payloads: list[bytes], name: str) -> RunnerState:
+    """The state a stream's payloads describe; errors name ``name`` and the record."""
     state = RunnerState()
     try:
-        objects = json.loads(b"[" + b",".join(scan.payloads) + b"]")
+        objects = json.loads(b"[" + b",".join(payloads) + b"]")
     except (UnicodeDecodeError, json.JSONDecodeError):
         objects = None
-    if not isinstance(objects, list) or len(objects) != len(scan.payloads):
+    if not isinstance(objects, list) or len(objects) != len(payloads):
         objects = None  # decode_all below says which record is bad
     index = 0
     try:
         if objects is None:
-            for index, record in enumerate(decode_all(scan.payloads, str(path))):  # noqa: B007 (read in the handler)
+            for index, record in enumerate(decode_all(payloads, name)):  # noqa: B007 (read in the handler)
                 apply(state, record)
             return state
         for index, obj in enumerate(objects):  # noqa: B007 (read in the handler)
@@ -252,9 +256,9 @@ def load(path: Path) -> RunnerState:
                 apply(state, decode_object(obj))
     except (RecordError, TransitionError) as e:
         kind = type(e)
-        raise kind(f"{path}: record {index}: {e}") from None
+        raise kind(f"{name}: record {index}: {e}") from None
     except (KeyError, TypeError, ValueError) as e:
-        raise RecordError(f"{path}: record {index}: bad record: {e!r}") from None
+        raise RecordError(f"{name}: record {index}: bad record: {e!r}") from None
     return state
 
 

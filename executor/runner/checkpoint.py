@@ -24,7 +24,7 @@ from pathlib import Path
 
 from executor.contract.layout import TaskPaths
 from executor.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
-from executor.contract.replay import RunnerState, apply, decode_all
+from executor.contract.replay import RunnerState, apply, replay_payloads
 from executor.contract.stream import Tail, frame, read_all
 
 from .faults import Faults
@@ -62,10 +62,7 @@ class RunnerCheckpoint:
         scan = read_all(self.path)
         if scan.tail is not Tail.CLEAN:
             os.ftruncate(fd, scan.end)
-        state = RunnerState()
-        for record in decode_all(scan.payloads, str(self.path)):
-            apply(state, record)
-        self.state = state
+        self.state = replay_payloads(scan.payloads, str(self.path))
 
     def _holder_hint(self) -> str:
         try:
