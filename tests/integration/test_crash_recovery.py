@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from support import borealis, marked, pid_alive, replayed, run_lines, start_borealis, wait_for
+from support import (
+    borealis,
+    gone,
+    marked,
+    pid_alive,
+    replayed,
+    run_lines,
+    start_borealis,
+    wait_for,
+)
 
 from executor.contract.layout import CheckpointRoot
 from executor.contract.records import Identity, ProcessStatus, RunnerStarted, encode
@@ -58,7 +67,7 @@ export(Task(name='r', processes=[a, b, c, after], constraints=order(a, after), m
     # While no runner is alive: `a` and `b` end (b with status 7), `c` keeps running.
     (sandbox / "go.a").touch()
     (sandbox / "go.b").touch()
-    wait_for(lambda: not pid_alive(pids["a"].pid) or _zombie(pids["a"].pid), 10, "a exits")
+    wait_for(lambda: gone(pids["a"].pid), 10, "a exits")
     assert all(pid_alive(p.pid) for n, p in pids.items() if n == "c")
 
     second = start_borealis("run", str(config), *args, log=tmp_path / "2.log")
@@ -81,14 +90,6 @@ export(Task(name='r', processes=[a, b, c, after], constraints=order(a, after), m
 def _ran(root: CheckpointRoot, task_id: str) -> bool:
     last = replayed(root, task_id).last_run("after")
     return last is not None and last.state.terminal
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            return fp.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_second_runner_refuses_while_the_first_lives(root: CheckpointRoot, tmp_path: Path) -> None:

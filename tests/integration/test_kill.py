@@ -6,7 +6,7 @@ import signal
 import time
 from pathlib import Path
 
-from support import borealis, marked, pid_alive, replayed, start_borealis, wait_for
+from support import borealis, gone, marked, pid_alive, replayed, start_borealis, wait_for
 
 from executor.contract.layout import CheckpointRoot
 from executor.contract.states import ProcessState, TaskState
@@ -178,17 +178,9 @@ def test_kill_with_no_runner_alive_reattaches_and_kills(
     result = borealis("kill", "d", "--root", str(root.path))
     assert result.returncode == 0, result.stderr
     assert "KILLED" in result.stdout
-    assert not pid_alive(run.pid.pid) or _is_zombie(run.pid.pid)
+    assert gone(run.pid.pid)
     assert marked("d", root.path / "sandboxes/d") == []
     assert root.task("d").finished_task_file.exists()
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fp:
-            return fp.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_kill_of_a_finished_task_says_so(root: CheckpointRoot, tmp_path: Path) -> None:
