@@ -1,0 +1,95 @@
+"""Stopping every process of a task: SIGTERM once, SIGKILL from a deadline on.
+
+Used by the runner in CLEANING (every process) and at the end of FINALIZING
+(the final processes still running). "Every process" is the process group,
+session and descendants of each active run plus anything carrying the task's
+environment marker (see ``proctree.py``), so a double-forked daemon is not
+missed; the scan is repeated at most every ``SCAN_INTERVAL`` and once more,
+fresh, before the runner is told that nothing is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+
+from executor.contract.records import Identity
+from executor.contract.replay import RunnerState
+
+from .proctree import ProcessTable, is_alive, send_signal, signal_all
+
+SCAN_INTERVAL = 0.25
+
+
+class Stopper:
+    def __init__(self, task_id: str, wake: Callable[[float], None]) -> None:
+        self.task_id = task_id
+        self.wake = wake
+        self._termed: set[Identity] = set()
+        self._members: list[Identity] = []
+        self._members_at = -1.0
+
+    def reset(self) -> None:
+        """A new stage: whatever was signalled before may be signalled again."""
+        self._termed.clear()
+
+    def stop_all(
+        self,
+        state: RunnerState,
+        sandbox: str,
+        now: float,
+        escalate_at: float,
+        coordinator_grace: float,
+        *,
+        pending: bool = False,
+    ) -> bool:
+        """Signal what is left of the task; return True once nothing is.
+
+        SIGTERM reaches each process once, SIGKILL everything still there from
+        ``escalate_at`` on; coordinators that have not recorded the end of
+        their run ``coordinator_grace`` after that are killed too (their runs
+        become LOST). Each signal also goes to the process group of every live
+        run, so that a child forked after the last scan is not missed.
+        ``pending``: runs are still waiting for a coordinator, so not done yet.
+        """
+        members = self._scan(state, sandbox, now)
+        active = state.active_runs()
+        if not members and not active and not pending:
+            members = self._scan(state, sandbox, now, fresh=True)
+            if not members:
+                return True
+        sig = signal.SIGKILL if now >= escalate_at else signal.SIGTERM
+        for run in active:
+            # The group id is the run's pid: certainly ours while that process lives.
+            if run.pid is None or not is_alive(run.pid):
+                continue
+            if sig == signal.SIGKILL or run.pid not in self._termed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.pid.pid, sig)
+        if sig == signal.SIGKILL:
+            signal_all(members, signal.SIGKILL)
+        else:
+            fresh = [m for m in members if m not in self._termed]
+            signal_all(fresh, signal.SIGTERM)
+            self._termed.update(fresh)
+            self.wake(escalate_at)
+        self.wake(now + SCAN_INTERVAL)
+        if now >= escalate_at + coordinator_grace:
+            for run in active:
+                if run.coordinator is not None:
+                    send_signal(run.coordinator, signal.SIGKILL)
+        elif active:
+            self.wake(escalate_at + coordinator_grace)
+        return False
+
+    def _scan(
+        self, state: RunnerState, sandbox: str, now: float, fresh: bool = False
+    ) -> list[Identity]:
+        """The task's live processes, re-scanned at most every SCAN_INTERVAL."""
+        if fresh or now - self._members_at >= SCAN_INTERVAL or self._members_at > now:
+            roots = [r.pid for r in state.active_runs() if r.pid is not None]
+            self._members = ProcessTable().task_members(roots, self.task_id, sandbox)
+            self._members_at = now
+        return [m for m in self._members if is_alive(m)]
