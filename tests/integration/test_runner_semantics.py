@@ -229,7 +229,8 @@ def test_environment_cwd_and_session(root: CheckpointRoot, monkeypatch: pytest.M
     spec = task(
         {
             "name": "env",
-            "cmdline": "env | sort > env.out; pwd > pwd.out; ps -o sid= -p $$ > sid.out",
+            # field 6 of /proc/PID/stat is the session id (no procps needed)
+            "cmdline": "env | sort > env.out; pwd > pwd.out; cut -d' ' -f6 /proc/$$/stat > sid.out",
         }
     )
     state, runner = run_in_process(root, spec)
