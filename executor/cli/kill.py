@@ -46,7 +46,16 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         metavar="DURATION",
         help="give up waiting after this long (default 5m)",
     )
-    parser.set_defaults(func=run, kill_grace="10s", max_runs=0, preserve_env=False)
+    parser.set_defaults(
+        func=run,
+        kill_grace="10s",
+        max_runs=0,
+        preserve_env=False,
+        log_destination="file",
+        log_mode="rotate",
+        log_size="100MB",
+        log_backups=5,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

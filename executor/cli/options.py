@@ -15,10 +15,17 @@ from pathlib import Path
 
 from executor.contract.errors import InputError
 from executor.contract.layout import CheckpointRoot, check_task_id, default_root
+from executor.contract.taskspec import (
+    LOGGER_DESTINATIONS,
+    LOGGER_MODES,
+    LoggerSpec,
+    RotatePolicy,
+)
 from executor.runner.planner import DEFAULT_MAX_RUNS
 from executor.runner.runner import RunnerOptions
 
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B)?$", re.IGNORECASE)
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -92,6 +99,15 @@ def parse_duration(value: str, flag: str) -> float:
     return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
+def parse_size(value: str, flag: str) -> int:
+    """``64MB``, ``100MiB``, ``1G``, ``4096``: powers of 1024, as in the config language."""
+    match = SIZE_RE.match(value.strip())
+    if not match or int(match.group(1)) < 1:
+        raise InputError(flag, value, "expected a size such as 4096, 512KB, 64MB or 1GB")
+    power = " KMGT".index(match.group(2).upper() or " ")
+    return int(match.group(1)) << (10 * power)
+
+
 def add_runner_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runner")
     group.add_argument(
@@ -114,13 +130,43 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start processes with this command's environment instead of a clean one",
     )
+    logs = parser.add_argument_group(
+        "logs (for processes whose config sets no Logger; see docs/logs.md)"
+    )
+    logs.add_argument(
+        "--log-destination",
+        choices=LOGGER_DESTINATIONS,
+        default="file",
+        help="where output goes (default file)",
+    )
+    logs.add_argument(
+        "--log-mode",
+        choices=LOGGER_MODES,
+        default="rotate",
+        help="rotate (bounded, the default) or standard (one file that grows)",
+    )
+    logs.add_argument(
+        "--log-size",
+        default="100MB",
+        metavar="SIZE",
+        help="rotate a log file at about this size (default 100MB)",
+    )
+    logs.add_argument(
+        "--log-backups",
+        type=int_type("--log-backups"),
+        default=5,
+        metavar="N",
+        help="rotated files kept: stdout.1 .. stdout.N (default 5)",
+    )
 
 
 def runner_options(args: argparse.Namespace) -> RunnerOptions:
+    policy = RotatePolicy(parse_size(args.log_size, "--log-size"), args.log_backups)
     return RunnerOptions(
         kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
         max_runs=args.max_runs,
         preserve_env=args.preserve_env,
+        logger=LoggerSpec(args.log_destination, args.log_mode, policy),
     )
 
 

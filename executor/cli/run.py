@@ -140,7 +140,6 @@ def _run(
     task_id = args.task_id or generate_task_id(convert.task_name(selection))
     bound = convert.bind_runner_context(selection, task_id=task_id, user=user, ports=ports)
     spec = convert.build_spec(bound, source)
-    prepare.check_supported(spec, source)
     paths = root.task(task_id)
     resumed = prepare.check_new_or_same(paths, spec)
     sandbox = (args.sandbox or paths.default_sandbox).absolute()

@@ -78,6 +78,7 @@ def _run_json(run: ProcessRun) -> dict[str, Any]:
         "start_time": run.start_time,
         "stop_time": run.stop_time,
         "reason": run.reason or None,
+        "warnings": list(run.warnings),
     }
 
 
@@ -146,7 +147,7 @@ def print_task(v: TaskView) -> None:
                     "" if r.return_code is None else str(r.return_code),
                     _clock(r.start_time),
                     _clock(r.stop_time),
-                    r.reason,
+                    "; ".join(note for note in (r.reason, *r.warnings) if note),
                 ]
             )
     print(_table(rows))

@@ -2,11 +2,12 @@
 
     borealis tail TASK_ID PROCESS [--run N] [--stderr] [-n LINES] [-f] [--root DIR]
 
-Prints the last LINES lines (default 10; 0 for the whole file) of the stdout
-(or ``--stderr``) of the process's latest run, or of run N. With ``-f`` it
-keeps printing what the process writes; without ``--run`` it moves on to the
-process's next run when one starts (announced on stderr), and it stops once
-the task has ended and everything was printed.
+Prints the last LINES lines (default 10; 0 for everything) of the stdout (or
+``--stderr``) of the process's latest run, or of run N, reaching back into
+rotated files (``stdout.1`` ...) when needed. With ``-f`` it keeps printing
+what the process writes, across rotations, without gaps or repeats; without
+``--run`` it moves on to the process's next run when one starts (announced on
+stderr), and it stops once the task has ended and everything was printed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from executor.contract.errors import InputError
 from executor.contract.layout import process_log_dir
+from executor.contract.logs import LogFollower, last_lines
 from executor.contract.replay import Follower
 
 from .options import add_root, int_type, root_of, task_id_type
@@ -47,35 +49,6 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.set_defaults(func=run)
 
 
-def last_lines(data: bytes, count: int) -> bytes:
-    if count <= 0:
-        return data
-    cut = len(data)
-    for _ in range(count + (1 if data.endswith(b"\n") else 0)):
-        cut = data.rfind(b"\n", 0, cut)
-        if cut < 0:
-            return data
-    return data[cut + 1 :]
-
-
-class _Reader:
-    """Reads a log file from an offset, tolerating it not existing yet."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-
-    def read(self) -> bytes:
-        try:
-            with open(self.path, "rb") as fp:
-                fp.seek(self.offset)
-                data = fp.read()
-        except FileNotFoundError:
-            return b""
-        self.offset += len(data)
-        return data
-
-
 def run(args: argparse.Namespace) -> int:
     root = root_of(args)
     v = view(root, args.task_id)
@@ -95,10 +68,13 @@ def run(args: argparse.Namespace) -> int:
     def path_of(run: int) -> Path:
         return process_log_dir(sandbox, args.process, run) / stream
 
-    reader = _Reader(path_of(current))
-    out.write(last_lines(reader.read(), args.lines))
+    reader = LogFollower(path_of(current), at_end=True)
+    reader.read(0)  # opens the live file at its end, if it exists yet
+    reader.at_end = False  # a file that appears later is read from its start
+    out.write(last_lines(path_of(current), args.lines, live_size=reader.position))
     out.flush()
     if not args.follow:
+        reader.close()
         return 0
     follower = Follower(root.task(args.task_id).runner_stream)
     try:
@@ -114,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             ended = current < len(runs) and runs[current].state.terminal
             if args.run is None and len(runs) > current + 1:
                 current += 1
-                reader = _Reader(path_of(current))
+                reader.close()
+                reader = LogFollower(path_of(current))
                 print(f"--- {args.process} run {current} ---", file=sys.stderr, flush=True)
                 continue
             task_over = state.task_state is not None and state.task_state.terminal
@@ -127,3 +104,4 @@ def run(args: argparse.Namespace) -> int:
         os._exit(0)  # the reader went away (e.g. `| head`): nothing left to do
     finally:
         follower.close()
+        reader.close()

@@ -12,10 +12,11 @@ header     task id, sandbox, user, ports, host, boot id, format         runner (
 runner     a runner process took control (pid + start ticks)            runner
 task       the task entered a state (or its cause changed)              runner
 process    a process run entered a state                                runner, coordinator
+warning    a run's coordinator could not do something (disk full)       coordinator
 =========  ===========================================================  =========================
 
-Coordinator streams hold only ``process`` records of their own process; the
-runner copies each one verbatim into its own stream when it merges it.
+Coordinator streams hold only ``process`` and ``warning`` records of their own
+process; the runner copies each one into its own stream when it merges it.
 
 Standard library only.
 """
@@ -102,7 +103,18 @@ class ProcessStatus:
     offset: int | None = None  # WAITING: where this run's records start in the process stream
 
 
-Record = Header | RunnerStarted | TaskStatus | ProcessStatus
+@dataclass(frozen=True)
+class ProcessWarning:
+    """Something a run's coordinator could not do (e.g. write its log: disk full)."""
+
+    process: str
+    run: int
+    seq: int  # 0, 1, 2... within the run: a warning merged twice is recognised
+    time: float
+    message: str
+
+
+Record = Header | RunnerStarted | TaskStatus | ProcessStatus | ProcessWarning
 
 
 def encode(record: Record) -> bytes:
@@ -127,6 +139,15 @@ def encode(record: Record) -> bytes:
             "id": record.identity.to_json(),
             "time": record.time,
             "boot_id": record.boot_id,
+        }
+    elif isinstance(record, ProcessWarning):
+        obj = {
+            "t": "warning",
+            "name": record.process,
+            "run": record.run,
+            "seq": record.seq,
+            "time": record.time,
+            "message": record.message,
         }
     elif isinstance(record, TaskStatus):
         obj = {"t": "task", "state": record.state.value, "time": record.time}
@@ -225,6 +246,14 @@ def _decode_obj(obj: dict[str, Any]) -> Record:
     kind = obj.get("t")
     if kind == "process":
         return ProcessStatus(*process_fields(obj))
+    if kind == "warning":
+        return ProcessWarning(
+            _str(obj["name"]),
+            _int(obj["run"]),
+            _int(obj["seq"]),
+            _num(obj["time"]),
+            _str(obj["message"]),
+        )
     if kind == "task":
         cause = obj.get("cause")
         return TaskStatus(

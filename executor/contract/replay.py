@@ -20,6 +20,7 @@ from .records import (
     Header,
     Identity,
     ProcessStatus,
+    ProcessWarning,
     Record,
     RecordError,
     RunnerStarted,
@@ -57,6 +58,7 @@ class ProcessRun:
     return_code: int | None = None
     reason: str = ""
     stream_offset: int | None = None  # where its records start in the process stream
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,10 +110,23 @@ def advances(state: RunnerState, record: ProcessStatus) -> bool:
     return record.state in PROCESS_TRANSITIONS[current]
 
 
+def warning_is_new(state: RunnerState, record: ProcessWarning) -> bool:
+    """Whether a coordinator's warning is news to ``state`` (see ``advances``)."""
+    runs = state.processes.get(record.process, [])
+    return record.run < len(runs) and record.seq == len(runs[record.run].warnings)
+
+
 def apply(state: RunnerState, record: Record) -> None:
     """Apply one record to ``state`` in place, or raise ``TransitionError``."""
     if isinstance(record, ProcessStatus):
         _apply_process(state, record)
+    elif isinstance(record, ProcessWarning):
+        if not warning_is_new(state, record):
+            raise TransitionError(
+                f"process {record.process!r} run {record.run}: "
+                f"warning {record.seq} is out of sequence"
+            )
+        state.processes[record.process][record.run].warnings.append(record.message)
     elif isinstance(record, TaskStatus):
         _apply_task(state, record)
     elif isinstance(record, RunnerStarted):

@@ -33,14 +33,17 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from executor.contract.records import ProcessStatus, encode
+from executor.contract.records import ProcessStatus, ProcessWarning, encode
 from executor.contract.states import ProcessState, process_state_for_exit
 from executor.contract.stream import StreamWriter
-from executor.contract.taskspec import ProcessSpec
+from executor.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
 
+from .logpump import Output, linger, make_pipe, pump_until_exit
+from .logrotate import RotatingFile
 from .proctree import identify, set_process_name
 
 BASH = "/bin/bash"
@@ -72,7 +75,7 @@ class Launch:
     stream: str
     doorbell: str
     env: dict[str, str]
-    destination: str  # file | console | none
+    logger: LoggerSpec  # the effective logger: the process's own, or the runner's default
     run_as: RunAs | None  # None: stay the runner's user
 
 
@@ -127,15 +130,24 @@ def main(launch: Launch, stream_fd: int) -> NoReturn:
         os._exit(status)
 
 
-def _open_outputs(launch: Launch) -> tuple[int | None, int | None]:
+def _open_outputs(
+    launch: Launch, report: Callable[[str], None]
+) -> tuple[int | None, int | None, list[Output]]:
+    """The child's stdout and stderr, and the outputs this coordinator must pump.
+
+    ``file`` + ``standard``: the process appends to its own files (no copy).
+    ``console``: it inherits ours. ``none``: /dev/null. Rotation and ``both``
+    go through pipes to this process (``logpump.py``).
+    """
     if not os.path.isdir(launch.sandbox):
         # Never re-create a sandbox behind the task's back.
         raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
-    if launch.destination == "console":
-        return None, None
-    if launch.destination == "none":
+    logger = launch.logger
+    if logger.destination == "console":
+        return None, None, []
+    if logger.destination == "none":
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-        return devnull, devnull
+        return devnull, devnull, []
     directory = launch.log_dir
     try:
         os.mkdir(directory)
@@ -143,17 +155,43 @@ def _open_outputs(launch: Launch) -> tuple[int | None, int | None]:
         os.makedirs(directory, exist_ok=True)
     except FileExistsError:
         pass
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-    out = os.open(directory + "/stdout", flags, 0o644)
-    err = os.open(directory + "/stderr", flags, 0o644)
-    if launch.run_as is not None:
-        uid, gid = launch.run_as.uid, launch.run_as.gid
+    owner = (launch.run_as.uid, launch.run_as.gid) if launch.run_as is not None else None
+    if owner is not None:
         process_dir = os.path.dirname(directory)
         for path in (os.path.dirname(process_dir), process_dir, directory):
-            os.chown(path, uid, gid)
-        os.fchown(out, uid, gid)
-        os.fchown(err, uid, gid)
-    return out, err
+            os.chown(path, *owner)
+    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    if logger.destination == "file" and logger.mode == "standard":
+        fds = [os.open(f"{directory}/{name}", append, 0o644) for name in ("stdout", "stderr")]
+        if owner is not None:
+            for fd in fds:
+                os.fchown(fd, *owner)
+        return fds[0], fds[1], []
+    policy = logger.rotate or RotatePolicy()
+    child_ends: list[int] = []
+    outputs: list[Output] = []
+    for name, console in (("stdout", 1), ("stderr", 2)):
+        read_end, write_end = make_pipe()
+        child_ends.append(write_end)
+        path = f"{directory}/{name}"
+        rotating = plain = None
+        if logger.mode == "rotate":
+            rotating = RotatingFile(path, policy.log_size, policy.backups, owner=owner)
+        else:
+            plain = os.open(path, append, 0o644)
+            if owner is not None:
+                os.fchown(plain, *owner)
+        outputs.append(
+            Output(
+                name,
+                read_end,
+                report,
+                rotating=rotating,
+                plain=plain,
+                console=console if logger.destination == "both" else None,
+            )
+        )
+    return child_ends[0], child_ends[1], outputs
 
 
 # Signals that must be back to their default in the command: the interpreter
@@ -205,6 +243,7 @@ def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
 
 def coordinate(launch: Launch, stream: StreamWriter) -> int:
     name, run = launch.process.name, launch.run
+    warnings = 0
 
     def record(state: ProcessState, *, final: bool = False, **fields: object) -> None:
         status = ProcessStatus(name, run, state, time.time(), **fields)  # type: ignore[arg-type]
@@ -214,11 +253,20 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
         if state is not ProcessState.FORKED:  # the runner that forked us knows that much
             ring(launch.doorbell, name)
 
+    def report(message: str) -> None:
+        nonlocal warnings
+        stream.append([encode(ProcessWarning(name, run, warnings, time.time(), message))])
+        warnings += 1
+        ring(launch.doorbell, name)
+
     record(ProcessState.FORKED, coordinator=identify(os.getpid()))
+    outputs: list[Output] = []
     try:
-        stdout, stderr = _open_outputs(launch)
+        stdout, stderr, outputs = _open_outputs(launch, report)
         pid = _start(launch, stdout, stderr)
     except OSError as e:
+        for output in outputs:
+            output.close()
         record(
             ProcessState.FAILED,
             final=True,
@@ -231,7 +279,12 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
         if fd is not None:
             os.close(fd)
     record(ProcessState.RUNNING, pid=identify(pid))
-    _, status = os.waitpid(pid, 0)
-    return_code = os.waitstatus_to_exitcode(status)
+    if outputs:
+        return_code = pump_until_exit(pid, outputs)
+    else:
+        _, status = os.waitpid(pid, 0)
+        return_code = os.waitstatus_to_exitcode(status)
     record(process_state_for_exit(return_code), final=True, return_code=return_code)
+    if outputs:
+        linger(outputs)  # output of processes it left behind, briefly
     return 0

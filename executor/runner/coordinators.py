@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from executor.contract.layout import TaskPaths, process_log_dir
-from executor.contract.records import Identity, ProcessStatus, decode
-from executor.contract.replay import ProcessRun, advances
+from executor.contract.records import Identity, ProcessStatus, ProcessWarning, decode
+from executor.contract.replay import ProcessRun, advances, warning_is_new
 from executor.contract.states import ProcessState
 from executor.contract.stream import StreamFollower
-from executor.contract.taskspec import TaskSpec
+from executor.contract.taskspec import LoggerSpec, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint
@@ -69,7 +69,7 @@ class LaunchSettings:
     spec: TaskSpec
     user: str
     run_as: coordinator.RunAs | None
-    default_destination: str
+    default_logger: LoggerSpec  # for processes whose config sets no logger
     preserve_env: bool
     lost_timeout: float
 
@@ -216,6 +216,11 @@ class Coordinators:
     def _merge(self, att: Attachment) -> None:
         for payload in att.follower.read_new():
             record = decode(payload)
+            if isinstance(record, ProcessWarning):
+                if record.process == att.process and warning_is_new(self.ckpt.state, record):
+                    self.ckpt.record(record)
+                    log.warning("%s[%d]: %s", record.process, record.run, record.message)
+                continue
             if not isinstance(record, ProcessStatus) or record.process != att.process:
                 continue
             if advances(self.ckpt.state, record):
@@ -385,9 +390,8 @@ class Coordinators:
     def _launch_of(self, name: str, run: int) -> coordinator.Launch:
         settings = self.settings
         spec = settings.spec.process(name)
-        destination = (
-            spec.logger.destination if spec.logger is not None else settings.default_destination
-        )
+        # Thermos' precedence: a logger set on the process wins outright.
+        logger = spec.logger if spec.logger is not None else settings.default_logger
         sandbox = self.sandbox
         if self._task_env is None:
             self._task_env = task_environment(
@@ -405,7 +409,7 @@ class Coordinators:
             stream=str(self.paths.process_stream(name)),
             doorbell=str(self.paths.doorbell),
             env=process_environment(self._task_env, name, run),
-            destination=destination,
+            logger=logger,
             run_as=settings.run_as,
         )
 

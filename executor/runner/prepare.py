@@ -46,26 +46,6 @@ def resolve_user(wanted: str | None, source: str) -> tuple[str, RunAs | None]:
     return wanted, RunAs(wanted, entry.pw_uid, entry.pw_gid, groups)
 
 
-def check_supported(spec: TaskSpec, source: str) -> None:
-    """Refuse logger settings this version cannot honour yet (rather than ignore them)."""
-    for index, process in enumerate(spec.processes):
-        logger = process.logger
-        if logger is None:
-            continue
-        if logger.mode == "rotate":
-            raise InputError(
-                source,
-                f"processes[{index}].logger.mode",
-                "'rotate' is not supported yet (planned: issue #3); use 'standard'",
-            )
-        if logger.destination == "both":
-            raise InputError(
-                source,
-                f"processes[{index}].logger.destination",
-                "'both' is not supported yet (planned: issue #3); use 'file' or 'console'",
-            )
-
-
 def check_new_or_same(paths: TaskPaths, spec: TaskSpec) -> bool:
     """Whether this is a resume of the same task; refuse a different one under the same id."""
     if paths.finished_task_file.exists():

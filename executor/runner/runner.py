@@ -38,7 +38,7 @@ from executor.contract.layout import CheckpointRoot, log_dir
 from executor.contract.records import Header, RunnerStarted, TaskStatus
 from executor.contract.replay import RunnerState
 from executor.contract.states import TaskState
-from executor.contract.taskspec import TaskSpec
+from executor.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint
@@ -52,6 +52,7 @@ from .stopping import Stopper
 log = logging.getLogger("borealis.runner")
 
 PR_SET_CHILD_SUBREAPER = 36
+DEFAULT_LOGGER = LoggerSpec(destination="file", mode="rotate", rotate=RotatePolicy())
 MAX_SLEEP = 60.0
 
 
@@ -62,7 +63,8 @@ class RunnerOptions:
     preserve_env: bool = False
     lost_timeout: float = 60.0  # a run FORKED this long without RUNNING is LOST
     coordinator_grace: float = 5.0  # after SIGKILLing a run, wait this long for its coordinator
-    default_destination: str = "file"
+    # Bounded logs unless a process says otherwise (docs/logs.md says why).
+    logger: LoggerSpec = field(default_factory=lambda: DEFAULT_LOGGER)
     use_spawner: bool = True  # fork coordinators from a small helper process (spawner.py)
 
 
@@ -226,7 +228,7 @@ class TaskRunner:
             spec=self.spec,
             user=header.user,
             run_as=self.context.run_as,
-            default_destination=self.options.default_destination,
+            default_logger=self.options.logger,
             preserve_env=self.options.preserve_env,
             lost_timeout=self.options.lost_timeout,
         )

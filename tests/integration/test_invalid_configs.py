@@ -306,19 +306,6 @@ def test_wrong_type(
     refused_config(root, tmp_path, text, f"{field}: ", problem)
 
 
-@pytest.mark.parametrize(
-    ("fields", "field"),
-    [
-        ("logger=Logger(mode='rotate')", "processes[0].logger.mode"),
-        ("logger=Logger(destination='both')", "processes[0].logger.destination"),
-    ],
-)
-def test_unsupported_logger_settings(
-    root: CheckpointRoot, tmp_path: Path, fields: str, field: str
-) -> None:
-    refused_config(root, tmp_path, process_with(fields), f"{field}: ", "not supported yet")
-
-
 # -- templates and ports ------------------------------------------------------------------------
 
 
