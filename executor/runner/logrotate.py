@@ -144,7 +144,8 @@ class RotatingFile:
         os.close(self.fd)
         self.fd = -1
         if self.backups > 0:
-            for index in range(self.backups - 1, 0, -1):
+            # Only the files this writer made can exist (a run's directory is its own).
+            for index in range(min(self.rotations, self.backups - 1), 0, -1):
                 try:
                     os.rename(f"{self.path}.{index}", f"{self.path}.{index + 1}")
                 except FileNotFoundError:

@@ -266,3 +266,31 @@ def test_disk_full_is_reported_and_the_process_runs_on(
     finally:
         subprocess.run(["umount", str(small)], check=False)
         shutil.rmtree(small, ignore_errors=True)
+
+
+def test_binary_no_newline_and_huge_lines_pass_through_unchanged(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    """Whatever the process writes, the rotated files hold exactly that, in order."""
+    import random
+
+    rng = random.Random(7)
+    binary = bytes(rng.randrange(256) for _ in range(3 * MB))
+    payload = (
+        binary  # arbitrary bytes, line ends wherever they happen to fall
+        + b"n" * (2 * MB)  # 2 MB without a line end
+        + b"\n"
+        + b"h" * (5 * MB)  # one line far longer than log_size
+        + b"\nend\n"
+    )
+    source = tmp_path / "payload"
+    source.write_bytes(payload)
+    logger = "Logger(mode='rotate', rotate=RotatePolicy(log_size=1*MB, backups=1000))"
+    cfg = config(tmp_path, f"cat {source}", logger)
+    result = borealis("run", str(cfg), "--root", str(root.path), "--task-id", "b", "-q")
+    assert result.returncode == 0, result.stderr
+    stdout = root.path / "sandboxes/b/.logs/p/0/stdout"
+    assert logical(stdout) == payload
+    for path in stdout.parent.iterdir():
+        if path.name.startswith("stdout"):
+            assert path.stat().st_size <= 1 * MB + 64 * KB, path.name
