@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import kill_leftovers
 
 from executor.contract.layout import CheckpointRoot
 
@@ -22,3 +23,5 @@ def _isolated_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     # Commands that fall back to $BOREALIS_ROOT must never touch a real host root.
     monkeypatch.setenv("BOREALIS_ROOT", str(tmp_path / "root"))
     yield
+    # A failed test must not leave runners or task processes behind for the next ones.
+    kill_leftovers(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -78,16 +79,54 @@ def borealis(*args: str, timeout: float = 60, **kw: Any) -> subprocess.Completed
     )
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start_borealis(*args: str, log: Path, **kw: Any) -> subprocess.Popen[bytes]:
-    """Start the CLI in the background; its stdout and stderr go to ``log``."""
+    """Start the CLI in the background; its stdout and stderr go to ``log``.
+
+    Whatever a test leaves running is killed after it (``conftest.py``).
+    """
     with open(log, "ab") as out:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "executor.cli.main", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=kw.pop("cwd", REPO),
             **kw,
         )
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftovers(under: Path) -> list[int]:
+    """SIGKILL every process a test left behind under ``under``; return their pids.
+
+    Found by the task marker (``BOREALIS_SANDBOX`` inside ``under``) or by a
+    command line that names a path inside it (runners, spawners, coordinators).
+    """
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    STARTED.clear()
+    needle = str(under).encode()
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fp:
+                cmdline = fp.read()
+            with open(f"/proc/{entry}/environ", "rb") as fp:
+                environ = fp.read()
+        except OSError:
+            continue
+        if needle in cmdline or b"BOREALIS_SANDBOX=" + needle in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), 9)
+                killed.append(int(entry))
+    return killed
 
 
 def marked(task_id: str, sandbox: Path | str) -> list[int]:
