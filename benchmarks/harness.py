@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -178,16 +178,24 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float, wha
 
 
 def repeat(
-    ws: Workspace, systems: Sequence[str], runs: int, one: Callable[[str], dict[str, Any]]
+    ws: Workspace,
+    systems: Sequence[str],
+    runs: int,
+    one: Callable[[str], dict[str, Any]],
+    limits: Mapping[str, int] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Run ``one(system)`` ``runs`` times per system, rotating the order, cleaning up after each.
 
-    Each result gets ``host_busy``: the host's CPU use (%) just before the run.
+    ``limits``: fewer repetitions for some systems (a slow peer); they take part in the
+    first ones. Each result gets ``host_busy``: the host's CPU use (%) just before the run.
     """
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
+    limits = limits or {}
     for rep in range(runs):
         shift = rep % len(systems)
         for system in [*systems[shift:], *systems[:shift]]:
+            if rep >= limits.get(system, runs):
+                continue
             busy = wait_quiet()
             print(f"... run {rep + 1}/{runs}: {system}", file=sys.stderr, flush=True)
             try:
