@@ -1,8 +1,12 @@
 """imfile: the highest write rate at which rsyslog's imfile follows a rotating Borealis log
-without losing or repeating a line.
+without losing or repeating a line, beside a plain rename-rotating writer as the control.
 
     benchmarks/.venv/bin/python benchmarks/imfile.py [--rates 5,10,15,20,30,50] [--log-size 1]
-        [--larger 4,16] [--runs 3] [--rotations 60] [--backups 1000]
+        [--larger 4,16] [--runs 3] [--rotations 60] [--backups 1000] [--writers borealis,plain]
+
+Each run is done for each writer, alternating: ``borealis`` (below) and ``plain``: the same
+generator piped into ``rename_writer.py`` (no Borealis), which cuts at line ends and renames
+``stdout`` -> ``stdout.1`` as the coordinator does. A loss that only Borealis shows is ours.
 
 Needs Debian's ``rsyslog`` (``apt-get install -y rsyslog``); the system daemon is neither
 started nor touched. Per run:
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -54,6 +59,7 @@ from executor.contract import replay
 from executor.contract.states import ProcessState
 
 GENERATOR = Path(__file__).resolve().parent.parent / "tests" / "tools" / "numbered_lines.py"
+RENAME_WRITER = Path(__file__).resolve().parent / "rename_writer.py"
 MB = 1 << 20
 GIB = 1 << 30
 WIDTH = 100
@@ -131,9 +137,9 @@ class LagSampler(threading.Thread):
 
 
 def one_run(
-    ws: harness.Workspace, rate: float, size: float, args: argparse.Namespace
+    ws: harness.Workspace, writer: str, rate: float, size: float, args: argparse.Namespace
 ) -> dict[str, Any]:
-    workdir = ws.directory(f"{rate:g}MBs-{size:g}MB")
+    workdir = ws.directory(f"{writer}-{rate:g}MBs-{size:g}MB")
     log_size = int(size * MB)
     count = (args.rotations + 1) * log_size // WIDTH
     root = workdir / "root"
@@ -166,15 +172,23 @@ def one_run(
             time.sleep(1.0)  # let it start and find nothing
         sampler = LagSampler(stdout, out)
         sampler.start()
-        with open(workdir / "borealis.log", "wb") as log:
-            run = subprocess.run(
+        if writer == "plain":
+            stdout.parent.mkdir(parents=True, exist_ok=True)
+            command = f"{cmdline} | {sys.executable} {RENAME_WRITER} {stdout} {log_size}"
+        else:
+            command = shlex.join(
                 [harness.tool("borealis"), "run", str(config), "--root", str(root),
-                 "--task-id", TASK_ID, "-q"],
+                 "--task-id", TASK_ID, "-q"]
+            )  # fmt: skip
+        with open(workdir / f"{writer}.log", "wb") as log:
+            started = time.time()
+            run = subprocess.run(
+                ["/bin/sh", "-c", command],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
             )  # fmt: skip
         ended = time.time()
         if run.returncode != 0:
-            raise RuntimeError(f"borealis run exited {run.returncode}: see {workdir}")
+            raise RuntimeError(f"{writer} exited {run.returncode}: see {workdir}")
         expected = count * WIDTH
         last, changed = -1, time.time()
         while True:
@@ -192,16 +206,20 @@ def one_run(
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(20)
-    state = replay.load(root / "checkpoints" / TASK_ID / "runner")
-    (proc_run,) = state.processes["p"]
-    if proc_run.state is not ProcessState.SUCCESS:
-        raise RuntimeError(f"the process ended {proc_run.state.name}")
-    assert proc_run.start_time is not None and proc_run.stop_time is not None
+    if writer == "plain":
+        span = ended - started
+    else:
+        state = replay.load(root / "checkpoints" / TASK_ID / "runner")
+        (proc_run,) = state.processes["p"]
+        if proc_run.state is not ProcessState.SUCCESS:
+            raise RuntimeError(f"the process ended {proc_run.state.name}")
+        assert proc_run.start_time is not None and proc_run.stop_time is not None
+        span = proc_run.stop_time - proc_run.start_time
     files = logs.rotation_chain(stdout)
     if args.backups > len(files):  # all kept: Borealis' own files must hold every line
         control = logs.check(files, count)
         if any(control.values()):
-            raise RuntimeError(f"Borealis' own log files are wrong: {control}")
+            raise RuntimeError(f"{writer}'s own log files are wrong: {control}")
     result: dict[str, Any] = logs.check([out], count) if out.exists() else {"lost": count}
     warnings = (workdir / "rsyslogd.log").read_text(errors="replace").splitlines()
     result.update(
@@ -213,7 +231,8 @@ def one_run(
             "rotations": len(files) - 1
             if args.backups > len(files)
             else (count - 1) // (log_size // WIDTH),
-            "written": expected / MB / (proc_run.stop_time - proc_run.start_time),
+            "writer": writer,
+            "written": expected / MB / span,
             "lag": lag,
             "max_lag": sampler.max_lag / log_size,  # in files, while still exact
             "lost_at": sampler.lost_at,
@@ -231,28 +250,31 @@ def one_run(
 def sweep(
     ws: harness.Workspace, rates: list[float], size: float, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
+    """Every rate ``--runs`` times for each writer, the writers alternating run by run."""
     results = []
     for rate in rates:
         for i in range(args.runs):
-            harness.wait_quiet()
-            print(f"... {rate:g} MB/s, {size:g} MB files, run {i + 1}/{args.runs}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            try:
-                results.append(one_run(ws, rate, size, args))
-            finally:
-                ws.reset()
+            for writer in args.writers[i % 2 :] + args.writers[: i % 2]:
+                harness.wait_quiet()
+                print(f"... {writer}: {rate:g} MB/s, {size:g} MB files, run {i + 1}/{args.runs}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                try:
+                    results.append(one_run(ws, writer, rate, size, args))
+                finally:
+                    ws.reset()
     return results
 
 
 def summary(results: list[dict[str, Any]]) -> list[list[object]]:
     rows: list[list[object]] = []
-    keys = sorted({(r["size"], r["rate"]) for r in results})
-    for size, rate in keys:
-        runs = [r for r in results if r["size"] == size and r["rate"] == rate]
+    keys = sorted({(r["writer"], r["size"], r["rate"]) for r in results})
+    for writer, size, rate in keys:
+        runs = [r for r in results if (r["writer"], r["size"], r["rate"]) == (writer, size, rate)]
         exact = sum(1 for r in runs if r["exact"])
         worst = max(runs, key=lambda r: r.get("lost", 0) + r.get("dup", 0))
         rows.append(
             [
+                writer,
                 f"{size:g}",
                 f"{rate:g}",
                 fmt(median([r["written"] for r in runs]), 1),
@@ -280,9 +302,12 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0, help="s without growth = done")
     parser.add_argument("--no-precreate", dest="precreate", action="store_false",
                         help="start rsyslogd before the log file exists")  # fmt: skip
+    parser.add_argument("--writers", default="borealis,plain",
+                        help="borealis, plain (rename_writer.py, the control)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the raw figures as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the directories and logs")
     args = parser.parse_args()
+    args.writers = [w for w in args.writers.split(",") if w in ("borealis", "plain")]
     rates = [float(r) for r in args.rates.split(",") if r]
     larger = [float(s) for s in args.larger.split(",") if s]
     version = subprocess.run([rsyslogd(), "-v"], capture_output=True, text=True).stdout
@@ -295,14 +320,15 @@ def main() -> int:
                 results += more
                 lossy = sorted({r["rate"] for r in more if not r["exact"]})
 
-    print("# imfile: rsyslogd (inotify) following a Borealis log rotated by rename")
+    print("# imfile: rsyslogd (inotify) following a log rotated by rename: Borealis', and")
+    print("# benchmarks/rename_writer.py's (plain: the simplest correct writer, the control)")
     print(f"# {harness.machine()}; {version.splitlines()[0] if version else 'rsyslogd ?'}")
     print(
         f"# runs={args.runs} rotations={args.rotations} backups={args.backups} "
         f"precreate={args.precreate} command: {' '.join(sys.argv)}\n"
     )
     rows = [
-        [f"{r['size']:g}", f"{r['rate']:g}", fmt(r["written"], 1), r["rotations"],
+        [r["writer"], f"{r['size']:g}", f"{r['rate']:g}", fmt(r["written"], 1), r["rotations"],
          f"{r.get('lost', 0)}/{r.get('dup', 0)}/{r.get('garbled', 0)}/{r.get('misordered', 0)}",
          fmt(r["max_lag"], 2), fmt(r["lag"], 2), r["warnings"]]
         for r in results
@@ -310,8 +336,9 @@ def main() -> int:
     print("Per run (lines lost/duplicated/garbled/out of order in imfile's output):\n")
     print(
         table(
-            ["file MB", "rate MB/s", "written MB/s", "rotations", "lost/dup/garbled/order",
-             "max lag before a loss, files", "lag at the end s", "rsyslogd messages"],
+            ["writer", "file MB", "rate MB/s", "written MB/s", "rotations",
+             "lost/dup/garbled/order", "max lag before a loss, files", "lag at the end s",
+             "rsyslogd messages"],
             rows,
         )
     )  # fmt: skip
@@ -323,20 +350,21 @@ def main() -> int:
     )
     print(
         table(
-            ["file MB", "rate MB/s", "written MB/s", "rotations", "s per file", "exact runs",
-             "worst lost/dup/garbled/order", "max lag before a loss, files", "lag at the end s",
-             "rsyslogd CPU s/GiB"],
+            ["writer", "file MB", "rate MB/s", "written MB/s", "rotations", "s per file",
+             "exact runs", "worst lost/dup/garbled/order", "max lag before a loss, files",
+             "lag at the end s", "rsyslogd CPU s/GiB"],
             summary(results),
         )
     )  # fmt: skip
-    for size in sorted({r["size"] for r in results}):
-        ok = [r["rate"] for r in results if r["size"] == size]
+    for writer, size in sorted({(r["writer"], r["size"]) for r in results}):
+        mine = [r for r in results if (r["writer"], r["size"]) == (writer, size)]
         good = [
-            rate for rate in sorted(set(ok))
-            if all(r["exact"] for r in results if r["size"] == size and r["rate"] == rate)
+            rate for rate in sorted({r["rate"] for r in mine})
+            if all(r["exact"] for r in mine if r["rate"] == rate)
         ]  # fmt: skip
         print(
-            f"\n{size:g} MB files: lossless at {', '.join(f'{g:g}' for g in good) or 'none'} MB/s"
+            f"\n{writer}, {size:g} MB files: lossless at "
+            f"{', '.join(f'{g:g}' for g in good) or 'none'} MB/s"
         )
     if args.out:
         harness.save(args.out, args, results, {})
