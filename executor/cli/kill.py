@@ -55,6 +55,11 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         log_mode="rotate",
         log_size="100MB",
         log_backups=5,
+        sample_interval="0",  # a runner resumed only to kill samples nothing
+        no_disk_usage=True,
+        no_enforce_disk=False,
+        enforce_ram=False,
+        sample_pss=False,
     )
 
 

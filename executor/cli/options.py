@@ -21,6 +21,7 @@ from executor.contract.taskspec import (
     LoggerSpec,
     RotatePolicy,
 )
+from executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
 from executor.runner.planner import DEFAULT_MAX_RUNS
 from executor.runner.runner import RunnerOptions
 
@@ -159,6 +160,31 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
         help="rotated files kept: stdout.1 .. stdout.N (default 5)",
     )
 
+    res = parser.add_argument_group("resources (see docs/resources.md)")
+    res.add_argument(
+        "--sample-interval",
+        default=f"{DEFAULT_INTERVAL:g}s",
+        metavar="DURATION",
+        help=f"measure CPU, memory and disk this often (default {DEFAULT_INTERVAL:g}s; "
+        "0 = never, which also turns limits off)",
+    )
+    res.add_argument(
+        "--no-disk-usage", action="store_true", help="do not measure the sandbox's disk usage"
+    )
+    res.add_argument(
+        "--no-enforce-disk",
+        action="store_true",
+        help="report a sandbox over Resources.disk instead of failing the task",
+    )
+    res.add_argument(
+        "--enforce-ram",
+        action="store_true",
+        help="fail the task when its processes' RSS exceeds Resources.ram (default: report)",
+    )
+    res.add_argument(
+        "--sample-pss", action="store_true", help="also measure PSS (reads smaps; costlier)"
+    )
+
 
 def runner_options(args: argparse.Namespace) -> RunnerOptions:
     policy = RotatePolicy(parse_size(args.log_size, "--log-size"), args.log_backups)
@@ -167,6 +193,13 @@ def runner_options(args: argparse.Namespace) -> RunnerOptions:
         max_runs=args.max_runs,
         preserve_env=args.preserve_env,
         logger=LoggerSpec(args.log_destination, args.log_mode, policy),
+        monitor=MonitorOptions(
+            interval=parse_duration(args.sample_interval, "--sample-interval"),
+            disk=not args.no_disk_usage,
+            enforce_disk=not args.no_enforce_disk,
+            enforce_ram=args.enforce_ram,
+            pss=args.sample_pss,
+        ),
     )
 
 

@@ -4,8 +4,10 @@
 
 Without TASK_ID: one line per task (newest first) with its state, launch time
 and runner. With TASK_ID: the task's header, its state history, and every run
-of every process with state, pid, exit status and start/stop times. ``--json``
-prints the same as JSON. An ACTIVE task whose runner is not alive needs
+of every process with state, pid, exit status and start/stop times. Figures
+for CPU (cores), RSS and sandbox disk come from the runner's latest resource
+sample (docs/resources.md); nothing is measured here. ``--json`` prints the
+same as JSON. An ACTIVE task whose runner is not alive needs
 ``borealis runner TASK_ID`` (or ``borealis run`` again) to carry on.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 from executor.contract.layout import CheckpointRoot
 from executor.contract.replay import ProcessRun, RunnerState, load
+from executor.contract.resources import Sample, latest
 from executor.contract.taskspec import TaskSpec, task_from_text
 from executor.runner.proctree import is_alive
 
@@ -44,6 +47,13 @@ class TaskView:
     task_id: str
     state: RunnerState
     spec: TaskSpec | None
+    sample: Sample | None = None
+
+    @property
+    def live_sample(self) -> Sample | None:
+        """The latest sample while the task is running (figures of an ended task are stale)."""
+        current = self.state.task_state
+        return None if current is None or current.terminal else self.sample
 
     @property
     def runner_alive(self) -> bool:
@@ -59,7 +69,26 @@ def view(root: CheckpointRoot, task_id: str) -> TaskView:
     paths = root.task(task_id)
     location = paths.task_file()
     spec = task_from_text(location.read_text(), str(location)) if location else None
-    return TaskView(task_id, load(paths.runner_stream), spec)
+    return TaskView(task_id, load(paths.runner_stream), spec, latest(paths.resources))
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024:
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}T"
+
+
+def _resources(sample: Sample | None) -> tuple[str, str, str]:
+    """CPU, RSS and disk columns of the task as a whole."""
+    if sample is None:
+        return "-", "-", "-"
+    task = sample.task
+    return f"{task.cpu:.2f}", _bytes(task.rss), _bytes(task.disk_allocated)
 
 
 def _clock(value: float | None, with_date: bool = False) -> str:
@@ -104,6 +133,7 @@ def task_json(v: TaskView) -> dict[str, Any]:
             for s in v.state.statuses
         ],
         "processes": {name: [_run_json(r) for r in v.state.runs(name)] for name in names},
+        "resources": v.sample.to_json() if v.sample else None,
     }
 
 
@@ -131,13 +161,25 @@ def print_task(v: TaskView) -> None:
     if v.state.runners:
         alive = "alive" if v.runner_alive else "not running"
         print(f"  runner   pid {v.state.runners[-1].identity.pid} ({alive})")
-    rows = [["PROCESS", "RUN", "STATE", "PID", "EXIT", "STARTED", "ENDED", "NOTE"]]
+    sample = v.live_sample
+    if sample is not None:
+        task, reserved = sample.task, v.spec.resources if v.spec else None
+        cpu, rss, disk = _resources(sample)
+        print(
+            f"  usage    cpu {cpu}{f' of {reserved.cpu:g}' if reserved else ''}   "
+            f"rss {rss}{f' of {_bytes(reserved.ram)}' if reserved else ''}   "
+            f"disk {disk}{f' of {_bytes(reserved.disk)}' if reserved else ''}   "
+            f"processes {task.procs}   at {_clock(sample.time)}"
+        )
+    rows = [["PROCESS", "RUN", "STATE", "PID", "EXIT", "STARTED", "ENDED", "CPU", "RSS", "NOTE"]]
     names = [p.name for p in v.spec.processes] if v.spec else list(v.state.processes)
     for name in names:
         runs = v.state.runs(name)
         if not runs:
-            rows.append([name, "-", "not started", "", "", "", "", ""])
+            rows.append([name, "-", "not started", "", "", "", "", "", "", ""])
+        usage = sample.processes.get(name) if sample else None
         for r in runs:
+            measured = usage is not None and usage.run == r.run and not r.state.terminal
             rows.append(
                 [
                     name,
@@ -147,6 +189,8 @@ def print_task(v: TaskView) -> None:
                     "" if r.return_code is None else str(r.return_code),
                     _clock(r.start_time),
                     _clock(r.stop_time),
+                    f"{usage.cpu:.2f}" if usage and measured else "",
+                    _bytes(usage.rss) if usage and measured else "",
                     "; ".join(note for note in (r.reason, *r.warnings) if note),
                 ]
             )
@@ -173,13 +217,13 @@ def run(args: argparse.Namespace) -> int:
     if not views:
         print(f"no tasks under {root.path}")
         return 0
-    rows = [["TASK", "STATE", "LAUNCHED", "RUNNER"]]
+    rows = [["TASK", "STATE", "LAUNCHED", "CPU", "RSS", "DISK", "RUNNER"]]
     for v in views:
         runner = "-"
         if v.state.runners and not (v.state.task_state and v.state.task_state.terminal):
             pid = v.state.runners[-1].identity.pid
             runner = f"pid {pid}" if v.runner_alive else f"pid {pid} (not running)"
         launched = _clock(v.state.header.launch_time, True) if v.state.header else "-"
-        rows.append([v.task_id, v.state_name, launched, runner])
+        rows.append([v.task_id, v.state_name, launched, *_resources(v.live_sample), runner])
     print(_table(rows))
     return 0

@@ -9,6 +9,7 @@ Operators, log collectors, the observer and the executor rely on these paths;
     <root>/checkpoints/<task_id>/process.<name>   one coordinator stream per process
     <root>/checkpoints/<task_id>/doorbell    FIFO: coordinators wake the runner
     <root>/checkpoints/<task_id>/runner.log  the runner's own log
+    <root>/checkpoints/<task_id>/resources[.1]   resource samples, newest file last
     <root>/sandboxes/<task_id>/              default sandbox of ``borealis run``
     <sandbox>/.logs/<process>/<run>/stdout|stderr   process output
 
@@ -130,6 +131,11 @@ class TaskPaths:
     @property
     def runner_log(self) -> Path:
         return self.checkpoint_dir / "runner.log"
+
+    @property
+    def resources(self) -> Path:
+        """The live resource history file (``resources.1`` holds the previous one)."""
+        return self.checkpoint_dir / "resources"
 
     @property
     def default_sandbox(self) -> Path:

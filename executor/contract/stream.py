@@ -97,18 +97,19 @@ def _classify_tail(data: bytes, offset: int, name: str, *, incomplete: bool) -> 
     rest = data[offset:]
     if not rest.strip(b"\0"):
         return Tail.TORN
-    if incomplete and _first_valid_frame(data, offset + 1) is None:
+    if incomplete and first_valid_frame(data, offset + 1) is None:
         # A frame whose length runs past the end and no valid frame after it:
         # a write still landing, or one cut short by a crash.
         return Tail.INCOMPLETE
     raise CorruptStream(name, offset, f"invalid frame followed by {len(rest)} bytes")
 
 
-def _first_valid_frame(data: bytes, start: int) -> int | None:
+def first_valid_frame(data: bytes, start: int) -> int | None:
     """Offset of the first whole, valid frame at or after ``start``, if any.
 
-    Used only on a suspicious tail: a damaged length field must not pass for
-    an unfinished write while intact frames follow it.
+    Used on a suspicious tail (a damaged length field must not pass for an
+    unfinished write while intact frames follow it), and to find the frames in
+    the last bytes of a stream without reading it from the start.
     """
     size = len(data)
     for offset in range(start, size - HEADER.size):

@@ -51,6 +51,13 @@ class ProcStat:
     pgrp: int
     session: int
     start_ticks: int
+    # cumulative CPU in clock ticks: own user / system, and of waited-for children
+    utime: int = 0
+    stime: int = 0
+    cutime: int = 0
+    cstime: int = 0
+    threads: int = 0
+    rss_pages: int = 0
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -76,6 +83,12 @@ def read_stat(pid: int) -> ProcStat | None:
         pgrp=int(fields[2]),
         session=int(fields[3]),
         start_ticks=int(fields[19]),
+        utime=int(fields[11]),
+        stime=int(fields[12]),
+        cutime=int(fields[13]),
+        cstime=int(fields[14]),
+        threads=int(fields[17]),
+        rss_pages=int(fields[21]),
     )
 
 

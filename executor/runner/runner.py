@@ -44,6 +44,7 @@ from . import coordinator
 from .checkpoint import RunnerCheckpoint
 from .coordinators import Coordinators, LaunchSettings, drain, new_spawner
 from .faults import Faults
+from .monitor import MonitorOptions, ResourceMonitor
 from .planner import DEFAULT_MAX_RUNS, healthy, plan
 from .proctree import boot_id, identify
 from .spawner import Spawner
@@ -66,6 +67,7 @@ class RunnerOptions:
     # Bounded logs unless a process says otherwise (docs/logs.md says why).
     logger: LoggerSpec = field(default_factory=lambda: DEFAULT_LOGGER)
     use_spawner: bool = True  # fork coordinators from a small helper process (spawner.py)
+    monitor: MonitorOptions = field(default_factory=MonitorOptions)  # resource sampling
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class TaskRunner:
         self.ckpt = RunnerCheckpoint(self.paths, self.faults)
         self._spawner = spawner
         self.coordinators: Coordinators | None = None  # once the header names the user
+        self.monitor: ResourceMonitor | None = None  # once the header names the sandbox
         self._stopper = Stopper(task_id, self._wake)
         self._wakes: list[float] = []
         self._signals: list[int] = []
@@ -191,6 +194,8 @@ class TaskRunner:
             self.coordinators.close(finished=finished)
         elif self._spawner is not None:
             self._spawner.close()
+        if self.monitor is not None:
+            self.monitor.close()
         if self._selector is not None:
             self._selector.close()
         for fd in (self._wakeup_r, self._wakeup_w):
@@ -253,6 +258,13 @@ class TaskRunner:
             coordinators.recover()
             coordinators.resolve_waiting(stopping=self._stopping())
             self.ckpt.commit()
+            if self.options.monitor.interval > 0:
+                try:
+                    self.monitor = ResourceMonitor(
+                        self.paths, self.spec, self.sandbox, self.options.monitor, self.clock
+                    )
+                except Exception as e:  # sampling is advisory: never the end of a task
+                    log.warning("task %s: no resource sampling: %s", self.task_id, e)
 
     def _finish(self) -> None:
         paths = self.paths
@@ -300,7 +312,22 @@ class TaskRunner:
             self._stop_started = None
             self._stopper.reset()
         coordinators.check_stuck(self.clock())
+        self._sample()
         self.ckpt.commit()
+
+    def _sample(self) -> None:
+        """Resource sampling when due (``monitor.py``); an enforced limit fails the task."""
+        monitor = self.monitor
+        if monitor is None:
+            return
+        state = self.state.task_state
+        if state is None or state.terminal:
+            return
+        violation = monitor.step(self.state)
+        if violation is not None and state is TaskState.ACTIVE and self._kill is None:
+            self._leave_active(TaskState.FAILED, violation)
+            self._wake(self.clock())  # act on it at once
+        self._wake(monitor.next_at)
 
     def _leave_active(self, cause: TaskState, reason: str) -> None:
         self.ckpt.record(TaskStatus(TaskState.CLEANING, self.clock(), cause, reason))
