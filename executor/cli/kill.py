@@ -60,6 +60,8 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         no_enforce_disk=False,
         enforce_ram=False,
         sample_pss=False,
+        disk_reconcile="10m",
+        disk_scan="60s",
     )
 
 

@@ -172,6 +172,18 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
         "--no-disk-usage", action="store_true", help="do not measure the sandbox's disk usage"
     )
     res.add_argument(
+        "--disk-reconcile",
+        default="10m",
+        metavar="DURATION",
+        help="walk the whole sandbox this often to correct the incremental figure (default 10m)",
+    )
+    res.add_argument(
+        "--disk-scan",
+        default="60s",
+        metavar="DURATION",
+        help="without inotify, walk the sandbox at most this often (default 60s)",
+    )
+    res.add_argument(
         "--no-enforce-disk",
         action="store_true",
         help="report a sandbox over Resources.disk instead of failing the task",
@@ -199,6 +211,8 @@ def runner_options(args: argparse.Namespace) -> RunnerOptions:
             enforce_disk=not args.no_enforce_disk,
             enforce_ram=args.enforce_ram,
             pss=args.sample_pss,
+            disk_reconcile=parse_duration(args.disk_reconcile, "--disk-reconcile"),
+            disk_scan=parse_duration(args.disk_scan, "--disk-scan"),
         ),
     )
 

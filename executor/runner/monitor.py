@@ -46,6 +46,8 @@ class MonitorOptions:
     enforce_disk: bool = True
     enforce_ram: bool = False
     pss: bool = False  # also read PSS (smaps): about twice the cost of a sample
+    disk_reconcile: float = 600.0  # a full walk of the sandbox this often (inotify mode)
+    disk_scan: float = 60.0  # without inotify: a full walk at most this often
     history: float = HISTORY_SECONDS
     file_bytes: int = HISTORY_FILE_BYTES
 
@@ -106,7 +108,15 @@ class ResourceMonitor:
         self.sampler = TaskSampler(pss=options.pss)
         per_file = math.ceil(options.history / options.interval) if options.interval else 1
         self.history = History(paths.resources, per_file, options.file_bytes)
-        self.disk: DiskMonitor | None = DiskMonitor(sandbox) if options.disk else None
+        self.disk: DiskMonitor | None = (
+            DiskMonitor(
+                sandbox,
+                reconcile_interval=options.disk_reconcile,
+                scan_interval=options.disk_scan,
+            )
+            if options.disk
+            else None
+        )
         # The first sample comes soon after the start (not at once: the runs are only
         # being launched); the sandbox's first walk waits for it, off the launch path.
         self.next_at = clock() + min(options.interval, FIRST_SAMPLE)

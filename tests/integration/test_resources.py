@@ -273,3 +273,18 @@ def test_status_shows_cpu_rss_and_disk(root: CheckpointRoot, tmp_path: Path) -> 
     assert listing.stdout.splitlines()[0].split()[3:6] == ["CPU", "RSS", "DISK"], listing.stdout
     assert data["resources"]["processes"]["p"]["rss"] > 0
     assert data["resources"]["task"]["disk_mode"] in ("inotify", "scan")
+
+
+@pytest.mark.parametrize("flag", ["--sample-interval", "--disk-reconcile", "--disk-scan"])
+def test_bad_interval_is_one_line_naming_the_flag(
+    root: CheckpointRoot, tmp_path: Path, flag: str
+) -> None:
+    cfg = tmp_path / "x.aurora"
+    cfg.write_text("export(Task(name='x', processes=[Process(name='p', cmdline='true')]))\n")
+    result = borealis("run", str(cfg), "--root", str(root.path), flag, "soon")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and flag in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root.path / "checkpoints").exists() or not any(
+        (root.path / "checkpoints").iterdir()
+    )
