@@ -83,18 +83,31 @@ class Tally:
         """
         if normalized:
             renew = set(fresh)
-            todo = renew.union(paths)
+            # A set of paths (what DiskMonitor hands over) is sorted as it is, not copied.
+            todo = renew.union(paths) if renew or not isinstance(paths, set) else paths
         else:
             renew = {os.path.normpath(p) for p in fresh}
             todo = renew.union(os.path.normpath(p) for p in paths)
         covered: set[str] = set()
+        # Directories found on the way, by path: the next path in the same directory (sorted,
+        # they follow each other) is not looked up from the top again. Emptied whenever a
+        # subtree is walked or dropped, the only changes that replace or detach a directory.
+        parents: dict[str, _Dir] = {}
+        refresh, refresh_child, sep = self._refresh, self._refresh_child, os.sep
         # Sorted, a directory comes before everything under it, so its walk can cover them.
         for path in sorted(todo):
             if covered and self._inside(path, covered):
                 continue
-            done = self._refresh(path, path in renew)
+            again = bool(renew) and path in renew
+            where, _, name = path.rpartition(sep)
+            node = parents.get(where)  # only ever the root or under it: path is too
+            if node is not None:
+                done = refresh_child(node, name, path, again)
+            else:
+                done = refresh(path, again, parents)
             if done is not None:
                 covered.add(done)
+                parents.clear()
 
     def refresh(self, path: str, *, fresh: bool = False) -> str | None:
         """Look at ``path`` again; return the path of a subtree that was walked or dropped.
@@ -107,7 +120,9 @@ class Tally:
         # symbolic links this must not follow. Then inside the root means under its prefix.
         return self._refresh(os.path.normpath(path), fresh)
 
-    def _refresh(self, path: str, fresh: bool) -> str | None:
+    def _refresh(
+        self, path: str, fresh: bool, parents: dict[str, _Dir] | None = None
+    ) -> str | None:
         if path == self.root:
             return self._refresh_root()
         prefix = self._prefix
@@ -116,15 +131,20 @@ class Tally:
         top = self._top
         if not isinstance(top, _Dir):
             return self._refresh_root()
-        names = path[len(prefix) :].split(os.sep)
-        last = names.pop()
-        node = top
-        for depth, name in enumerate(names):
-            child = node.children.get(name)
-            if not isinstance(child, _Dir):
-                ancestor = prefix + os.sep.join(names[: depth + 1])
-                return self._refresh_child(node, name, ancestor)
-            node = child
+        where, _, last = path.rpartition(os.sep)
+        node = None if parents is None else parents.get(where)
+        if node is None:
+            node = top
+            if len(where) >= len(prefix):  # not directly in the root
+                names = where[len(prefix) :].split(os.sep)
+                for depth, name in enumerate(names):
+                    child = node.children.get(name)
+                    if not isinstance(child, _Dir):
+                        ancestor = prefix + os.sep.join(names[: depth + 1])
+                        return self._refresh_child(node, name, ancestor)
+                    node = child
+            if parents is not None:
+                parents[where] = node
         return self._refresh_child(node, last, path, fresh)
 
     def _refresh_root(self) -> str | None:

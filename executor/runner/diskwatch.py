@@ -2,12 +2,16 @@
 
 ``Watches(root)`` adds a watch to every directory under ``root`` through watchdog's
 ``InotifyFD``, which is never started (no thread): ``drain()``, called from the caller's thread
-(``DiskMonitor.usage()``), reads whatever the kernel queued since the previous call, as long as
-the descriptor is readable (``poll`` with a zero timeout, so it never blocks), and hands each
-event to ``InotifyFD.handle_event``, which calls back ``on_event`` / ``on_watch_deleted`` /
-``on_queue_overflow`` here, synchronously. The callbacks put paths into ``changed`` (each once:
-a set) and directories that got a watch into ``fresh`` (the caller looks at both again), and
-keep the watches in line with the tree:
+(``DiskMonitor.usage()``), reads whatever the kernel queued since the previous call from the
+instance's descriptor, as long as it is readable (``poll`` with a zero timeout, so it never
+blocks), splits each buffer with watchdog's own parser into ``(wd, mask, cookie, name)`` tuples
+and handles them here, synchronously, as ``InotifyFD.handle_event`` would hand them to
+``on_event`` / ``on_watch_deleted`` / ``on_queue_overflow``, but without building an event object,
+taking a lock and copying the callbacks for each (most of what a reading cost): an event is
+looked up by its watch descriptor in the tree below, and ``IN_IGNORED`` also makes watchdog
+forget the watch, as its ``handle_event`` does, so that ``close()`` does not remove it again.
+The handling puts paths into ``changed`` (each once: a set) and directories that got a watch
+into ``fresh`` (the caller looks at both again), and keeps the watches in line with the tree:
 
 - a watch descriptor maps to a node of a tree of watched directories (parent, name,
   children), so moving a directory moves its node and renames the paths of its subtree only;
@@ -27,10 +31,12 @@ stale; nothing relies on them being current: the caller looks at each path again
 replaying events (a stale path costs an ``lstat``, never a wrong total), and the tree of watches
 converges the same way, since every later change to a name raises a later event about it.
 
-watchdog has no public accessor for the descriptor (needed to poll it) and its ``close()`` only
-closes it itself when it believes no thread is reading, so ``_InotifyFD`` relies on three
-private attributes, checked once: if a later watchdog renames one, ``Watches`` raises
-``Unsupported`` and the monitor walks instead (scan mode), with the reason logged.
+watchdog has no public accessor for the descriptor (needed to poll and read it), nor for its
+parser or for forgetting a watch the kernel removed, and its ``close()`` only closes the
+descriptor itself when it believes no thread is reading, so ``_InotifyFD`` relies on the
+private attributes listed in ``_InotifyFD._PRIVATE``, checked once: if a later watchdog renames
+one, ``Watches`` raises ``Unsupported`` and the monitor walks instead (scan mode), with the
+reason logged.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import logging
 import os
 import select
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from watchdog.observers.inotify_c import (
     CallbackId,
@@ -60,6 +66,8 @@ IN_DELETE = InotifyConstants.IN_DELETE
 IN_MOVED_FROM = InotifyConstants.IN_MOVED_FROM
 IN_MOVED_TO = InotifyConstants.IN_MOVED_TO
 IN_ISDIR = InotifyConstants.IN_ISDIR
+IN_IGNORED = InotifyConstants.IN_IGNORED
+IN_Q_OVERFLOW = InotifyConstants.IN_Q_OVERFLOW
 
 # What can change a size: creations, deletions and moves of entries (each also changes the size
 # of its directory), writes and truncations (IN_MODIFY), and a watched directory's own deletion.
@@ -93,7 +101,14 @@ class Unsupported(RuntimeError):
 class _InotifyFD(InotifyFD):
     """watchdog's inotify instance, read by its owner instead of by its thread."""
 
-    _PRIVATE = ("_inotify_fd", "_is_reading", "_get_or_create_watch")
+    _PRIVATE = (
+        "_inotify_fd",
+        "_is_reading",
+        "_get_or_create_watch",
+        "_lock",
+        "_remove_watch",
+        "_parse_event_buffer",
+    )
 
     def __init__(self) -> None:
         super().__init__()  # OSError: no inotify instance left (EMFILE)
@@ -114,6 +129,16 @@ class _InotifyFD(InotifyFD):
     @property
     def descriptor(self) -> int:
         return self._inotify_fd
+
+    def parse(self, buffer: bytes) -> Iterator[tuple[WatchDescriptor, Mask, int, bytes]]:
+        """The events in what ``read()`` returned, as ``(wd, mask, cookie, name)``."""
+        return self._parse_event_buffer(buffer)
+
+    def forget(self, wd: WatchDescriptor) -> bool:
+        """``IN_IGNORED``: the kernel removed the watch; drop it as ``handle_event`` does.
+        True if it was still registered (its callbacks' ``on_watch_deleted`` is then due)."""
+        with self._lock:
+            return bool(self._remove_watch(wd))
 
     def _add_callback(
         self, path: bytes, mask: Mask, callback: WatchCallback, id_: CallbackId
@@ -175,15 +200,13 @@ class Watches:
 
     def drain(self) -> None:
         """Handle every event queued so far (up to twice the kernel queue's size), not blocking."""
-        fd, poll, limit = self._fd, self._poll.poll, self._drain_limit
+        descriptor, poll, limit = self._fd.descriptor, self._poll.poll, self._drain_limit
         handled = 0
         while not self._closed and not self.overflowed and handled < limit and poll(0):
-            events = fd.read_events(event_buffer_size=READ_SIZE)
-            if not events:
+            buffer = os.read(descriptor, READ_SIZE)
+            if not buffer:
                 break
-            for event in events:
-                fd.handle_event(event)
-            handled += len(events)
+            handled += self._handle(buffer)
         # What was taken out of the tree and not put back (a directory moved out; moved to a
         # place it had left again by the time its IN_MOVED_TO was read; whose IN_MOVED_TO is
         # not queued yet, which then comes in as new) is watched no more.
@@ -202,21 +225,48 @@ class Watches:
             self._nodes.clear()
             self._fd.close()
 
-    # -- watchdog's callbacks (from handle_event, in the caller's thread) ------------------
+    # -- the events (read by drain(); the callbacks are what handle_event would call) -------
+
+    def _handle(self, buffer: bytes) -> int:
+        """Handle the events in ``buffer`` (one ``read()``); return how many there were."""
+        nodes, add, count = self._nodes, self.changed.add, 0
+        for wd, mask, _, raw in self._fd.parse(buffer):
+            count += 1
+            if mask & (IN_Q_OVERFLOW | IN_IGNORED):
+                if mask & IN_Q_OVERFLOW:  # wd == -1: the last event queued (the caller logs it)
+                    self.on_queue_overflow()
+                    return count
+                if self._fd.forget(wd):
+                    self.on_watch_deleted(wd)
+                continue
+            # The common case inlined (a file written to, in a directory in the tree); the rest
+            # is on_event()'s. An event no watch of the tree asked for (wd == -1) has no node.
+            node = nodes.get(wd)
+            if node is None:
+                continue
+            prefix = node.prefix
+            if prefix is None:
+                continue
+            if raw and mask & IN_MODIFY:
+                add(prefix + raw.decode(_FS_ENCODING, "surrogateescape"))
+            else:
+                self._on_event(node, mask, raw)
+        return count
 
     def on_event(self, event: InotifyEvent) -> None:
         node = self._nodes.get(event.wd)
-        if node is None:
-            return
+        if node is not None:
+            self._on_event(node, event.mask, event.name)
+
+    def _on_event(self, node: _Node, mask: int, raw: bytes) -> None:
         where, prefix = node.path, node.prefix
         if where is None or prefix is None:
             return  # a directory no longer in the tree: its new place (if any) is walked
-        if not event.name:
+        if not raw:
             # About the watched directory itself: IN_DELETE_SELF, IN_UNMOUNT.
             self.changed.add(where)
             return
-        mask = event.mask
-        name = event.name.decode(_FS_ENCODING, "surrogateescape")  # os.fsdecode(), inlined
+        name = raw.decode(_FS_ENCODING, "surrogateescape")  # os.fsdecode(), inlined
         path = prefix + name
         changed = self.changed
         if mask & IN_MODIFY:

@@ -348,6 +348,29 @@ def test_close_is_idempotent_closes_the_descriptor_and_keeps_the_last_totals(
     assert monitor.usage() == last
 
 
+def test_watches_removed_by_the_kernel_are_forgotten_by_watchdog_too(
+    sandbox: Path, monitors: list[DiskMonitor]
+) -> None:
+    # The events are read without watchdog's handle_event, so its bookkeeping of the watches
+    # (which close() removes) must still lose those the kernel removed (IN_IGNORED).
+    for name in ("keep", "gone", "moved"):
+        (sandbox / name / "sub").mkdir(parents=True)
+    before = inotify_in_use()
+    monitor = started(monitors, sandbox)
+    watches = monitor._watches
+    assert watches is not None and inotify_in_use()[1] == before[1] + 7
+    shutil.rmtree(sandbox / "gone")
+    (sandbox / "new" / "deeper").mkdir(parents=True)
+    os.rename(sandbox / "moved", sandbox / "keep" / "moved")
+    agrees(monitor.usage, sandbox)
+    assert monitor.mode == "inotify", monitor.fallback_reason
+    kept = set(watches._fd._watch_for_wd)
+    assert kept == set(watches._nodes) and len(kept) == directories(sandbox) == 7
+    assert inotify_in_use()[1] == before[1] + 7
+    monitor.close()
+    assert inotify_in_use() == before
+
+
 def test_no_thread_is_started(sandbox: Path, monitors: list[DiskMonitor]) -> None:
     before = threading.active_count()
     monitor = started(monitors, sandbox)
