@@ -22,7 +22,7 @@ from typing import Any
 
 from executor.contract.layout import CheckpointRoot
 from executor.contract.replay import ProcessRun, RunnerState, load
-from executor.contract.resources import Sample, latest
+from executor.contract.resources import Sample, format_bytes, latest
 from executor.contract.taskspec import TaskSpec, task_from_text
 from executor.runner.proctree import is_alive
 
@@ -73,14 +73,7 @@ def view(root: CheckpointRoot, task_id: str) -> TaskView:
 
 
 def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024:
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}T"
+    return "-" if n is None else format_bytes(n, ("B", "K", "M", "G", "T"))
 
 
 def _resources(sample: Sample | None) -> tuple[str, str, str]:

@@ -161,6 +161,20 @@ class Sample:
         )
 
 
+def format_bytes(n: float, units: tuple[str, ...] = ("B", "KiB", "MiB", "GiB")) -> str:
+    """``n`` bytes in the largest of ``units`` (powers of 1024) under 1024, or the last one.
+
+    ``("B", "KiB", "MiB", "GiB")`` gives ``"1.0 MiB"``; single-letter units (``"M"``) are
+    written without a space (``"1.0M"``), for narrow columns.
+    """
+    space = " " if len(units[-1]) > 1 else ""
+    for unit in units:
+        if n < 1024 or unit == units[-1]:
+            return f"{n:.0f}{space}{unit}" if unit == units[0] else f"{n:.1f}{space}{unit}"
+        n /= 1024
+    raise AssertionError("unreachable: the last unit always returns")
+
+
 def history_files(live: Path) -> list[Path]:
     """The history's files, oldest first."""
     return [live.with_name(live.name + ".1"), live]

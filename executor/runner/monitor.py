@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from executor.contract.layout import TaskPaths
 from executor.contract.replay import RunnerState
-from executor.contract.resources import Sample, TaskUsage, history_files
+from executor.contract.resources import Sample, TaskUsage, format_bytes, history_files
 from executor.contract.states import ProcessState
-from executor.contract.stream import StreamWriter
+from executor.contract.stream import HEADER, StreamWriter
 from executor.contract.taskspec import TaskSpec
 
 if TYPE_CHECKING:
@@ -52,14 +52,6 @@ class MonitorOptions:
     file_bytes: int = HISTORY_FILE_BYTES
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 class History:
     """Appends samples to the live file and rotates it (see ``contract/resources.py``)."""
 
@@ -68,20 +60,23 @@ class History:
         self.max_samples = max(1, max_samples)
         self.max_bytes = max_bytes
         self._writer: StreamWriter | None = None
-        self._count = 0
+        self._count = 0  # samples in the live file
+        self._size = 0  # its bytes
 
     def append(self, sample: Sample) -> None:
         if self._writer is None:
-            self._writer = StreamWriter.open(self.live)
-            self._count = len(self._writer.repair().payloads)
-        size = self._writer.path.stat().st_size if self._count else 0
-        if self._count >= self.max_samples or size >= self.max_bytes:
+            self._writer = StreamWriter.open(self.live, repair=False)
+            kept = self._writer.repair()  # a restarted runner continues the live file
+            self._count, self._size = len(kept.payloads), kept.end
+        if self._count >= self.max_samples or self._size >= self.max_bytes:
             self._writer.close()
             self.live.replace(history_files(self.live)[0])
             self._writer = StreamWriter.open(self.live, repair=False)
-            self._count = 0
-        self._writer.append([sample.encode()])
+            self._count, self._size = 0, 0
+        payload = sample.encode()
+        self._writer.append([payload])
         self._count += 1
+        self._size += HEADER.size + len(payload)  # one frame
 
     def close(self) -> None:
         if self._writer is not None:

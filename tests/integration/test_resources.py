@@ -189,15 +189,21 @@ def test_recycled_pid_is_not_attributed(tmp_path: Path) -> None:
     assert usage.procs >= 1 and usage.rss > 0
 
 
-def test_disk_over_reservation_fails_the_task_with_the_reason(
-    root: CheckpointRoot, tmp_path: Path
-) -> None:
+def over_disk_reservation(tmp_path: Path, then: str) -> Path:
+    """A task reserving 1 MiB of disk whose process writes 3 MB into the sandbox, then ``then``."""
     cfg = tmp_path / "disk.aurora"
     cfg.write_text(
-        "p = Process(name='p', cmdline='head -c 3000000 /dev/urandom > blob; sleep 60')\n"
+        f"p = Process(name='p', cmdline='head -c 3000000 /dev/urandom > blob; {then}')\n"
         "export(Task(name='disk', processes=[p], resources=Resources(cpu=1, ram=64*MB,"
         " disk=1*MB)))\n"
     )
+    return cfg
+
+
+def test_disk_over_reservation_fails_the_task_with_the_reason(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    cfg = over_disk_reservation(tmp_path, then="sleep 60")
     result = borealis(
         "run", str(cfg), "--root", str(root.path), "--task-id", "disk",
         "--sample-interval", INTERVAL, "--kill-grace", "1s", "-q",
@@ -214,12 +220,7 @@ def test_disk_over_reservation_fails_the_task_with_the_reason(
 
 
 def test_disk_enforcement_can_be_turned_off(root: CheckpointRoot, tmp_path: Path) -> None:
-    cfg = tmp_path / "disk.aurora"
-    cfg.write_text(
-        "p = Process(name='p', cmdline='head -c 3000000 /dev/urandom > blob; sleep 2')\n"
-        "export(Task(name='disk', processes=[p], resources=Resources(cpu=1, ram=64*MB,"
-        " disk=1*MB)))\n"
-    )
+    cfg = over_disk_reservation(tmp_path, then="sleep 2")
     result = borealis(
         "run", str(cfg), "--root", str(root.path), "--task-id", "d2",
         "--sample-interval", INTERVAL, "--no-enforce-disk", "-q",
