@@ -11,7 +11,8 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import NoReturn
+from importlib.metadata import entry_points
+from typing import Any, NoReturn
 
 from executor.contract.errors import InputError
 from executor.contract.records import RecordError
@@ -32,6 +33,11 @@ COMMANDS = {
     "runner": ("runner_cmd", "run or resume a task whose task file is already on disk"),
 }
 CANNOT_RUN = 5
+# Commands of the packages above the executor (the observer, the scheduler) register
+# themselves as entry points in this group (pyproject.toml), so that the executor never
+# imports them: NAME = "module:add_parser"; the help line is the module's first doc line
+# after "borealis NAME: ".
+PLUGIN_GROUP = "borealis.commands"
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,6 +61,16 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_parser(sub, name, help_text)
         else:
             sub.add_parser(name, help=help_text, add_help=False)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        if plugin.name in COMMANDS:
+            continue
+        add: Any = plugin.load()  # the module's imports are light; heavy ones wait for run
+        doc = sys.modules[add.__module__].__doc__ or ""
+        help_text = doc.strip().splitlines()[0].split(": ", 1)[-1] if doc.strip() else ""
+        if plugin.name == chosen:
+            add(sub, plugin.name, help_text)
+        else:
+            sub.add_parser(plugin.name, help=help_text, add_help=False)
     return top
 
 

@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from executor.contract import summary
 from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import ProcessRun, RunnerState, load
+from executor.contract.replay import RunnerState, load
 from executor.contract.resources import Sample, format_bytes, latest
 from executor.contract.taskspec import TaskSpec, task_from_text
 from executor.runner.proctree import is_alive
@@ -61,8 +62,7 @@ class TaskView:
 
     @property
     def state_name(self) -> str:
-        current = self.state.task_state
-        return current.value if current else "STARTING"
+        return summary.state_name(self.state)
 
 
 def view(root: CheckpointRoot, task_id: str) -> TaskView:
@@ -90,44 +90,11 @@ def _clock(value: float | None, with_date: bool = False) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S", time.localtime(value))
 
 
-def _run_json(run: ProcessRun) -> dict[str, Any]:
-    return {
-        "run": run.run,
-        "state": run.state.value,
-        "pid": run.pid.pid if run.pid else None,
-        "return_code": run.return_code,
-        "waiting_time": run.waiting_time,
-        "start_time": run.start_time,
-        "stop_time": run.stop_time,
-        "reason": run.reason or None,
-        "warnings": list(run.warnings),
-    }
-
-
 def task_json(v: TaskView) -> dict[str, Any]:
-    header = v.state.header
-    last = v.state.statuses[-1] if v.state.statuses else None
-    names = [p.name for p in v.spec.processes] if v.spec else list(v.state.processes)
-    return {
-        "task_id": v.task_id,
-        "state": v.state_name,
-        "cause": last.cause.value if last and last.cause else None,
-        "reason": last.reason or None if last else None,
-        "name": v.spec.name if v.spec else None,
-        "sandbox": header.sandbox if header else None,
-        "user": header.user if header else None,
-        "hostname": header.hostname if header else None,
-        "ports": header.ports if header else {},
-        "launch_time": header.launch_time if header else None,
-        "runner_pid": v.state.runners[-1].identity.pid if v.state.runners else None,
-        "runner_alive": v.runner_alive,
-        "history": [
-            {"state": s.state.value, "time": s.time, "reason": s.reason or None}
-            for s in v.state.statuses
-        ],
-        "processes": {name: [_run_json(r) for r in v.state.runs(name)] for name in names},
-        "resources": v.sample.to_json() if v.sample else None,
-    }
+    out = summary.task_json(v.task_id, v.state, v.spec)
+    out["runner_alive"] = v.runner_alive
+    out["resources"] = v.sample.to_json() if v.sample else None
+    return out
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -165,8 +132,7 @@ def print_task(v: TaskView) -> None:
             f"processes {task.procs}   at {_clock(sample.time)}"
         )
     rows = [["PROCESS", "RUN", "STATE", "PID", "EXIT", "STARTED", "ENDED", "CPU", "RSS", "NOTE"]]
-    names = [p.name for p in v.spec.processes] if v.spec else list(v.state.processes)
-    for name in names:
+    for name in summary.process_names(v.state, v.spec):
         runs = v.state.runs(name)
         if not runs:
             rows.append([name, "-", "not started", "", "", "", "", "", "", ""])

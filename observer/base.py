@@ -1,0 +1,116 @@
+"""What every observer request goes through: the token check, headers, errors.
+
+* Optional bearer token (``--auth-token-file``): every route but ``/health`` needs
+  ``Authorization: Bearer <token>`` or the cookie a browser gets by opening any page once
+  with ``?token=<token>`` (the observer then redirects to the same page without it).
+* Headers that keep a browser from running anything it did not get from the observer
+  itself (a strict ``Content-Security-Policy``: no inline scripts), from sniffing a log
+  into HTML, or from framing the pages.
+* Errors are one JSON object (``{"error": ...}``) under ``/api/`` and a short escaped page
+  elsewhere; never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.web
+
+from .sandbox import Refused
+from .store import TaskStore
+
+COOKIE = "borealis_observer_token"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    public = False  # True: no token needed (/health)
+
+    @property
+    def store(self) -> TaskStore:
+        store: TaskStore = self.application.settings["store"]
+        return store
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> None:
+        self._started = time.monotonic()
+        token: str | None = self.settings.get("auth_token")
+        if token is None or self.public:
+            return
+        given = self.request.headers.get("Authorization", "")
+        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+            return
+        cookie = self.get_cookie(COOKIE)
+        if cookie is not None and hmac.compare_digest(cookie.encode(), token.encode()):
+            return
+        offered = self.get_query_argument("token", None)
+        if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
+            self.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            rest = {
+                k: v[-1].decode() for k, v in self.request.query_arguments.items() if k != "token"
+            }
+            self.redirect(self.request.path + (f"?{urlencode(rest)}" if rest else ""))
+            return
+        self.set_header("WWW-Authenticate", 'Bearer realm="borealis-observer"')
+        raise tornado.web.HTTPError(401, reason="a valid token is needed")
+
+    def on_finish(self) -> None:
+        observe = self.settings.get("observe_request")
+        if observe is not None:
+            observe(type(self).__name__, self.get_status(), time.monotonic() - self._started)
+
+    def write_json(self, value: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(value, separators=(",", ":")))
+
+    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+        text = self.get_query_argument(name, None)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise tornado.web.HTTPError(400, reason=f"{name} must be an integer") from None
+        if value < minimum:
+            raise tornado.web.HTTPError(400, reason=f"{name} must be at least {minimum}")
+        return value
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Refused):
+            self.send_error(e.status, reason=str(e))
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        reason = self._reason
+        if status_code >= 500:
+            reason = "internal error (see the observer's log)"
+        if self.request.path.startswith("/api/"):
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps({"error": reason, "status": status_code}))
+            return
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            self.render_string("error.html", status=status_code, reason=reason)
+            if self.settings.get("template_path")
+            else tornado.escape.xhtml_escape(f"{status_code}: {reason}")
+        )
+
+
+class NotFound(BaseHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        raise tornado.web.HTTPError(404, reason="no such page")
