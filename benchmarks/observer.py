@@ -76,6 +76,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import math
 import os
 import random
@@ -653,6 +654,14 @@ def load(observer: Observer, active: list[str], args: argparse.Namespace) -> dic
     return result
 
 
+def log_bytes(body: bytes) -> int | None:
+    """Bytes of log data in a log read's answer (``chunks[].bytes``), if it parses."""
+    try:
+        return sum(int(c["bytes"]) for c in json.loads(body)["chunks"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def warm_up(observer: Observer, active: list[str]) -> dict[str, Any]:
     """One request of each kind; status, size and time (a cold cache's figure)."""
     rng = random.Random(0)
@@ -669,6 +678,8 @@ def warm_up(observer: Observer, active: list[str]) -> dict[str, Any]:
                 "ms": (time.perf_counter() - t0) * 1000.0,
                 "head": body[:200].decode(errors="replace") if status != 200 else "",
             }
+            if kind == "log" and status == 200:
+                found[kind]["log_bytes"] = log_bytes(body)
         except (OSError, http.client.HTTPException) as exc:
             found[kind] = {"path": path, "status": 0, "error": f"{type(exc).__name__}: {exc}"}
         if found[kind]["status"] != 200:
@@ -818,6 +829,12 @@ def report(
                 "warm-up status / ms",
             ],
             krows,
+        )
+    )
+    print(
+        "\nLog data in the warm-up's 64 KiB read (chunks[].bytes): "
+        + ", ".join(
+            f"run {i + 1}: {r['warm_up']['log'].get('log_bytes')}" for i, r in enumerate(runs)
         )
     )
     for i, r in enumerate(runs):
