@@ -72,6 +72,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if observe is not None:
             observe(type(self).__name__, self.get_status(), time.monotonic() - self._started)
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            # A name that is not UTF-8 names nothing the observer serves (not "bad request").
+            raise tornado.web.HTTPError(404, reason="no such file") from None
+
     def write_json(self, value: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(value, separators=(",", ":")))

@@ -233,6 +233,7 @@ class BrowsePage(Page):
         real = sandbox.resolve(top, path or "")
         rel = sandbox.relative_to(top, real)
         if not real.is_dir():
+            sandbox.open_file(top, path or "").close()  # refuse what cannot be read, now
             self.redirect(f"/file/{url_part(task.task_id)}/{url_path(rel)}")
             return
         entries = sandbox.listing(top, path or "")
