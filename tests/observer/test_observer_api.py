@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from conftest import Host, start_observer, stop_observer
 from support import REPO, borealis, wait_for
@@ -45,7 +46,7 @@ def test_task_list_counts_states_and_pages(host: Host) -> None:
     newest_first = obs.json("/api/v1/tasks?limit=100")["tasks"]
     launches = [row["launch_time"] for row in newest_first]
     assert launches == sorted(launches, reverse=True)
-    assert [r["task_id"] for r in obs.json("/api/v1/tasks?q=P1")["tasks"]] == ["p1", "p10"]
+    assert sorted(r["task_id"] for r in obs.json("/api/v1/tasks?q=P1")["tasks"]) == ["p1", "p10"]
 
 
 def test_bad_list_arguments_are_refused_with_a_reason(host: Host) -> None:
@@ -278,15 +279,14 @@ def test_new_and_finishing_tasks_appear_without_a_restart(host: Host, tmp_path: 
     config = host.configs / "ok.aurora"
     done = borealis("run", str(config), "--root", str(host.root.path), "--task-id", "late", "-q")
     assert done.returncode == 0, done.stderr
-    row = wait_for(
-        lambda: next(
-            (r for r in obs.json("/api/v1/tasks?limit=100")["tasks"] if r["task_id"] == "late"),
-            None,
-        ),
-        timeout=15,
-        what="the new task in the list",
-    )
-    assert row["state"] == "SUCCESS" and not row["active"]
+
+    def late() -> dict[str, Any] | None:
+        rows = obs.json("/api/v1/tasks?limit=100")["tasks"]
+        return next((r for r in rows if r["task_id"] == "late" and not r["active"]), None)
+
+    row = wait_for(late, timeout=15, what="the new task in the list, finished")
+    assert row["state"] == "SUCCESS"
+    assert obs.json("/api/v1/tasks/late")["processes"]["hello"][0]["return_code"] == 0
     shutil.rmtree(host.root.checkpoints_dir / "late")
     (host.root.finished_dir / "late").unlink()
     shutil.rmtree(host.root.sandboxes_dir / "late")
