@@ -53,7 +53,11 @@ idle CPU under 2% of a core, RSS under 150 MB."
    status but 200, or a failed connection / timeout of ``--timeout`` s). Requests still
    in flight when the window closes are completed and counted. Observer CPU over the load
    window as above; memory after it.
-5. The observer gets SIGTERM (SIGKILL after 10 s); its exit status is kept.
+5. **One client**: ``--serial`` (default 100) requests of each kind, one at a time on one
+   connection (p50, p99): what each kind costs without queueing. Under the closed-loop load
+   a request mostly waits behind the others in flight, so the four kinds' loaded latencies
+   are close to one another; this column tells them apart.
+6. The observer gets SIGTERM (SIGKILL after 10 s); its exit status is kept.
 
 **The load generator shares the host**: this machine has 2 CPUs, and the 20 client threads
 run in this Python process (one GIL) beside the observer, the 100 runners' sampling and
@@ -662,6 +666,42 @@ def log_bytes(body: bytes) -> int | None:
         return None
 
 
+def serial(observer: Observer, active: list[str], count: int, timeout: float) -> dict[str, Any]:
+    """``count`` requests of each kind, one at a time on one connection: the cost per kind."""
+    rng = random.Random(1)
+    conn = http.client.HTTPConnection("127.0.0.1", observer.port, timeout=timeout)
+    found: dict[str, Any] = {}
+    try:
+        for kind in KINDS:
+            times: list[float] = []
+            errors = 0
+            for _ in range(count):
+                path = request_path(kind, rng, active)
+                t0 = time.perf_counter()
+                try:
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    errors += 1
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", observer.port, timeout=timeout)
+                    continue
+                if response.status == 200:
+                    times.append((time.perf_counter() - t0) * 1000.0)
+                else:
+                    errors += 1
+            found[kind] = {
+                "count": count,
+                "errors": errors,
+                "p50_ms": percentile(times, 50),
+                "p99_ms": percentile(times, 99),
+            }
+    finally:
+        conn.close()
+    return found
+
+
 def warm_up(observer: Observer, active: list[str]) -> dict[str, Any]:
     """One request of each kind; status, size and time (a cold cache's figure)."""
     rng = random.Random(0)
@@ -717,6 +757,7 @@ def one_run(host: Host, run: int, args: argparse.Namespace) -> dict[str, Any]:
         }
         result["load"] = load(observer, active, args)
         result["load"]["memory"] = tree_memory(pid)
+        result["serial"] = serial(observer, active, args.serial, args.timeout)
         result["inotify_instances"] = inotify_instances()
     finally:
         result["observer_exit"] = observer.stop()
@@ -811,6 +852,12 @@ def report(
                     fmt(k["p99_ms"], 1),
                     fmt(k["max_ms"], 1),
                     fmt(k["bytes_median"], 0),
+                    f"{fmt(r['serial'][kind]['p50_ms'], 1)} / {fmt(r['serial'][kind]['p99_ms'], 1)}"
+                    + (
+                        f" ({r['serial'][kind]['errors']} errors)"
+                        if r["serial"][kind]["errors"]
+                        else ""
+                    ),
                     f"{r['warm_up'][kind]['status']} / {fmt(r['warm_up'][kind].get('ms'), 1)}",
                 ]
             )
@@ -826,6 +873,7 @@ def report(
                 "p99",
                 "max",
                 "body bytes",
+                "one client: p50 / p99",
                 "warm-up status / ms",
             ],
             krows,
@@ -863,6 +911,8 @@ def report(
             "p50_ms": median([k["p50_ms"] for k in ks]),
             "p99_ms": median([k["p99_ms"] for k in ks]),
             "p99_all_runs_ms": percentile(pooled, 99),
+            "serial_p50_ms": median([r["serial"][kind]["p50_ms"] for r in runs]),
+            "serial_p99_ms": median([r["serial"][kind]["p99_ms"] for r in runs]),
             "count": median([float(k["count"]) for k in ks]),
             "errors": sum(k["errors"] for k in ks),
         }
@@ -871,7 +921,15 @@ def report(
     mk = medians["kinds"]
     print(
         table(
-            ["request", "p50 ms", "p99 ms", "p99 pooled ms", "requests/run", "errors (all runs)"],
+            [
+                "request",
+                "p50 ms",
+                "p99 ms",
+                "p99 pooled ms",
+                "requests/run",
+                "errors (all runs)",
+                "one client: p50 / p99 ms",
+            ],
             [
                 [
                     KIND_LABELS[kind],
@@ -880,6 +938,7 @@ def report(
                     fmt(mk[kind]["p99_all_runs_ms"], 1),
                     fmt(mk[kind]["count"], 0),
                     mk[kind]["errors"],
+                    f"{fmt(mk[kind]['serial_p50_ms'], 1)} / {fmt(mk[kind]['serial_p99_ms'], 1)}",
                 ]
                 for kind in KINDS
             ],
@@ -957,6 +1016,9 @@ def main() -> int:
     parser.add_argument("--load-window", type=float, default=30.0, help="s (30)")
     parser.add_argument("--settle", type=float, default=10.0, help="s after start-up (10)")
     parser.add_argument("--think", type=float, default=0.0, help="s between requests (0)")
+    parser.add_argument(
+        "--serial", type=int, default=100, help="requests per kind from one client after load"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, s (10)")
     parser.add_argument("--batch", type=int, default=10, help="active runners started at once")
     parser.add_argument("--parallel", type=int, default=8, help="finished tasks run at once (8)")

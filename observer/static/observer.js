@@ -32,8 +32,9 @@ function Viewer(root) {
   this.start = null;   // log: cursor of the first byte shown; file: offset
   this.end = null;
   this.atStart = false;
-  this.busy = false;
+  this.busy = false;        // a user action (older, newer) is in flight
   this.following = false;
+  this.generation = 0;      // bumped by a jump (start, end): older replies are dropped
 }
 
 Viewer.prototype.get = function (params) {
@@ -120,10 +121,14 @@ Viewer.prototype.clear = function () {
 
 // --- log mode: cursors over the rotated files -------------------------------------
 
-Viewer.prototype.logLoad = function (params, how) {
+Viewer.prototype.logLoad = function (params, how, background) {
   var self = this;
-  this.busy = true;
+  var generation = this.generation;
+  if (!background) { this.busy = true; }
   return this.get(params).then(function (body) {
+    if (generation !== self.generation) { return null; }
+    // two appends raced (a click on "newer" while following): keep the first only
+    if (how === "append" && body.chunks.length && body.start !== self.end && !body.gap) { return null; }
     if (how === "replace") { self.clear(); }
     if (how === "prepend") { self.prepend(body.chunks); } else { self.append(body.chunks); }
     if (how !== "append" || self.start === null) { self.start = body.start; }
@@ -133,15 +138,18 @@ Viewer.prototype.logLoad = function (params, how) {
     else { self.say(self.atStart ? "at the start" : ""); }
     return body;
   }).catch(function (e) { self.say(String(e.message || e)); })
-    .finally(function () { self.busy = false; });
+    .finally(function () { if (!background) { self.busy = false; } });
 };
 
 // --- file mode: byte offsets ---------------------------------------------------------
 
-Viewer.prototype.fileLoad = function (offset, how) {
+Viewer.prototype.fileLoad = function (offset, how, background) {
   var self = this;
-  this.busy = true;
+  var generation = this.generation;
+  if (!background) { this.busy = true; }
   return this.get({ offset: offset, length: CHUNK }).then(function (body) {
+    if (generation !== self.generation) { return null; }
+    if (how === "append" && body.offset !== self.end) { return null; }
     var chunk = { file: null, data: body.data };
     if (how === "replace") { self.clear(); }
     if (how === "prepend") { self.prepend([chunk]); } else { self.append([chunk]); }
@@ -151,15 +159,18 @@ Viewer.prototype.fileLoad = function (offset, how) {
     self.say(self.atStart ? "at the start" : "");
     return body;
   }).catch(function (e) { self.say(String(e.message || e)); })
-    .finally(function () { self.busy = false; });
+    .finally(function () { if (!background) { self.busy = false; } });
 };
 
 Viewer.prototype.toEnd = function () {
+  this.generation++;
   if (this.mode === "log") { return this.logLoad({ cursor: "end", direction: "backward", length: CHUNK }, "replace"); }
   return this.fileLoad(-1, "replace");
 };
 
 Viewer.prototype.toStart = function () {
+  this.generation++;
+  this.followBox.checked = false; // reading from the start: stop jumping to the end
   if (this.mode === "log") { return this.logLoad({ cursor: "start", length: CHUNK }, "replace"); }
   return this.fileLoad(0, "replace");
 };
@@ -179,13 +190,13 @@ Viewer.prototype.older = function () {
     .finally(function () { self.busy = false; });
 };
 
-Viewer.prototype.newer = function (wait) {
+Viewer.prototype.newer = function (wait, background) {
   if (this.mode === "log") {
     var params = { cursor: this.end, length: CHUNK };
     if (wait) { params.wait = wait; }
-    return this.logLoad(params, "append");
+    return this.logLoad(params, "append", background);
   }
-  return this.fileLoad(this.end, "append");
+  return this.fileLoad(this.end, "append", background);
 };
 
 Viewer.prototype.follow = function () {
@@ -198,8 +209,7 @@ Viewer.prototype.follow = function () {
       var full = body && body.chunks && body.chunks.length && body.chunks.reduce(function (n, c) { return n + c.bytes; }, 0) >= CHUNK;
       setTimeout(step, full ? 0 : (self.mode === "log" ? 50 : 1000));
     };
-    if (self.busy) { setTimeout(step, 200); return; }
-    self.newer(self.mode === "log" ? 20 : 0).then(again, function () { setTimeout(step, 2000); });
+    self.newer(self.mode === "log" ? 20 : 0, true).then(again, function () { setTimeout(step, 2000); });
   };
   step();
 };
