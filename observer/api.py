@@ -221,6 +221,10 @@ class Logs(TaskHandler):
     """A run's stdout/stderr as one stream across rotations; ``wait`` long-polls."""
 
     followers = 0
+    _gone = False
+
+    def on_connection_close(self) -> None:
+        self._gone = True  # the client left while we waited: stop polling for it
 
     async def get(self, task_id: str, process: str, run: str, stream: str) -> None:
         task = self.task(task_id)
@@ -251,7 +255,7 @@ class Logs(TaskHandler):
                 cursor = result["end"]
                 while not result["chunks"] and time.monotonic() < deadline:
                     await asyncio.sleep(POLL)
-                    if self.request.connection is None or self._finished:
+                    if self._gone:
                         return
                     result = logstream.read(live, cursor, length)
             finally:
