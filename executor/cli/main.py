@@ -31,6 +31,8 @@ COMMANDS = {
     "inspect": ("inspect_cmd", "print the interpolated task JSON of a config"),
     "gc": ("gc", "remove finished tasks, their checkpoints and sandboxes"),
     "runner": ("runner_cmd", "run or resume a task whose task file is already on disk"),
+    "executor": ("executor_cmd", "run one Mesos task (started by a Mesos agent or borealis agent)"),
+    "agent": ("agent_cmd", "the embedded single-host agent: launches executors, serves their API"),
 }
 CANNOT_RUN = 5
 # Commands of the packages above the executor (the observer, the scheduler) register

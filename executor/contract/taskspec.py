@@ -18,11 +18,11 @@ Standard library only.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .errors import InputError
+from .reading import Reader, join_path, show
 
 BYTES = 1
 KB = 1024 * BYTES
@@ -100,89 +100,6 @@ class TaskSpec:
 # JSON -> typed, with the field path in every error
 
 
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> InputError:
-        return InputError(self.source, path, problem)
-
-    def obj(self, value: Any, path: str, known: frozenset[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, got {_show(value)}")
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise self.fail(
-                _join(path, unknown[0]),
-                f"unknown field (known fields: {', '.join(sorted(known))})",
-            )
-        return value
-
-    def string(self, value: Any, path: str, *, nonempty: bool = False) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_show(value)}")
-        if nonempty and not value:
-            raise self.fail(path, "must not be empty")
-        return value
-
-    def integer(self, value: Any, path: str, *, minimum: int | None = 0) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise self.fail(path, f"expected an integer{_bound(minimum)}, got {_show(value)}")
-        if minimum is not None and value < minimum:
-            raise self.fail(path, f"expected an integer{_bound(minimum)}, got {value}")
-        return int(value)
-
-    def number(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number >= 0, got {_show(value)}")
-        if value < 0:
-            raise self.fail(path, f"expected a number >= 0, got {value}")
-        return float(value)
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {_show(value)}")
-        return value
-
-    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
-        text = self.string(value, path)
-        if text not in choices:
-            raise self.fail(path, f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    def optional(
-        self, obj: dict[str, Any], key: str, path: str, convert: Callable[[Any, str], T], default: T
-    ) -> T:
-        if key not in obj or obj[key] is None:
-            return default
-        return convert(obj[key], _join(path, key))
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _bound(minimum: int | None) -> str:
-    return f" >= {minimum}" if minimum is not None else ""
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 _RESOURCE_KEYS = frozenset({"cpu", "ram", "disk", "gpu"})
 _ROTATE_KEYS = frozenset({"log_size", "backups"})
 _LOGGER_KEYS = frozenset({"destination", "mode", "rotate"})
@@ -213,20 +130,20 @@ _TASK_KEYS = frozenset(
 )
 
 
-def _resources(r: _Reader, value: Any, path: str) -> Resources:
+def _resources(r: Reader, value: Any, path: str) -> Resources:
     obj = r.obj(value, path, _RESOURCE_KEYS)
     for key in ("cpu", "ram", "disk"):
         if key not in obj:
-            raise r.fail(_join(path, key), "required field is missing")
+            raise r.fail(join_path(path, key), "required field is missing")
     return Resources(
-        cpu=r.number(obj["cpu"], _join(path, "cpu")),
-        ram=r.integer(obj["ram"], _join(path, "ram")),
-        disk=r.integer(obj["disk"], _join(path, "disk")),
+        cpu=r.number(obj["cpu"], join_path(path, "cpu")),
+        ram=r.integer(obj["ram"], join_path(path, "ram")),
+        disk=r.integer(obj["disk"], join_path(path, "disk")),
         gpu=r.optional(obj, "gpu", path, r.integer, 0),
     )
 
 
-def _rotate(r: _Reader, value: Any, path: str) -> RotatePolicy:
+def _rotate(r: Reader, value: Any, path: str) -> RotatePolicy:
     obj = r.obj(value, path, _ROTATE_KEYS)
     return RotatePolicy(
         log_size=r.optional(
@@ -236,7 +153,7 @@ def _rotate(r: _Reader, value: Any, path: str) -> RotatePolicy:
     )
 
 
-def _logger(r: _Reader, value: Any, path: str) -> LoggerSpec:
+def _logger(r: Reader, value: Any, path: str) -> LoggerSpec:
     obj = r.obj(value, path, _LOGGER_KEYS)
     return LoggerSpec(
         destination=r.optional(
@@ -247,14 +164,14 @@ def _logger(r: _Reader, value: Any, path: str) -> LoggerSpec:
     )
 
 
-def _process(r: _Reader, value: Any, path: str) -> ProcessSpec:
+def _process(r: Reader, value: Any, path: str) -> ProcessSpec:
     obj = r.obj(value, path, _PROCESS_KEYS)
     for key in ("name", "cmdline"):
         if key not in obj:
-            raise r.fail(_join(path, key), "required field is missing")
+            raise r.fail(join_path(path, key), "required field is missing")
     return ProcessSpec(
-        name=r.string(obj["name"], _join(path, "name"), nonempty=True),
-        cmdline=r.string(obj["cmdline"], _join(path, "cmdline")),
+        name=r.string(obj["name"], join_path(path, "name"), nonempty=True),
+        cmdline=r.string(obj["cmdline"], join_path(path, "cmdline")),
         max_failures=r.optional(obj, "max_failures", path, r.integer, 1),
         daemon=r.optional(obj, "daemon", path, r.boolean, False),
         ephemeral=r.optional(obj, "ephemeral", path, r.boolean, False),
@@ -265,36 +182,40 @@ def _process(r: _Reader, value: Any, path: str) -> ProcessSpec:
     )
 
 
-def _constraint(r: _Reader, value: Any, path: str) -> tuple[str, ...]:
+def _constraint(r: Reader, value: Any, path: str) -> tuple[str, ...]:
     obj = r.obj(value, path, frozenset({"order"}))
     order = obj.get("order", [])
     if not isinstance(order, list):
-        raise r.fail(_join(path, "order"), f"expected a list of process names, got {_show(order)}")
+        raise r.fail(
+            join_path(path, "order"), f"expected a list of process names, got {show(order)}"
+        )
     return tuple(
-        r.string(name, _join(_join(path, "order"), i), nonempty=True)
+        r.string(name, join_path(join_path(path, "order"), i), nonempty=True)
         for i, name in enumerate(order)
     )
 
 
 def task_from_json(value: Any, source: str = "<task>") -> TaskSpec:
     """Convert a decoded JSON task into a ``TaskSpec`` (types checked, rules not)."""
-    r = _Reader(source)
+    r = Reader(source)
     obj = r.obj(value, "", _TASK_KEYS)
     raw_processes = obj.get("processes")
     if not isinstance(raw_processes, list):
-        raise r.fail("processes", f"expected a list of processes, got {_show(raw_processes)}")
-    processes = tuple(_process(r, p, _join("processes", i)) for i, p in enumerate(raw_processes))
+        raise r.fail("processes", f"expected a list of processes, got {show(raw_processes)}")
+    processes = tuple(
+        _process(r, p, join_path("processes", i)) for i, p in enumerate(raw_processes)
+    )
     raw_constraints = obj.get("constraints")
     if raw_constraints is None:
         raw_constraints = []
     if not isinstance(raw_constraints, list):
-        raise r.fail("constraints", f"expected a list, got {_show(raw_constraints)}")
+        raise r.fail("constraints", f"expected a list, got {show(raw_constraints)}")
     default_name = processes[0].name if processes else ""
     return TaskSpec(
         name=r.optional(obj, "name", "", lambda v, p: r.string(v, p, nonempty=True), default_name),
         processes=processes,
         constraints=tuple(
-            _constraint(r, c, _join("constraints", i)) for i, c in enumerate(raw_constraints)
+            _constraint(r, c, join_path("constraints", i)) for i, c in enumerate(raw_constraints)
         ),
         resources=r.optional(obj, "resources", "", lambda v, p: _resources(r, v, p), None),
         max_failures=r.optional(obj, "max_failures", "", r.integer, 1),

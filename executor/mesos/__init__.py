@@ -1,0 +1,5 @@
+"""Borealis on Mesos: the v1 executor HTTP API (both sides), health checks, announcing.
+
+``recordio`` and ``protocol`` are pure; ``client`` speaks to an agent; ``executor`` runs one
+task through the runner; ``agent`` is the embedded single-host agent (``borealis agent``).
+"""

@@ -1,0 +1,359 @@
+"""``borealis agent``: the embedded single-host agent.
+
+It launches executors the way a Mesos agent does (environment, run directories, own
+session, ``stdout``/``stderr`` in the run directory) and serves the agent side of the v1
+executor API at ``/api/v1/executor``, enforcing what a real agent enforces (exact content
+type, valid uuids, SOURCE_EXECUTOR, subscribed before other calls). It is the embedded
+cluster of one host and the harness of the executor's protocol tests; it is not a Mesos
+agent (no resources, no containers, no master): see docs/mesos.md.
+
+Frameworks (the scheduler's local backend, the tests) use a small JSON API: ``POST
+/api/v1/agent/launch|kill|shutdown``, ``GET /api/v1/agent/updates`` (long-poll) and
+``GET /api/v1/agent/state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import tornado.iostream
+import tornado.web
+
+from executor.contract.records import Identity
+from executor.runner.proctree import is_alive, read_stat
+
+from . import protocol, recordio
+from .agentstore import AgentStore, ExecutorRecord
+from .taskrun import borealis_command
+
+log = logging.getLogger("borealis.agent")
+
+
+class Subscription:
+    """One executor's open event stream."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+
+class Agent:
+    def __init__(
+        self,
+        work_dir: Path,
+        endpoint: str,
+        *,
+        reregistration_timeout: float = 2.0,
+        registration_timeout: float = 60.0,
+        recovery_timeout: str = "15mins",
+        backoff_max: str = "2secs",
+    ) -> None:
+        self.store = AgentStore(work_dir)
+        self.endpoint = endpoint
+        self.reregistration_timeout = reregistration_timeout
+        self.registration_timeout = registration_timeout
+        self.recovery_timeout = recovery_timeout
+        self.backoff_max = backoff_max
+        self.streams: dict[tuple[str, str], Subscription] = {}
+        self.children: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+        self.launched_at: dict[tuple[str, str], float] = {}
+        self.new_update = asyncio.Event()
+        self.started = time.monotonic()
+
+    # --- executors ---------------------------------------------------------------------
+
+    def launch(self, body: dict[str, Any]) -> ExecutorRecord:
+        task_info = body.get("task_info")
+        if not isinstance(task_info, dict) or not isinstance(task_info.get("task_id"), dict):
+            raise tornado.web.HTTPError(400, reason="task_info with a task_id is required")
+        task_id = task_info["task_id"].get("value")
+        if not isinstance(task_id, str) or not task_id:
+            raise tornado.web.HTTPError(400, reason="task_info.task_id.value must be a string")
+        framework_id = str(body.get("framework_id") or "borealis-local")
+        executor_id = str(body.get("executor_id") or f"thermos-{task_id}")
+        key = (framework_id, executor_id)
+        if any(task_id in r.tasks for r in self.store.executors.values()):
+            raise tornado.web.HTTPError(409, reason=f"task {task_id} was already launched")
+        if key in self.store.executors and not self.store.executors[key].terminated:
+            raise tornado.web.HTTPError(409, reason=f"executor {executor_id} already exists")
+        run_dir = self.store.run_dir(framework_id, executor_id)
+        record = ExecutorRecord(
+            framework_id=framework_id,
+            executor_id=executor_id,
+            run_dir=str(run_dir),
+            checkpoint=bool(body.get("checkpoint", True)),
+            capabilities=[str(c) for c in body.get("capabilities", [])],
+            shutdown_grace=float(body.get("shutdown_grace_period_secs", 5.0)),
+            tasks={task_id: task_info},
+            states={task_id: "TASK_STAGING"},
+            undelivered=[task_id],
+        )
+        env = self.executor_env(record)
+        command = body.get("executor_command")
+        argv = ["/bin/sh", "-c", str(command)] if command else [*borealis_command(), "executor"]
+        with open(run_dir / "stdout", "ab") as out, open(run_dir / "stderr", "ab") as err:
+            child = subprocess.Popen(
+                argv,
+                cwd=run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        stat = read_stat(child.pid)
+        record.pid, record.start_ticks = child.pid, stat.start_ticks if stat else None
+        self.children[key] = child
+        self.launched_at[key] = time.monotonic()
+        self.store.executors[key] = record
+        self.store.save(record)
+        log.info("launched executor %s for task %s (pid %d)", executor_id, task_id, child.pid)
+        return record
+
+    def executor_env(self, record: ExecutorRecord) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MESOS_")}
+        env.update(
+            MESOS_FRAMEWORK_ID=record.framework_id,
+            MESOS_EXECUTOR_ID=record.executor_id,
+            MESOS_AGENT_ENDPOINT=self.endpoint,
+            MESOS_DIRECTORY=record.run_dir,
+            MESOS_SANDBOX=record.run_dir,
+            MESOS_CHECKPOINT="1" if record.checkpoint else "0",
+            MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=f"{record.shutdown_grace:g}secs",
+            MESOS_SLAVE_ID=self.store.agent_id,
+            MESOS_HTTP_COMMAND_EXECUTOR="0",
+        )
+        if record.checkpoint:
+            env["MESOS_RECOVERY_TIMEOUT"] = self.recovery_timeout
+            env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = self.backoff_max
+        return env
+
+    def alive(self, record: ExecutorRecord) -> bool:
+        child = self.children.get(record.key)
+        if child is not None:
+            return child.poll() is None
+        if record.pid is None or record.start_ticks is None:
+            return False
+        return is_alive(Identity(record.pid, record.start_ticks))
+
+    def send(self, record: ExecutorRecord, event: dict[str, Any]) -> bool:
+        stream = self.streams.get(record.key)
+        if stream is None:
+            return False
+        stream.queue.put_nowait(event)
+        return True
+
+    def kill_task(self, task_id: str, grace: float | None) -> None:
+        record = self.holding(task_id)
+        kill: dict[str, Any] = {"task_id": protocol.ident(task_id)}
+        if grace is not None:
+            kill["kill_policy"] = {"grace_period": {"nanoseconds": int(grace * 1e9)}}
+        if not self.send(record, {"type": "KILL", "kill": kill}):
+            raise tornado.web.HTTPError(409, reason="the executor is not subscribed")
+
+    def shutdown(self, record: ExecutorRecord) -> None:
+        self.send(record, {"type": "SHUTDOWN"})
+        loop = asyncio.get_event_loop()
+        loop.call_later(
+            record.shutdown_grace, self.destroy, record, "shutdown grace period expired"
+        )
+
+    def holding(self, task_id: str) -> ExecutorRecord:
+        for record in self.store.executors.values():
+            if task_id in record.tasks and not record.terminated:
+                return record
+        raise tornado.web.HTTPError(404, reason=f"no live executor holds task {task_id}")
+
+    def destroy(self, record: ExecutorRecord, why: str) -> None:
+        """Kill what is left of an executor and report its unfinished tasks."""
+        if record.terminated:
+            return
+        if self.alive(record) and record.pid is not None:
+            try:
+                os.killpg(record.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.terminated(record, why)
+
+    def terminated(self, record: ExecutorRecord, why: str) -> None:
+        record.terminated = True
+        for task_id in record.live_tasks():
+            status = {
+                "task_id": protocol.ident(task_id),
+                "state": "TASK_FAILED",
+                "source": "SOURCE_AGENT",
+                "reason": "REASON_EXECUTOR_TERMINATED",
+                "message": f"Executor terminated: {why}",
+                "uuid": protocol.new_uuid(),
+                "timestamp": time.time(),
+            }
+            self.store.record_update(record, status)
+        self.store.save(record)
+        stream = self.streams.pop(record.key, None)
+        if stream is not None:
+            stream.queue.put_nowait(None)
+        self.new_update.set()
+        log.info("executor %s terminated: %s", record.executor_id, why)
+
+    async def watch(self) -> None:
+        """Notice executors that exit, or never (re-)subscribe in time."""
+        while True:
+            now = time.monotonic()
+            for record in list(self.store.executors.values()):
+                if record.terminated:
+                    continue
+                if not self.alive(record):
+                    child = self.children.pop(record.key, None)
+                    code = child.returncode if child is not None else "unknown"
+                    self.terminated(record, f"exited with status {code}")
+                    continue
+                subscribed = record.key in self.streams
+                since = self.launched_at.get(record.key, self.started)
+                if not subscribed and record.key not in self.launched_at:
+                    if now - self.started > self.reregistration_timeout:
+                        self.destroy(record, "did not re-subscribe after the agent restarted")
+                elif not subscribed and now - since > self.registration_timeout:
+                    self.destroy(record, "did not subscribe within the registration timeout")
+            await asyncio.sleep(0.25)
+
+    def recover(self) -> None:
+        """After a restart: executors that cannot come back are finished now."""
+        for record in self.store.executors.values():
+            if record.terminated:
+                continue
+            if not record.checkpoint:
+                self.destroy(record, "the agent restarted and the framework does not checkpoint")
+            elif not self.alive(record):
+                self.terminated(record, "gone while the agent was down")
+
+
+class ExecutorAPI(tornado.web.RequestHandler):
+    """``POST /api/v1/executor``: the agent side of the executor API."""
+
+    agent: Agent
+
+    def initialize(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def refuse(self, code: int, message: str) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(message)
+
+    def get(self) -> None:
+        self.set_header("Allow", "POST")
+        self.refuse(405, "Expecting POST")
+
+    async def post(self) -> None:
+        try:
+            call = protocol.check_call(self.request.headers.get("Content-Type"), self.request.body)
+        except protocol.Refusal as e:
+            self.refuse(e.code, e.message)
+            return
+        kind = call["type"]
+        if kind == "HEARTBEAT":
+            self.set_status(202)
+            self.finish()
+            return
+        key = (call["framework_id"]["value"], call["executor_id"]["value"])
+        record = self.agent.store.executors.get(key)
+        if record is None or record.terminated:
+            self.refuse(400, "Executor cannot be found")
+            return
+        if kind == "SUBSCRIBE":
+            await self.subscribe(record, call["subscribe"])
+            return
+        if key not in self.agent.streams:
+            self.refuse(403, "Executor is not subscribed")
+            return
+        if kind == "UPDATE":
+            task_status = call["update"]["status"]
+            if task_status["task_id"]["value"] not in record.tasks:
+                self.refuse(400, "Task cannot be found")
+                return
+            self.agent.store.record_update(record, task_status)
+            self.agent.new_update.set()
+            self.agent.send(
+                record,
+                {
+                    "type": "ACKNOWLEDGED",
+                    "acknowledged": {
+                        "task_id": task_status["task_id"],
+                        "uuid": task_status["uuid"],
+                    },
+                },
+            )
+        self.set_status(202)
+        self.finish()
+
+    async def subscribe(self, record: ExecutorRecord, payload: dict[str, Any]) -> None:
+        agent = self.agent
+        old = agent.streams.pop(record.key, None)
+        if old is not None:
+            old.queue.put_nowait(None)  # only one subscription per executor
+        stream = Subscription()
+        agent.streams[record.key] = stream
+        agent.launched_at.setdefault(record.key, agent.started)
+        self.set_status(200)
+        self.set_header("Content-Type", protocol.CONTENT_TYPE)
+        subscribed = {
+            "type": "SUBSCRIBED",
+            "subscribed": {
+                "executor_info": {"executor_id": protocol.ident(record.executor_id)},
+                "framework_info": {
+                    "id": protocol.ident(record.framework_id),
+                    "user": "root",
+                    "name": "borealis",
+                    "capabilities": [{"type": c} for c in record.capabilities],
+                    "checkpoint": record.checkpoint,
+                },
+                "agent_info": {"id": protocol.ident(agent.store.agent_id), "hostname": "localhost"},
+                "container_id": {"value": Path(record.run_dir).name},
+            },
+        }
+        stream.queue.put_nowait(subscribed)
+        for entry in payload.get("unacknowledged_updates", []):
+            task_status = entry.get("status") if isinstance(entry, dict) else None
+            if isinstance(task_status, dict) and protocol.valid_uuid(task_status.get("uuid")):
+                agent.store.record_update(record, task_status)
+                stream.queue.put_nowait(
+                    {
+                        "type": "ACKNOWLEDGED",
+                        "acknowledged": {
+                            "task_id": task_status["task_id"],
+                            "uuid": task_status["uuid"],
+                        },
+                    }
+                )
+        agent.new_update.set()
+        for task_id in list(record.undelivered):
+            stream.queue.put_nowait({"type": "LAUNCH", "launch": {"task": record.tasks[task_id]}})
+        record.undelivered.clear()
+        agent.store.save(record)
+        self._stream = stream
+        try:
+            while True:
+                event = await stream.queue.get()
+                if event is None:
+                    break
+                self.write(recordio.encode(protocol.encode(event)))
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            if agent.streams.get(record.key) is stream:
+                agent.streams.pop(record.key)
+        if not self._finished:
+            self.finish()
+
+    _stream: Subscription | None = None
+
+    def on_connection_close(self) -> None:
+        if self._stream is not None:
+            self._stream.queue.put_nowait(None)  # the executor went away: end the stream

@@ -1,0 +1,167 @@
+"""The framework-facing JSON API of ``borealis agent`` (docs/mesos.md) and its server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.ioloop
+import tornado.netutil
+import tornado.web
+
+from .agent import Agent, ExecutorAPI
+
+log = logging.getLogger("borealis.agent")
+MAX_WAIT = 30.0
+
+
+class JSONHandler(tornado.web.RequestHandler):
+    agent: Agent
+
+    def initialize(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def body(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.request.body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise tornado.web.HTTPError(
+                400, reason=f"the body is not JSON ({type(e).__name__})"
+            ) from None
+        if not isinstance(value, dict):
+            raise tornado.web.HTTPError(400, reason="the body must be a JSON object")
+        return value
+
+    def reply(self, value: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": self._reason, "status": status_code}))
+
+
+class Launch(JSONHandler):
+    def post(self) -> None:
+        record = self.agent.launch(self.body())
+        self.reply(
+            {
+                "framework_id": record.framework_id,
+                "executor_id": record.executor_id,
+                "run_dir": record.run_dir,
+                "pid": record.pid,
+            }
+        )
+
+
+class Kill(JSONHandler):
+    def post(self) -> None:
+        body = self.body()
+        task_id = body.get("task_id")
+        if not isinstance(task_id, str):
+            raise tornado.web.HTTPError(400, reason="task_id must be a string")
+        grace = body.get("grace_period_secs")
+        if grace is not None and (not isinstance(grace, int | float) or grace < 0):
+            raise tornado.web.HTTPError(400, reason="grace_period_secs must be a number >= 0")
+        self.agent.kill_task(task_id, None if grace is None else float(grace))
+        self.reply({"ok": True})
+
+
+class Shutdown(JSONHandler):
+    def post(self) -> None:
+        body = self.body()
+        key = (str(body.get("framework_id") or "borealis-local"), str(body.get("executor_id")))
+        record = self.agent.store.executors.get(key)
+        if record is None or record.terminated:
+            raise tornado.web.HTTPError(404, reason="no such live executor")
+        self.agent.shutdown(record)
+        self.reply({"ok": True})
+
+
+class Updates(JSONHandler):
+    async def get(self) -> None:
+        try:
+            after = int(self.get_query_argument("after", "0"))
+            wait = min(float(self.get_query_argument("wait", "0")), MAX_WAIT)
+        except ValueError:
+            raise tornado.web.HTTPError(400, reason="after and wait must be numbers") from None
+        store = self.agent.store
+        if wait > 0 and len(store.updates) <= after:
+            self.agent.new_update.clear()
+            try:
+                await asyncio.wait_for(self.agent.new_update.wait(), wait)
+            except TimeoutError:
+                pass
+        updates = store.updates[after:]
+        self.reply({"updates": updates, "last": len(store.updates)})
+
+
+class State(JSONHandler):
+    def get(self) -> None:
+        agent = self.agent
+        executors = []
+        for record in agent.store.executors.values():
+            executors.append(
+                {
+                    "framework_id": record.framework_id,
+                    "executor_id": record.executor_id,
+                    "run_dir": record.run_dir,
+                    "pid": record.pid,
+                    "checkpoint": record.checkpoint,
+                    "subscribed": record.key in agent.streams,
+                    "terminated": record.terminated,
+                    "tasks": dict(record.states),
+                }
+            )
+        self.reply({"agent_id": agent.store.agent_id, "executors": executors})
+
+
+class Health(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.finish("OK\n")
+
+
+def make_app(agent: Agent) -> tornado.web.Application:
+    args = {"agent": agent}
+    return tornado.web.Application(
+        [
+            (r"/api/v1/executor", ExecutorAPI, args),
+            (r"/api/v1/agent/launch", Launch, args),
+            (r"/api/v1/agent/kill", Kill, args),
+            (r"/api/v1/agent/shutdown", Shutdown, args),
+            (r"/api/v1/agent/updates", Updates, args),
+            (r"/api/v1/agent/state", State, args),
+            (r"/health", Health),
+        ],
+        serve_traceback=False,
+    )
+
+
+def serve(work_dir: Path, ip: str, port: int, reregistration_timeout: float) -> int:
+    sockets = tornado.netutil.bind_sockets(port, address=ip)
+    bound = sockets[0].getsockname()[1]
+    loop = tornado.ioloop.IOLoop.current()
+    agent = Agent(work_dir, f"{ip}:{bound}", reregistration_timeout=reregistration_timeout)
+    agent.recover()
+    server = tornado.httpserver.HTTPServer(make_app(agent), max_body_size=16 << 20)
+    server.add_sockets(sockets)
+    loop.spawn_callback(agent.watch)
+    print(f"borealis agent: http://{ip}:{bound}/ (agent id {agent.store.agent_id})", flush=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        agent.store.close()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,146 @@
+"""What ``borealis agent`` knows, and what it keeps on disk to survive its own restart.
+
+Layout under the work directory (as a Mesos agent's, reduced to what Borealis needs)::
+
+    <work_dir>/meta/agent.json                      {"agent_id": ...}
+    <work_dir>/meta/executors/<fw>/<executor>.json  one executor: ids, run dir, pid, tasks
+    <work_dir>/meta/updates.jsonl                   every status update received, in order
+    <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<run>/   run dirs
+                                                    (and a ``latest`` link to the newest)
+
+An update is appended to ``updates.jsonl`` and fsynced before the executor gets its
+ACKNOWLEDGED (an acknowledgement means the agent has stored the update).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+
+
+@dataclass
+class ExecutorRecord:
+    framework_id: str
+    executor_id: str
+    run_dir: str
+    checkpoint: bool
+    capabilities: list[str] = field(default_factory=list)
+    shutdown_grace: float = 5.0
+    pid: int | None = None
+    start_ticks: int | None = None
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> TaskInfo
+    states: dict[str, str] = field(default_factory=dict)  # task id -> latest state
+    undelivered: list[str] = field(default_factory=list)  # task ids not yet sent in LAUNCH
+    terminated: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.framework_id, self.executor_id
+
+    def live_tasks(self) -> list[str]:
+        return [t for t in self.tasks if self.states.get(t) not in protocol.TERMINAL_STATES]
+
+
+class AgentStore:
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.meta = work_dir / "meta"
+        (self.meta / "executors").mkdir(parents=True, exist_ok=True)
+        info = self.meta / "agent.json"
+        if info.exists():
+            self.agent_id: str = str(json.loads(info.read_text())["agent_id"])
+        else:
+            self.agent_id = f"borealis-{uuid.uuid4().hex[:12]}-S0"
+            _write_atomic(info, {"agent_id": self.agent_id})
+        self.executors: dict[tuple[str, str], ExecutorRecord] = {}
+        self.updates: list[dict[str, Any]] = []
+        self.seen_uuids: set[str] = set()
+        self._load()
+        self._log = open(self.meta / "updates.jsonl", "a")  # noqa: SIM115 (kept open)
+
+    def _load(self) -> None:
+        for path in sorted((self.meta / "executors").glob("*/*.json")):
+            record = ExecutorRecord(**json.loads(path.read_text()))
+            self.executors[record.key] = record
+        log = self.meta / "updates.jsonl"
+        if log.exists():
+            for line in log.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line
+                self.updates.append(entry)
+                self.seen_uuids.add(entry.get("uuid") or "")
+
+    def run_dir(self, framework_id: str, executor_id: str) -> Path:
+        base = (
+            self.work_dir
+            / "slaves"
+            / self.agent_id
+            / "frameworks"
+            / framework_id
+            / "executors"
+            / executor_id
+            / "runs"
+        )
+        run = base / uuid.uuid4().hex
+        run.mkdir(parents=True)
+        latest = base / "latest"
+        tmp = base / f".latest.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run.name)
+        os.replace(tmp, latest)
+        return run
+
+    def save(self, record: ExecutorRecord) -> None:
+        path = self.meta / "executors" / record.framework_id / f"{record.executor_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, asdict(record))
+
+    def record_update(self, record: ExecutorRecord, task_status: dict[str, Any]) -> bool:
+        """Store an update (durably); whether it was new (duplicates are dropped by uuid)."""
+        uid = task_status.get("uuid", "")
+        task_id = task_status["task_id"]["value"]
+        if uid in self.seen_uuids:
+            return False
+        entry = {
+            "seq": len(self.updates) + 1,
+            "framework_id": record.framework_id,
+            "executor_id": record.executor_id,
+            "task_id": task_id,
+            "state": task_status["state"],
+            "message": task_status.get("message", ""),
+            "reason": task_status.get("reason"),
+            "healthy": task_status.get("healthy"),
+            "source": task_status.get("source"),
+            "timestamp": task_status.get("timestamp"),
+            "uuid": uid or None,
+        }
+        self._log.write(json.dumps(entry) + "\n")
+        self._log.flush()
+        if record.checkpoint:
+            os.fsync(self._log.fileno())
+        self.updates.append(entry)
+        if uid:
+            self.seen_uuids.add(uid)
+        record.states[task_id] = entry["state"]
+        self.save(record)
+        return True
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def _write_atomic(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fp:
+        json.dump(value, fp)
+        fp.flush()
+        os.fsync(fp.fileno())
+    os.replace(tmp, path)

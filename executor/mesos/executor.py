@@ -1,0 +1,356 @@
+"""``borealis executor``: one Mesos task, from LAUNCH to its acknowledged terminal update.
+
+States sent, as Aurora's executor does: TASK_STARTING at once; TASK_RUNNING when the runner
+has started the task and, with a health check, after ``min_consecutive_successes`` healthy
+checks (an HTTP check needs a port named ``health``; a shell check always runs); TASK_KILLING
+when the framework has the ``TASK_KILLING_STATE`` capability; then one terminal update
+mapped from the runner's end state (``statuses.final_status``), or TASK_FAILED for a failed
+health check, malformed ``TaskInfo.data`` or a task that cannot start. The executor exits
+once its terminal update is ACKNOWLEDGED (or after ``ack_timeout``, non-zero).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from executor.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
+from executor.contract.errors import InputError
+from executor.contract.layout import TASK_ID_RE, CheckpointRoot
+from executor.contract.states import TaskState
+from executor.contract.validation import validate
+
+from . import lifecycle, protocol
+from .client import AgentLink
+from .environment import MesosEnvironment
+from .health import Health, HealthPlanner, probe_http, probe_shell, snoozed
+from .statuses import final_status
+from .taskrun import TaskRun
+
+log = logging.getLogger("borealis.executor")
+POLL = 0.2
+
+
+@dataclass
+class ExecutorOptions:
+    kill_grace: float = 10.0  # the runner's TERM -> KILL grace
+    ack_timeout: float = 60.0  # fail-safe: exit (non-zero) if the terminal update is never ACKed
+    hostname: str = ""
+
+
+class Executor:
+    def __init__(self, env: MesosEnvironment, options: ExecutorOptions | None = None) -> None:
+        self.env = env
+        self.options = options or ExecutorOptions()
+        self.hostname = self.options.hostname or socket.getfqdn()
+        self.link = AgentLink(env, self.on_event)
+        self.capabilities: set[str] = set()
+        self.driver: TaskDriver | None = None
+        self.terminal_sent: set[str] = set()  # uuids of terminal updates
+        self.all_acked = asyncio.Event()
+        self.shutdown_requested = False
+        self._background: set[asyncio.Future[None]] = set()
+
+    def spawn(self, coroutine: Any) -> None:
+        """Run ``coroutine`` in the background, keeping a reference until it is done."""
+        future: asyncio.Future[None] = asyncio.ensure_future(coroutine)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    # --- events -------------------------------------------------------------------------
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "SUBSCRIBED":
+            info = event.get("subscribed", {}).get("framework_info", {})
+            self.capabilities = {
+                c.get("type", "") for c in info.get("capabilities", []) if isinstance(c, dict)
+            }
+            log.info("subscribed (capabilities: %s)", sorted(self.capabilities) or "none")
+        elif kind == "LAUNCH":
+            self._launch(event.get("launch", {}).get("task", {}))
+        elif kind == "KILL":
+            kill = event.get("kill", {})
+            task_id = kill.get("task_id", {}).get("value")
+            grace = _grace(kill.get("kill_policy"))
+            if self.driver is not None and self.driver.task_id == task_id:
+                self.driver.kill(grace, "killed by the framework")
+        elif kind == "ACKNOWLEDGED":
+            ack = event.get("acknowledged", {})
+            task_status = self.link.acknowledged(
+                ack.get("task_id", {}).get("value", ""), ack.get("uuid", "")
+            )
+            if task_status is not None and task_status["state"] in protocol.TERMINAL_STATES:
+                self._maybe_done()
+        elif kind == "SHUTDOWN":
+            self.shutdown()
+        elif kind == "ERROR":
+            log.error("the agent reported an error: %s", event.get("error", {}).get("message"))
+
+    def _launch(self, task_info: dict[str, Any]) -> None:
+        task_id = task_info.get("task_id", {}).get("value", "")
+        self.link.launched(task_info)
+        if self.driver is not None:
+            self.spawn(self.send(task_id, "TASK_LOST", "task already running on this executor"))
+            return
+        self.driver = TaskDriver(self, task_info)
+        self.spawn(self.driver.run())
+
+    def shutdown(self) -> None:
+        self.shutdown_requested = True
+        grace = max(0.5, self.env.shutdown_grace_period - 1.0)
+        if self.driver is not None:
+            self.driver.kill(grace, "the executor was shut down")
+        else:
+            self._maybe_done()
+
+    # --- updates ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        task_id: str,
+        state: str,
+        message: str = "",
+        reason: str | None = None,
+        healthy: bool | None = None,
+    ) -> None:
+        task_status = protocol.status(
+            task_id,
+            state,
+            executor_id=self.env.executor_id,
+            message=message,
+            reason=reason,
+            healthy=healthy,
+        )
+        if state in protocol.TERMINAL_STATES:
+            self.terminal_sent.add(task_status["uuid"])
+        log.info("%s %s%s", task_id, state, f": {message}" if message else "")
+        await self.link.update(task_status)
+
+    def _maybe_done(self) -> None:
+        if self.link.pending():
+            return
+        finished = self.driver is None or self.driver.finished
+        if finished:
+            self.all_acked.set()
+
+    # --- main ---------------------------------------------------------------------------
+
+    async def main(self) -> int:
+        link = asyncio.ensure_future(self.link.run())
+        done = asyncio.ensure_future(self.all_acked.wait())
+        await asyncio.wait([link, done], return_when=asyncio.FIRST_COMPLETED)
+        if done.done():
+            self.link.close()
+            link.cancel()
+            return 0
+        # Disconnected for good: stop the task, exit without waiting for acknowledgements.
+        log.warning("%s: stopping the task", self.link.reason)
+        done.cancel()
+        if self.driver is not None and not self.driver.finished:
+            self.driver.kill(max(0.5, self.env.shutdown_grace_period - 1.0), self.link.reason)
+            await self.driver.finished_event.wait()
+        return 0 if self.driver is None or self.driver.finished else 1
+
+    async def wait_for_acks(self) -> bool:
+        try:
+            await asyncio.wait_for(self.all_acked.wait(), self.options.ack_timeout)
+            return True
+        except TimeoutError:
+            return False
+
+
+def _grace(policy: Any) -> float | None:
+    if not isinstance(policy, dict):
+        return None
+    period = policy.get("grace_period", {})
+    nanos = period.get("nanoseconds") if isinstance(period, dict) else None
+    return nanos / 1e9 if isinstance(nanos, int | float) and nanos >= 0 else None
+
+
+class TaskDriver:
+    """Runs one task and reports its states."""
+
+    def __init__(self, executor: Executor, task_info: dict[str, Any]) -> None:
+        self.executor = executor
+        self.task_info = task_info
+        self.task_id: str = task_info.get("task_id", {}).get("value", "")
+        self.envelope: Envelope | None = None
+        self.run_: TaskRun | None = None
+        self.finished = False
+        self.finished_event = asyncio.Event()
+        self.running_sent = False
+        self.failure: tuple[str, str] | None = None  # (message, reason) overriding the runner's
+        self.kill_request: tuple[float | None, str] | None = None
+        self._killing: asyncio.Future[None] | None = None
+        self.default_grace = _grace(task_info.get("kill_policy"))
+
+    async def run(self) -> None:
+        ex = self.executor
+        await ex.send(self.task_id, "TASK_STARTING", "launching the runner")
+        try:
+            self._start()
+        except InputError as e:
+            await self._finish("TASK_FAILED", str(e), "REASON_TASK_INVALID")
+            return
+        except OSError as e:
+            await self._finish("TASK_FAILED", f"the task could not start: {e}", None)
+            return
+        assert self.run_ is not None and self.envelope is not None
+        health = asyncio.ensure_future(self._health())
+        try:
+            await self._follow()
+        finally:
+            health.cancel()
+
+    def _start(self) -> None:
+        ex = self.executor
+        if not TASK_ID_RE.match(self.task_id):
+            raise InputError("TaskInfo", "task_id", f"{self.task_id!r} is not a usable task id")
+        raw = self.task_info.get("data")
+        if not isinstance(raw, str):
+            raise InputError("TaskInfo", "data", "missing: expected the Borealis task envelope")
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("TaskInfo", "data", "not base64") from None
+        self.envelope = envelope_from_bytes(data)
+        user = os.environ.get("USER") or "root"
+        spec = bind_task(self.envelope, task_id=self.task_id, hostname=ex.hostname, user=user)
+        validate(spec, "TaskInfo.data: task")
+        root = CheckpointRoot(ex.env.directory)
+        self.run_ = TaskRun(root, self.task_id, ex.env.directory / "sandbox")
+        self.run_.start(spec, self.envelope.ports, ex.options.kill_grace)
+
+    def _started(self) -> bool:
+        assert self.run_ is not None
+        return self.run_.state().task_state is not None
+
+    def _ended(self) -> bool:
+        assert self.run_ is not None
+        current = self.run_.state().task_state
+        return current is not None and current.terminal
+
+    def _needs_health_wait(self) -> bool:
+        env = self.envelope
+        assert env is not None
+        if env.health_check is None:
+            return False
+        if isinstance(env.health_check.checker, HttpChecker):
+            return "health" in env.ports
+        return True
+
+    async def _follow(self) -> None:
+        run = self.run_
+        assert run is not None
+        lost_since: float | None = None
+        while True:
+            state = run.state()
+            current = state.task_state
+            if current is not None and current.terminal:
+                break
+            if (
+                not self.running_sent
+                and current is TaskState.ACTIVE
+                and not self._needs_health_wait()
+            ):
+                await self._running("the runner started the task")
+            exited = run.runner_exited()
+            if exited is not None and not run._runner_alive():
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > 2.0:  # its last records are surely written
+                    await self._finish(
+                        "TASK_LOST",
+                        f"the runner exited with status {exited} while the task was "
+                        f"{current.value if current else 'starting'}",
+                        "REASON_EXECUTOR_TERMINATED",
+                    )
+                    return
+            if self.kill_request is not None and self._killing is None:
+                self._killing = asyncio.ensure_future(self._kill())
+            await asyncio.sleep(POLL)
+        if self._killing is not None and not self._killing.done():
+            self._killing.cancel()  # the task ended on its own meanwhile
+        if self.failure is not None:
+            await self._finish("TASK_FAILED", *self.failure)
+            return
+        final = final_status(run.state())
+        await self._finish(final.state, final.message, final.reason)
+
+    async def _running(self, message: str, healthy: bool | None = None) -> None:
+        self.running_sent = True
+        await self.executor.send(self.task_id, "TASK_RUNNING", message, healthy=healthy)
+
+    async def _health(self) -> None:
+        env, run = self.envelope, self.run_
+        assert env is not None and run is not None
+        config = env.health_check
+        if config is None:
+            return
+        checker = config.checker
+        if isinstance(checker, HttpChecker) and "health" not in env.ports:
+            return
+        planner = HealthPlanner(config)
+        while not self._started():
+            await asyncio.sleep(POLL)
+        while self.kill_request is None:
+            if snoozed(run.sandbox):
+                verdict = planner.record(True)
+            else:
+                if isinstance(checker, HttpChecker):
+                    outcome = await probe_http(checker, env.ports["health"], config.timeout_secs)
+                else:
+                    outcome = await probe_shell(checker, run.sandbox, config.timeout_secs)
+                verdict = planner.record(outcome.ok, outcome.problem)
+            if verdict.health is Health.RUNNING and not self.running_sent:
+                await self._running("healthy", healthy=True)
+            elif verdict.health is Health.FAILED:
+                self.failure = (verdict.reason, "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+                self.kill(self.default_grace, verdict.reason)
+                return
+            await asyncio.sleep(config.interval_secs)
+
+    def kill(self, grace: float | None, why: str) -> None:
+        if self.finished:
+            return
+        if self.kill_request is not None:
+            # a repeated kill can only shorten the time left
+            old = self.kill_request[0]
+            if grace is None or (old is not None and old <= grace):
+                return
+        self.kill_request = (grace if grace is not None else self.default_grace, why)
+        if self.run_ is None:
+            return  # not started: _follow never runs; the launch path reports
+        if self._killing is not None and not self._killing.done():
+            self._killing.cancel()
+            self._killing = asyncio.ensure_future(self._kill())
+
+    async def _kill(self) -> None:
+        assert self.kill_request is not None and self.run_ is not None and self.envelope is not None
+        grace, why = self.kill_request
+        ex = self.executor
+        if "TASK_KILLING_STATE" in ex.capabilities and self.failure is None:
+            await ex.send(self.task_id, "TASK_KILLING", why)
+        deadline = None if grace is None else time.monotonic() + grace
+        run = self.run_
+        await lifecycle.shut_down(
+            lifecycle=self.envelope.lifecycle,
+            ports=self.envelope.ports,
+            ended=self._ended,
+            terminate=run.stop,
+            deadline=deadline,
+        )
+
+    async def _finish(self, state: str, message: str, reason: str | None) -> None:
+        self.finished = True
+        await self.executor.send(self.task_id, state, message, reason)
+        self.finished_event.set()
+        if self.run_ is not None:
+            self.run_.close()

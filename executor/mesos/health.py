@@ -1,0 +1,159 @@
+"""Health checks as Aurora runs them (``HealthCheckConfig``): when a task counts as RUNNING,
+and when as unhealthy.
+
+``HealthPlanner`` is pure: feed it each check's outcome, it answers STARTING, RUNNING or
+FAILED (with a reason). The arithmetic (reference section 4.3):
+
+* ``forgiving = ceil(initial_interval_secs / interval_secs)``: failures among the first
+  ``forgiving`` checks are ignored (the service is still coming up);
+* RUNNING after ``min_consecutive_successes`` successes in a row;
+* before RUNNING, the budget is ``forgiving + max_consecutive_failures +
+  min_consecutive_successes`` checks: FAILED as soon as the checks left cannot bring the
+  required successes, or when more than ``max_consecutive_failures`` counted failures come
+  in a row;
+* after RUNNING, FAILED when more than ``max_consecutive_failures`` checks fail in a row.
+
+``probe_http`` and ``probe_shell`` run one check; a ``.healthchecksnooze`` file in the sandbox
+makes every check pass (``snoozed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from executor.contract.envelope import HealthCheck, HttpChecker, ShellChecker
+
+SNOOZE_FILE = ".healthchecksnooze"
+
+
+class Health(enum.Enum):
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+
+
+@dataclass
+class Verdict:
+    health: Health
+    reason: str = ""
+
+
+class HealthPlanner:
+    def __init__(self, config: HealthCheck) -> None:
+        self.config = config
+        self.forgiving = math.ceil(config.initial_interval_secs / config.interval_secs)
+        self.budget = (
+            self.forgiving + config.max_consecutive_failures + config.min_consecutive_successes
+        )
+        self.attempts = 0
+        self.successes = 0  # in a row
+        self.failures = 0  # counted failures in a row
+        self.running = False
+        self.last_problem = ""
+
+    def record(self, ok: bool, problem: str = "") -> Verdict:
+        cfg = self.config
+        self.attempts += 1
+        if ok:
+            self.successes += 1
+            self.failures = 0
+        else:
+            self.successes = 0
+            self.last_problem = problem
+            if self.running or self.attempts > self.forgiving:
+                self.failures += 1
+        if self.running:
+            if self.failures > cfg.max_consecutive_failures:
+                return Verdict(Health.FAILED, self._why())
+            return Verdict(Health.RUNNING)
+        if self.successes >= cfg.min_consecutive_successes:
+            self.running = True
+            return Verdict(Health.RUNNING)
+        if self.failures > cfg.max_consecutive_failures:
+            return Verdict(Health.FAILED, self._why())
+        left = self.budget - self.attempts
+        if self.successes + left < cfg.min_consecutive_successes:
+            return Verdict(
+                Health.FAILED,
+                f"not healthy after {self.attempts} checks ({self._last()})",
+            )
+        return Verdict(Health.STARTING)
+
+    def _last(self) -> str:
+        return self.last_problem or "no successful check"
+
+    def _why(self) -> str:
+        return f"failed health check: {self.failures} in a row ({self._last()})"
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    problem: str = ""
+    snoozed: bool = False
+
+
+def snoozed(sandbox: Path) -> bool:
+    return (sandbox / SNOOZE_FILE).exists()
+
+
+async def probe_http(checker: HttpChecker, port: int, timeout: float) -> Outcome:
+    """GET ``http://127.0.0.1:PORT<endpoint>``: with ``expected_response_code`` set, that code
+    passes; otherwise a 200 whose body, stripped, equals ``expected_response`` ignoring case."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+    url = f"http://127.0.0.1:{port}{checker.endpoint}"
+    try:
+        response = await AsyncHTTPClient().fetch(
+            url, request_timeout=timeout, connect_timeout=timeout, raise_error=False
+        )
+    except (TimeoutError, OSError, HTTPClientError) as e:
+        return Outcome(False, f"GET {checker.endpoint}: {e}")
+    if response.code == 599:
+        return Outcome(False, f"GET {checker.endpoint}: {response.error}")
+    if checker.expected_response_code:
+        if response.code == checker.expected_response_code:
+            return Outcome(True)
+        return Outcome(
+            False,
+            f"GET {checker.endpoint}: status {response.code}, "
+            f"expected {checker.expected_response_code}",
+        )
+    body = (response.body or b"").decode("utf-8", "replace").strip()
+    if response.code == 200 and body.lower() == checker.expected_response.strip().lower():
+        return Outcome(True)
+    return Outcome(False, f"GET {checker.endpoint}: status {response.code}, body {body[:60]!r}")
+
+
+async def probe_shell(checker: ShellChecker, sandbox: Path, timeout: float) -> Outcome:
+    """``/bin/bash -c COMMAND`` in the sandbox: exit status 0 passes."""
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/bash",
+        "-c",
+        checker.shell_command,
+        cwd=sandbox,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        await proc.wait()
+        return Outcome(False, f"shell check timed out after {timeout:g}s")
+    if proc.returncode == 0:
+        return Outcome(True)
+    tail = output.decode("utf-8", "replace").strip().splitlines()[-1:] if output else []
+    detail = f": {tail[0][:80]}" if tail else ""
+    return Outcome(False, f"shell check exited {proc.returncode}{detail}")

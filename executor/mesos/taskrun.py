@@ -1,0 +1,121 @@
+"""One task under the executor: its runner as a separate process, followed through the
+checkpoint directory only (the executor never asks the runner anything).
+
+``start`` writes the task file and starts ``borealis runner`` in its own session, so the
+runner outlives nothing it should not and the executor can be replaced without touching the
+task's processes. ``state()`` replays what the runner appended since the last call.
+``stop`` asks for a kill (SIGTERM: the runner's TERM -> grace -> KILL of every process) and
+``hurry`` asks again (a second request SIGKILLs at once, docs/runner.md). When no runner is
+alive any more, ``borealis kill`` re-attaches one just to stop the task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from executor.contract.layout import CheckpointRoot, TaskPaths
+from executor.contract.replay import Follower, RunnerState
+from executor.contract.taskspec import TaskSpec
+from executor.runner import prepare
+from executor.runner.proctree import is_alive, send_signal
+
+
+def borealis_command() -> list[str]:
+    """How to run the ``borealis`` command from this interpreter (a zipapp runs itself)."""
+    main = sys.modules.get("__main__")
+    origin = getattr(main, "__file__", "") or ""
+    if origin.endswith((".pyz", ".pex")) or os.environ.get("SHIV_ENTRY_POINT"):
+        return [sys.executable, sys.argv[0]]
+    return [sys.executable, "-m", "executor.cli.main"]
+
+
+class TaskRun:
+    def __init__(self, root: CheckpointRoot, task_id: str, sandbox: Path) -> None:
+        self.root = root
+        self.task_id = task_id
+        self.sandbox = sandbox
+        self.paths: TaskPaths = root.task(task_id)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._follower: Follower | None = None
+        self.stop_requests = 0
+
+    def start(self, spec: TaskSpec, ports: dict[str, int], kill_grace: float) -> None:
+        self.root.ensure()
+        prepare.write_task_file(self.paths, spec)
+        self.sandbox.mkdir(parents=True, exist_ok=True)
+        argv = [
+            *borealis_command(),
+            "runner",
+            self.task_id,
+            "--root",
+            str(self.root.path),
+            "--sandbox",
+            str(self.sandbox),
+            "--kill-grace",
+            f"{kill_grace:g}s",
+            "-q",
+        ]
+        for name, number in sorted(ports.items()):
+            argv += ["--port", f"{name}={number}"]
+        log = open(self.paths.checkpoint_dir.parent / f"{self.task_id}.runner.out", "ab")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            log.close()
+
+    def state(self) -> RunnerState:
+        if self._follower is None:
+            self._follower = Follower(self.paths.runner_stream)
+        try:
+            self._follower.update()
+        except FileNotFoundError:
+            pass
+        return self._follower.state
+
+    def runner_exited(self) -> int | None:
+        """The runner's exit status once it has exited (``None`` while it runs)."""
+        return None if self.process is None else self.process.poll()
+
+    def _runner_alive(self) -> bool:
+        state = self.state()
+        return bool(state.runners) and is_alive(state.runners[-1].identity)
+
+    def stop(self) -> None:
+        """Ask the runner to kill the task (again: at once)."""
+        self.stop_requests += 1
+        state = self.state()
+        if self._runner_alive():
+            send_signal(state.runners[-1].identity, signal.SIGTERM)
+        elif self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # not yet recorded in its stream
+        else:
+            self._kill_without_runner()
+
+    def _kill_without_runner(self) -> None:
+        current = self.state().task_state
+        if current is not None and current.terminal:
+            return
+        subprocess.Popen(
+            [*borealis_command(), "kill", self.task_id, "--root", str(self.root.path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+        if self.process is not None and self.process.poll() is None:
+            pass  # the runner keeps the task; nothing of the executor's to clean
