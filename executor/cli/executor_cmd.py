@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, executor.shutdown)
         code = await executor.main()
-        if code == 0 and executor.driver is not None and not await executor.wait_for_acks():
+        waits = code == 0 and executor.driver is not None and not executor.disconnected
+        if waits and not await executor.wait_for_acks():
             logging.getLogger("borealis.executor").error(
                 "no ACK for the terminal update within %s", args.ack_timeout
             )

@@ -187,3 +187,11 @@ class AgentLink:
 
     def close(self) -> None:
         self.closed = True
+        # Tornado cannot abort a streaming fetch; the executor exits with the subscription
+        # still open, and Tornado then logs the cancelled request as an error. It is not one.
+        logging.getLogger("tornado.application").addFilter(_CancelledStream())
+
+
+class _CancelledStream(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Exception after Future was cancelled"

@@ -56,6 +56,7 @@ class Executor:
         self.terminal_sent: set[str] = set()  # uuids of terminal updates
         self.all_acked = asyncio.Event()
         self.shutdown_requested = False
+        self.disconnected = False
         self._background: set[asyncio.Future[None]] = set()
 
     def spawn(self, coroutine: Any) -> None:
@@ -152,6 +153,7 @@ class Executor:
             link.cancel()
             return 0
         # Disconnected for good: stop the task, exit without waiting for acknowledgements.
+        self.disconnected = True
         log.warning("%s: stopping the task", self.link.reason)
         done.cancel()
         if self.driver is not None and not self.driver.finished:
@@ -282,6 +284,18 @@ class TaskDriver:
             await self._finish("TASK_FAILED", *self.failure)
             return
         final = final_status(run.state())
+        if self.kill_request is not None:
+            # Killed on request: KILLED, however the task ended (a service may exit 0 on
+            # /quitquitquit); the message says how it did.
+            why = self.kill_request[1]
+            ended = run.state().task_state
+            detail = (
+                ""
+                if final.state == "TASK_KILLED"
+                else f" (it ended {ended.value if ended else '?'})"
+            )
+            await self._finish("TASK_KILLED", why + detail, None)
+            return
         await self._finish(final.state, final.message, final.reason)
 
     async def _running(self, message: str, healthy: bool | None = None) -> None:
