@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from .options import parse_duration
@@ -33,6 +35,38 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         "--ack-timeout", default="60s", metavar="DURATION", help="wait this long for the last ACK"
     )
     parser.add_argument("--hostname", default="", help="hostname to bind {{mesos.hostname}} to")
+    zk = parser.add_argument_group("announcer (ZooKeeper serversets; flags default to $BOREALIS_*)")
+    zk.add_argument(
+        "--announcer-ensemble",
+        default=os.environ.get("BOREALIS_ANNOUNCER_ENSEMBLE", ""),
+        metavar="HOSTS",
+        help="ZooKeeper hosts (host:port,...); without it nothing is announced",
+    )
+    zk.add_argument(
+        "--announcer-serverset-path",
+        default=os.environ.get("BOREALIS_ANNOUNCER_SERVERSET_PATH", "/aurora"),
+        metavar="PATH",
+        help="root of the serversets: PATH/ROLE/ENV/JOB (default /aurora)",
+    )
+    zk.add_argument(
+        "--announcer-allow-custom-serverset-path",
+        action="store_true",
+        default=os.environ.get("BOREALIS_ANNOUNCER_ALLOW_CUSTOM_PATH") == "1",
+        help="honour a job's announce.zk_path",
+    )
+    zk.add_argument(
+        "--announcer-zookeeper-auth-config",
+        type=Path,
+        default=os.environ.get("BOREALIS_ANNOUNCER_ZK_AUTH") or None,
+        metavar="FILE",
+        help="JSON with digest auth and ACLs (Aurora's format)",
+    )
+    zk.add_argument(
+        "--announcer-session-timeout",
+        default=os.environ.get("BOREALIS_ANNOUNCER_SESSION_TIMEOUT", "10s"),
+        metavar="DURATION",
+        help="ZooKeeper session timeout (default 10s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
         kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
         ack_timeout=parse_duration(args.ack_timeout, "--ack-timeout"),
         hostname=args.hostname,
+        announcer_ensemble=args.announcer_ensemble,
+        announcer_serverset_path=args.announcer_serverset_path,
+        announcer_allow_custom_path=args.announcer_allow_custom_serverset_path,
+        announcer_auth=args.announcer_zookeeper_auth_config,
+        announcer_session_timeout=parse_duration(
+            args.announcer_session_timeout, "--announcer-session-timeout"
+        ),
     )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr

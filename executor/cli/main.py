@@ -33,6 +33,7 @@ COMMANDS = {
     "runner": ("runner_cmd", "run or resume a task whose task file is already on disk"),
     "executor": ("executor_cmd", "run one Mesos task (started by a Mesos agent or borealis agent)"),
     "agent": ("agent_cmd", "the embedded single-host agent: launches executors, serves their API"),
+    "serverset": ("serverset_cmd", "list the live members of a ZooKeeper serverset"),
 }
 CANNOT_RUN = 5
 # Commands of the packages above the executor (the observer, the scheduler) register

@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from executor.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
@@ -43,6 +44,11 @@ class ExecutorOptions:
     kill_grace: float = 10.0  # the runner's TERM -> KILL grace
     ack_timeout: float = 60.0  # fail-safe: exit (non-zero) if the terminal update is never ACKed
     hostname: str = ""
+    announcer_ensemble: str = ""  # ZooKeeper hosts; empty: nothing is announced
+    announcer_serverset_path: str = "/aurora"
+    announcer_allow_custom_path: bool = False
+    announcer_auth: Path | None = None
+    announcer_session_timeout: float = 10.0
 
 
 class Executor:
@@ -189,10 +195,13 @@ class TaskDriver:
         self.finished = False
         self.finished_event = asyncio.Event()
         self.running_sent = False
-        self.failure: tuple[str, str] | None = None  # (message, reason) overriding the runner's
+        self.failure: tuple[str, str | None] | None = (
+            None  # (message, reason) overriding the runner's
+        )
         self.kill_request: tuple[float | None, str] | None = None
         self._killing: asyncio.Future[None] | None = None
         self.default_grace = _grace(task_info.get("kill_policy"))
+        self.announcer: Any = None
 
     async def run(self) -> None:
         ex = self.executor
@@ -301,6 +310,55 @@ class TaskDriver:
     async def _running(self, message: str, healthy: bool | None = None) -> None:
         self.running_sent = True
         await self.executor.send(self.task_id, "TASK_RUNNING", message, healthy=healthy)
+        try:
+            await self._announce()
+        except Exception as e:  # kazoo raises many kinds; any of them means "not announced"
+            why = f"could not join the serverset: {type(e).__name__}: {e}"
+            self.failure = (why, None)
+            self.kill(self.default_grace, why)
+
+    async def _announce(self) -> None:
+        """Join the serverset once RUNNING (healthy): clients see only instances that are."""
+        options, env = self.executor.options, self.envelope
+        assert env is not None
+        if env.announce is None or not options.announcer_ensemble:
+            return
+        from .announcer import Announcer, read_auth
+        from .serverset import member_data
+
+        if env.announce.zk_path and not options.announcer_allow_custom_path:
+            raise InputError("announce", "zk_path", "custom serverset paths are not allowed here")
+        path = env.announce.zk_path or "/".join(
+            [
+                options.announcer_serverset_path.rstrip("/"),
+                env.job.role,
+                env.job.environment,
+                env.job.name,
+            ]
+        )
+        auth, acl = read_auth(options.announcer_auth) if options.announcer_auth else ([], None)
+        data = member_data(self.executor.hostname, env.ports, env.announce, env.instance)
+        announcer = Announcer(
+            options.announcer_ensemble,
+            path,
+            data,
+            auth=auth,
+            acl=acl,
+            session_timeout=options.announcer_session_timeout,
+        )
+        hc = env.health_check
+        timeout = (
+            15.0
+            if hc is None
+            else hc.initial_interval_secs + hc.max_consecutive_failures * hc.interval_secs
+        )
+        self.announcer = announcer
+        await asyncio.to_thread(announcer.join, max(timeout, 1.0))
+
+    async def _leave(self) -> None:
+        announcer, self.announcer = self.announcer, None
+        if announcer is not None:
+            await asyncio.to_thread(announcer.leave)
 
     async def _health(self) -> None:
         env, run = self.envelope, self.run_
@@ -360,9 +418,11 @@ class TaskDriver:
             ended=self._ended,
             terminate=run.stop,
             deadline=deadline,
+            before=self._leave,  # out of the serverset before the service is asked to stop
         )
 
     async def _finish(self, state: str, message: str, reason: str | None) -> None:
+        await self._leave()
         self.finished = True
         await self.executor.send(self.task_id, state, message, reason)
         self.finished_event.set()

@@ -29,6 +29,7 @@ class AgentProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     after: int = 0
+    env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +55,7 @@ class AgentProcess:
             stderr=subprocess.STDOUT,
             cwd=REPO,
             start_new_session=True,
+            env={**os.environ, **(self.env or {})},
         )
         out.close()
 

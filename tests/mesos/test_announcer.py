@@ -1,0 +1,199 @@
+"""Serversets in a real ZooKeeper (Debian's package, started by the tests): the exact member
+JSON, re-joining after deletion, session expiry and a ZooKeeper restart, leaving before the
+service is stopped, digest ACLs, and ``borealis serverset``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AgentProcess, envelope, kill_executors
+from kazoo.client import KazooClient
+from support import REPO, borealis, kill_leftovers, wait_for
+from zookeeper import ZooKeeper, free_port
+
+SERVICE = REPO / "tests" / "tools" / "lifecycle_service.py"
+PATH = "/aurora/www-data/devel/svc"
+
+
+@pytest.fixture(scope="module")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeper]:
+    server = ZooKeeper(tmp_path_factory.mktemp("zookeeper"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=15)
+    if client.exists("/aurora"):
+        client.delete("/aurora", recursive=True)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def zk_agent(tmp_path: Path, zookeeper: ZooKeeper) -> Iterator[AgentProcess]:
+    process = AgentProcess(tmp_path / "work", tmp_path / "agent.log")
+    process.env = {
+        "BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
+        "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "2s",
+    }
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        time.sleep(0.2)
+        kill_executors(tmp_path)
+        kill_leftovers(tmp_path)
+
+
+def members(zk: KazooClient, path: str = PATH) -> dict[str, Any]:
+    if not zk.exists(path):
+        return {}
+    return {c: json.loads(zk.get(f"{path}/{c}")[0]) for c in zk.get_children(path)}
+
+
+def announced_service(agent: AgentProcess, task_id: str, **extra: Any) -> tuple[int, int]:
+    http, health = free_port(), free_port()
+    env = envelope(
+        {
+            "name": "web",
+            "cmdline": f"exec {sys.executable} {SERVICE} {{{{thermos.ports[health]}}}} hits.log",
+        },
+        ports={"http": http, "health": health},
+        announce={"primary_port": "http"},
+        instance=3,
+        lifecycle={"http": None},
+        **extra,
+    )
+    agent.launch(task_id, env)
+    return http, health
+
+
+def test_member_appears_with_the_exact_json(zk_agent: AgentProcess, zk: KazooClient) -> None:
+    http, health = announced_service(zk_agent, "a1")
+    zk_agent.wait_state("a1", "TASK_RUNNING")
+    found = wait_for(lambda: members(zk), 20, "a member")
+    ((name, data),) = found.items()
+    assert name.startswith("member_") and len(name) == len("member_") + 10
+    host = socket.getfqdn()
+    assert data == {
+        "serviceEndpoint": {"host": host, "port": http},
+        "additionalEndpoints": {
+            "aurora": {"host": host, "port": http},
+            "health": {"host": host, "port": health},
+            "http": {"host": host, "port": http},
+        },
+        "status": "ALIVE",
+        "shard": 3,
+    }
+    _, stat = zk.get(f"{PATH}/{name}")
+    assert stat.ephemeralOwner != 0
+
+
+def test_deleted_member_is_created_again(zk_agent: AgentProcess, zk: KazooClient) -> None:
+    announced_service(zk_agent, "a2")
+    first = wait_for(lambda: members(zk), 20, "a member")
+    (name,) = first
+    zk.delete(f"{PATH}/{name}")
+    again = wait_for(lambda: (m := members(zk)) and name not in m and m, 20, "a new member")
+    assert len(again) == 1 and next(iter(again.values())) == first[name]
+
+
+def test_session_expiry_creates_the_member_again(zk_agent: AgentProcess, zk: KazooClient) -> None:
+    announced_service(zk_agent, "a3")
+    (name,) = wait_for(lambda: members(zk), 20, "a member")
+    executor = zk_agent.executor("a3")
+    os.kill(executor["pid"], signal.SIGSTOP)  # frozen past its 2 s session: the server expires it
+    try:
+        wait_for(lambda: not members(zk), 20, "the session to expire")
+    finally:
+        os.kill(executor["pid"], signal.SIGCONT)
+    again = wait_for(lambda: members(zk), 30, "the member to come back")
+    assert name not in again and len(again) == 1
+
+
+def test_zookeeper_restart_keeps_or_restores_the_member(
+    zk_agent: AgentProcess, zookeeper: ZooKeeper, zk: KazooClient
+) -> None:
+    announced_service(zk_agent, "a4")
+    wait_for(lambda: members(zk), 20, "a member")
+    zookeeper.stop()
+    time.sleep(3)  # longer than the session timeout
+    zookeeper.start()
+    fresh = KazooClient(hosts=zookeeper.hosts)
+    fresh.start(timeout=15)
+    try:
+        wait_for(lambda: len(members(fresh)) == 1, 40, "one member after the restart")
+        time.sleep(1)
+        assert len(members(fresh)) == 1  # and not two
+    finally:
+        fresh.stop()
+        fresh.close()
+
+
+def test_member_is_gone_before_the_service_gets_sigterm(
+    zk_agent: AgentProcess, zk: KazooClient
+) -> None:
+    announced_service(zk_agent, "a5")
+    wait_for(lambda: members(zk), 20, "a member")
+    gone_at: list[float] = []
+    seen = threading.Event()
+
+    def watch(children: list[str]) -> None:
+        if not children and not gone_at:
+            gone_at.append(time.time())
+            seen.set()
+
+    zk.ChildrenWatch(PATH, watch)
+    zk_agent.post("/api/v1/agent/kill", {"task_id": "a5"})
+    zk_agent.wait_state("a5", "TASK_KILLED")
+    assert seen.wait(10)
+    hits = Path(zk_agent.executor("a5")["run_dir"]) / "sandbox" / "hits.log"
+    sigterm = next(
+        float(line.split()[0]) for line in hits.read_text().splitlines() if line.endswith("SIGTERM")
+    )
+    assert gone_at[0] < sigterm
+
+
+def test_serverset_command_lists_members_as_finagle_does(
+    zk: KazooClient, zookeeper: ZooKeeper
+) -> None:
+    zk.ensure_path("/aurora/r/e/j")
+    good = {
+        "serviceEndpoint": {"host": "h1", "port": 31000},
+        "additionalEndpoints": {"http": {"host": "h1", "port": 31000}},
+        "status": "ALIVE",
+        "shard": 0,
+    }
+    zk.create("/aurora/r/e/j/member_", json.dumps(good).encode(), ephemeral=True, sequence=True)
+    zk.create(
+        "/aurora/r/e/j/member_",
+        json.dumps({**good, "status": "DEAD"}).encode(),
+        ephemeral=True,
+        sequence=True,
+    )
+    zk.create("/aurora/r/e/j/member_", b"\x00thrift", ephemeral=True, sequence=True)
+    zk.create("/aurora/r/e/j/other", json.dumps(good).encode())
+    out = borealis("serverset", zookeeper.hosts, "/aurora/r/e/j")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].endswith("h1:31000 shard=0 http=h1:31000")
+    as_json = json.loads(borealis("serverset", zookeeper.hosts, "/aurora/r/e/j", "--json").stdout)
+    assert as_json[0]["host"] == "h1" and as_json[0]["shard"] == 0
+    bad = borealis("serverset", "127.0.0.1:1", "/x", "--timeout", "1")
+    assert bad.returncode == 2 and "no ZooKeeper answered" in bad.stderr
