@@ -36,6 +36,36 @@ from .taskrun import borealis_command
 log = logging.getLogger("borealis.agent")
 
 
+def fetch(uris: Any, run_dir: Path) -> None:
+    """Copy each ``{"value": path or file:// or http(s):// URL, "executable": bool}`` into the
+    run directory, as the Mesos fetcher does for ``CommandInfo.uris`` (no extraction, no cache)."""
+    import shutil
+    import urllib.parse
+    import urllib.request
+
+    if not isinstance(uris, list):
+        raise tornado.web.HTTPError(400, reason="executor_uris must be a list")
+    for uri in uris:
+        value = uri.get("value") if isinstance(uri, dict) else None
+        if not isinstance(value, str) or not value:
+            raise tornado.web.HTTPError(400, reason="each executor_uris entry needs a value")
+        parsed = urllib.parse.urlparse(value)
+        target = run_dir / (Path(parsed.path).name or "fetched")
+        try:
+            if parsed.scheme in ("http", "https"):
+                with (
+                    urllib.request.urlopen(value, timeout=30) as response,
+                    open(target, "wb") as out,
+                ):
+                    shutil.copyfileobj(response, out)
+            else:
+                shutil.copyfile(parsed.path if parsed.scheme == "file" else value, target)
+        except OSError as e:
+            raise tornado.web.HTTPError(400, reason=f"cannot fetch {value}: {e}") from None
+        if uri.get("executable"):
+            target.chmod(0o755)
+
+
 class Subscription:
     """One executor's open event stream."""
 
@@ -95,6 +125,7 @@ class Agent:
             undelivered=[task_id],
         )
         env = self.executor_env(record)
+        fetch(body.get("executor_uris", []), run_dir)
         command = body.get("executor_command")
         argv = ["/bin/sh", "-c", str(command)] if command else [*borealis_command(), "executor"]
         with open(run_dir / "stdout", "ab") as out, open(run_dir / "stderr", "ab") as err:

@@ -25,11 +25,11 @@ from executor.runner.proctree import is_alive, send_signal
 
 
 def borealis_command() -> list[str]:
-    """How to run the ``borealis`` command from this interpreter (a zipapp runs itself)."""
-    main = sys.modules.get("__main__")
-    origin = getattr(main, "__file__", "") or ""
-    if origin.endswith((".pyz", ".pex")) or os.environ.get("SHIV_ENTRY_POINT"):
-        return [sys.executable, sys.argv[0]]
+    """How to run the ``borealis`` command from this interpreter: a zipapp (the executor as
+    shipped to Mesos agents, ``scripts/build-executor``) runs itself again."""
+    program = sys.argv[0] if sys.argv else ""
+    if program.endswith((".pyz", ".pex")) and os.path.isfile(program):
+        return [sys.executable, os.path.abspath(program)]
     return [sys.executable, "-m", "executor.cli.main"]
 
 

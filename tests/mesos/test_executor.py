@@ -248,3 +248,24 @@ def test_without_checkpointing_a_lost_agent_stops_the_task(agent: AgentProcess) 
     assert state.task_state is not None and state.task_state.value == "KILLED"
     pid = state.last_run("sleeper").pid  # type: ignore[union-attr]
     assert pid is not None and gone(pid.pid)
+
+
+def test_kill_policy_grace_period_bounds_the_graceful_steps(agent: AgentProcess) -> None:
+    """With a 1 s grace the 5 s lifecycle waits do not fit: straight to the runner's SIGTERM."""
+    port = free_port()
+    env = envelope(
+        service(),
+        ports={"health": port},
+        lifecycle={"http": {"graceful_shutdown_wait_secs": 5, "shutdown_wait_secs": 5}},
+    )
+    agent.launch("hurry", env)
+    agent.wait_state("hurry", "TASK_RUNNING")
+    run_dir = Path(agent.executor("hurry")["run_dir"])
+    hits = run_dir / "sandbox" / "hits.log"
+    wait_for(lambda: hits.exists() and "start" in hits.read_text(), 10, "the service")
+    code, _ = agent.post("/api/v1/agent/kill", {"task_id": "hurry", "grace_period_secs": 1})
+    assert code == 200
+    agent.wait_state("hurry", "TASK_KILLED")
+    lines = hits.read_text()
+    assert "POST /quitquitquit" not in lines and "POST /abortabortabort" not in lines
+    assert "SIGTERM" in lines
