@@ -74,6 +74,12 @@ class Executor:
     # --- events -------------------------------------------------------------------------
 
     def on_event(self, event: dict[str, Any]) -> None:
+        try:
+            self._dispatch(event)
+        except (AttributeError, TypeError, KeyError, ValueError) as e:
+            log.error("ignoring a malformed %s event: %r", event.get("type"), e)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "SUBSCRIBED":
             info = event.get("subscribed", {}).get("framework_info", {})
@@ -214,6 +220,10 @@ class TaskDriver:
         except OSError as e:
             await self._finish("TASK_FAILED", f"the task could not start: {e}", None)
             return
+        except Exception as e:  # never end without a terminal update
+            log.exception("starting the task failed")
+            await self._finish("TASK_FAILED", f"the task could not start: {e!r}", None)
+            return
         assert self.run_ is not None and self.envelope is not None
         health = asyncio.ensure_future(self._health())
         try:
@@ -277,10 +287,17 @@ class TaskDriver:
             if exited is not None and not run._runner_alive():
                 lost_since = lost_since or time.monotonic()
                 if time.monotonic() - lost_since > 2.0:  # its last records are surely written
+                    said = run.runner_output_tail()
+                    if current is None:  # it never started the task: a bad task or host
+                        message = f"the runner could not start the task (status {exited})"
+                        await self._finish(
+                            "TASK_FAILED", f"{message}: {said}" if said else message, None
+                        )
+                        return
                     await self._finish(
                         "TASK_LOST",
                         f"the runner exited with status {exited} while the task was "
-                        f"{current.value if current else 'starting'}",
+                        f"{current.value}",
                         "REASON_EXECUTOR_TERMINATED",
                     )
                     return

@@ -61,7 +61,7 @@ class TaskRun:
         ]
         for name, number in sorted(ports.items()):
             argv += ["--port", f"{name}={number}"]
-        log = open(self.paths.checkpoint_dir.parent / f"{self.task_id}.runner.out", "ab")  # noqa: SIM115
+        log = open(self.runner_output, "ab")  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
                 argv,
@@ -82,6 +82,18 @@ class TaskRun:
         except FileNotFoundError:
             pass
         return self._follower.state
+
+    @property
+    def runner_output(self) -> Path:
+        """The runner's own stdout/stderr (its warnings and errors)."""
+        return self.paths.checkpoint_dir.parent / f"{self.task_id}.runner.out"
+
+    def runner_output_tail(self) -> str:
+        try:
+            lines = self.runner_output.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
 
     def runner_exited(self) -> int | None:
         """The runner's exit status once it has exited (``None`` while it runs)."""

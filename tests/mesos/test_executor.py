@@ -269,3 +269,12 @@ def test_kill_policy_grace_period_bounds_the_graceful_steps(agent: AgentProcess)
     lines = hits.read_text()
     assert "POST /quitquitquit" not in lines and "POST /abortabortabort" not in lines
     assert "SIGTERM" in lines
+
+
+def test_a_task_the_runner_cannot_start_fails_with_the_runner_s_words(agent: AgentProcess) -> None:
+    env = envelope({"name": "p", "cmdline": "true"}, task_fields={"user": "no-such-user-here"})
+    agent.launch("nouser", env)
+    failed = agent.wait_state("nouser", "TASK_FAILED")
+    assert "the runner could not start the task" in failed["message"]
+    assert "no-such-user-here" in failed["message"], failed["message"]
+    agent.wait_executor_gone("nouser")
