@@ -14,7 +14,7 @@ For each host count H the cluster is H hosts, each drawn (seeded) from four shap
 (16 cpu / 64 GiB, 32 / 128, 64 / 256, 96 / 384; 2 TiB disk; ports 31000-32000) with a
 ``rack`` (H/40 racks) and a ``zone`` (4) attribute; the workload keeps the density the issue
 asks for at 10,000 hosts, ``--per-host`` (100) instances per host: H x 100 / 1,000 jobs of
-1,000 instances each (1,000,000 at 10,000 hosts). Each job asks (seeded) for 0.05-0.5 cpu,
+1,000 instances each (1,000,000 at 10,000 hosts). Each job asks (seeded) for 0.02-0.2 cpu,
 64 MiB-1 GiB RAM, 1-10 GiB disk and 1-2 named ports, plus the executor's overhead of
 0.25 cpu and 128 MiB (Aurora's); 30 % of jobs carry ``{'host': 'limit:1'}``, 10 %
 ``{'zone': 'z1,z2'}`` and 10 % ``{'rack': 'limit:N'}`` with N = 1,500 / racks (60 at

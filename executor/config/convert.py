@@ -76,6 +76,7 @@ def select(
     task: str | None = None,
     job: str | None = None,
     bindings: Bindings | None = None,
+    runtime_unbound: bool = False,
 ) -> Selection:
     """Pick one task (Thermos ``export``) or one job (Aurora ``jobs``) from ``config``."""
     bindings = bindings or Bindings()
@@ -108,7 +109,9 @@ def select(
             ),
             instance=bindings.instance,
         )
-        scoped = instance.bind(mesos=mesos).find(Ref.from_address("task"))
+        if not runtime_unbound:
+            instance = instance.bind(mesos=mesos)
+        scoped = instance.find(Ref.from_address("task"))
         return Selection(scoped, chosen, source)
     if not config.tasks:
         if config.jobs:

@@ -113,23 +113,27 @@ class Envelope:
             "task": self.task,
             "ports": self.ports,
             "announce": None if self.announce is None else dict(self.announce.__dict__),
-            "lifecycle": {"http": None if self.lifecycle is None else self.lifecycle.__dict__},
+            "lifecycle": lifecycle_to_json(self.lifecycle),
         }
         if self.health_check is not None:
-            hc = self.health_check
-            checker = (
-                {"http": hc.checker.__dict__}
-                if isinstance(hc.checker, HttpChecker)
-                else {"shell": hc.checker.__dict__}
-            )
-            out["health_check"] = {
-                "health_checker": checker,
-                **{k: v for k, v in hc.__dict__.items() if k != "checker"},
-            }
+            out["health_check"] = health_to_json(self.health_check)
         return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True)
+
+
+def health_to_json(hc: HealthCheck) -> dict[str, Any]:
+    checker = (
+        {"http": hc.checker.__dict__}
+        if isinstance(hc.checker, HttpChecker)
+        else {"shell": hc.checker.__dict__}
+    )
+    return {"health_checker": checker, **{k: v for k, v in hc.__dict__.items() if k != "checker"}}
+
+
+def lifecycle_to_json(lifecycle: HttpLifecycle | None) -> dict[str, Any]:
+    return {"http": None if lifecycle is None else dict(lifecycle.__dict__)}
 
 
 _ENVELOPE_KEYS = frozenset(
@@ -137,7 +141,7 @@ _ENVELOPE_KEYS = frozenset(
 )
 
 
-def _identifier(r: Reader, value: Any, path: str) -> str:
+def identifier_from_json(r: Reader, value: Any, path: str) -> str:
     text = r.string(value, path, nonempty=True)
     if not IDENTIFIER_RE.match(text):
         raise r.fail(path, f"{text!r} is not a valid identifier (letters, digits, '_', '.', '-')")
@@ -150,7 +154,10 @@ def _job(r: Reader, value: Any, path: str) -> JobKey:
         if key not in obj:
             raise r.fail(join_path(path, key), "required field is missing")
     return JobKey(
-        *(_identifier(r, obj[k], join_path(path, k)) for k in ("role", "environment", "name"))
+        *(
+            identifier_from_json(r, obj[k], join_path(path, k))
+            for k in ("role", "environment", "name")
+        )
     )
 
 
@@ -192,7 +199,7 @@ def _checker(r: Reader, value: Any, path: str) -> HttpChecker | ShellChecker:
     )
 
 
-def _health(r: Reader, value: Any, path: str) -> HealthCheck:
+def health_from_json(r: Reader, value: Any, path: str) -> HealthCheck:
     keys = frozenset(
         {
             "health_checker",
@@ -222,7 +229,7 @@ def _health(r: Reader, value: Any, path: str) -> HealthCheck:
     return check
 
 
-def _announce(r: Reader, value: Any, path: str) -> Announce:
+def announce_from_json(r: Reader, value: Any, path: str) -> Announce:
     obj = r.obj(value, path, frozenset({"primary_port", "portmap", "zk_path"}))
     portmap = obj.get("portmap")
     if portmap is None:
@@ -243,7 +250,7 @@ def _announce(r: Reader, value: Any, path: str) -> Announce:
     )
 
 
-def _lifecycle(r: Reader, value: Any, path: str) -> HttpLifecycle | None:
+def lifecycle_from_json(r: Reader, value: Any, path: str) -> HttpLifecycle | None:
     obj = r.obj(value, path, frozenset({"http"}))
     if "http" not in obj:
         return HttpLifecycle()
@@ -286,14 +293,16 @@ def envelope_from_json(value: Any, source: str = "TaskInfo.data") -> Envelope:
     task_from_json(obj["task"], f"{source}: task")  # the task's types, before anything runs
     lifecycle = HttpLifecycle()
     if "lifecycle" in obj and obj["lifecycle"] is not None:
-        lifecycle = _lifecycle(r, obj["lifecycle"], "lifecycle")  # type: ignore[assignment]
+        lifecycle = lifecycle_from_json(r, obj["lifecycle"], "lifecycle")  # type: ignore[assignment]
     return Envelope(
         job=_job(r, obj["job"], "job"),
         task=obj["task"],
         instance=r.optional(obj, "instance", "", r.integer, 0),
         ports=r.optional(obj, "ports", "", lambda v, p: _ports(r, v, p), {}),
-        health_check=r.optional(obj, "health_check", "", lambda v, p: _health(r, v, p), None),
-        announce=r.optional(obj, "announce", "", lambda v, p: _announce(r, v, p), None),
+        health_check=r.optional(
+            obj, "health_check", "", lambda v, p: health_from_json(r, v, p), None
+        ),
+        announce=r.optional(obj, "announce", "", lambda v, p: announce_from_json(r, v, p), None),
         lifecycle=lifecycle,
     )
 

@@ -1,0 +1,52 @@
+"""From an ``.aurora`` job to the job JSON the scheduler stores (``contract/jobspec.py``).
+
+The task keeps its runtime templates (``{{thermos.ports[NAME]}}``, ``{{mesos.instance}}``,
+``{{mesos.hostname}}``, ``{{thermos.task_id}}``, ``{{thermos.user}}``) for the executor to
+fill in on each host; any other unbound template is an error here, on the client, where the
+user can fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executor.contract.errors import InputError
+from executor.contract.jobspec import JobSpec, job_from_json
+
+from . import convert
+from .loader import LoadedConfig
+
+RUNTIME = ("mesos.instance", "mesos.hostname", "thermos.task_id", "thermos.user")
+
+
+def _runtime(ref: str) -> bool:
+    return ref in RUNTIME or convert.PORT_REF_RE.match(ref) is not None
+
+
+def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindings) -> JobSpec:
+    selection = convert.select(config, job=job, bindings=bindings, runtime_unbound=True)
+    source = selection.source
+    if selection.job is None:
+        raise InputError(source, "jobs", "this config exports a task, not a job")
+    plain, unbound = convert.to_plain(selection.job, source)
+    for path, ref in unbound:
+        if not _runtime(ref):
+            raise InputError(source, path, convert.unbound_problem(ref))
+    task, task_unbound = convert.to_plain(selection.task, source)
+    for path, ref in task_unbound:
+        if not _runtime(ref):
+            raise InputError(source, f"task.{path}", convert.unbound_problem(ref))
+    document: dict[str, Any] = {
+        "key": {k: plain.get(k) for k in ("cluster", "role", "environment", "name")},
+        "instances": plain.get("instances", 1),
+        "service": plain.get("service", False),
+        "max_task_failures": plain.get("max_task_failures", 1),
+        "priority": plain.get("priority", 0),
+        "contact": plain.get("contact"),
+        "constraints": plain.get("constraints") or {},
+        "task": task,
+        "health_check": plain.get("health_check_config"),
+        "announce": plain.get("announce"),
+        "lifecycle": plain.get("lifecycle") or {"http": None},
+    }
+    return job_from_json(document, source)

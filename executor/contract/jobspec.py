@@ -1,0 +1,178 @@
+"""A job as the scheduler stores it: Aurora's ``Job``/``Service`` as JSON, evaluated from an
+``.aurora`` file by the client (``borealis job create``); the scheduler never runs Python.
+
+::
+
+    {"key": {"cluster": "local", "role": "www-data", "environment": "devel", "name": "hello"},
+     "instances": 5, "service": true, "max_task_failures": 1, "priority": 0,
+     "contact": "team@example.com", "constraints": {"host": "limit:1"},
+     "task": {...task JSON, runtime templates unbound...},
+     "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null}}
+
+The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
+``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
+check would use it). Identifiers follow Aurora: letters, digits, ``_``, ``.``, ``-``.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .envelope import (
+    Announce,
+    HealthCheck,
+    HttpLifecycle,
+    announce_from_json,
+    health_from_json,
+    health_to_json,
+    identifier_from_json,
+    lifecycle_from_json,
+    lifecycle_to_json,
+    referenced_ports,
+)
+from .errors import InputError
+from .reading import Reader, join_path, show
+from .taskspec import Resources, task_from_json
+from .validation import validate
+
+MAX_INSTANCES = 10_000
+
+
+@dataclass(frozen=True)
+class JobKey:
+    cluster: str
+    role: str
+    environment: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.cluster}/{self.role}/{self.environment}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, source: str = "job key") -> JobKey:
+        parts = text.split("/")
+        if len(parts) != 4:
+            raise InputError(source, text, "expected CLUSTER/ROLE/ENV/NAME")
+        r = Reader(source)
+        names = ("cluster", "role", "environment", "name")
+        return cls(*(identifier_from_json(r, p, n) for p, n in zip(parts, names, strict=True)))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    key: JobKey
+    task: dict[str, Any]
+    resources: Resources
+    instances: int = 1
+    service: bool = False
+    max_task_failures: int = 1
+    priority: int = 0
+    contact: str | None = None
+    constraints: dict[str, str] = field(default_factory=dict)
+    health_check: HealthCheck = field(default_factory=HealthCheck)
+    announce: Announce | None = None
+    lifecycle: HttpLifecycle | None = field(default_factory=HttpLifecycle)
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        """The named ports each instance needs."""
+        return tuple(sorted(referenced_ports(self.task)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key.__dict__,
+            "instances": self.instances,
+            "service": self.service,
+            "max_task_failures": self.max_task_failures,
+            "priority": self.priority,
+            "contact": self.contact,
+            "constraints": dict(self.constraints),
+            "task": self.task,
+            "health_check": health_to_json(self.health_check),
+            "announce": None if self.announce is None else dict(self.announce.__dict__),
+            "lifecycle": lifecycle_to_json(self.lifecycle),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+
+_KEYS = frozenset(
+    {
+        "key",
+        "instances",
+        "service",
+        "max_task_failures",
+        "priority",
+        "contact",
+        "constraints",
+        "task",
+        "health_check",
+        "announce",
+        "lifecycle",
+    }
+)
+
+
+def job_from_json(value: Any, source: str = "job") -> JobSpec:
+    """A checked job (``InputError`` names the field); its task obeys the task rules."""
+    r = Reader(source)
+    obj = r.obj(value, "", _KEYS)
+    for required in ("key", "task"):
+        if required not in obj:
+            raise r.fail(required, "required field is missing")
+    key_obj = r.obj(obj["key"], "key", frozenset({"cluster", "role", "environment", "name"}))
+    for part in ("cluster", "role", "environment", "name"):
+        if part not in key_obj:
+            raise r.fail(join_path("key", part), "required field is missing")
+    key = JobKey(
+        *(
+            identifier_from_json(r, key_obj[p], join_path("key", p))
+            for p in ("cluster", "role", "environment", "name")
+        )
+    )
+    spec = task_from_json(obj["task"], f"{source}: task")
+    validate(spec, f"{source}: task")
+    if spec.resources is None:
+        raise r.fail("task.resources", "a job's task must reserve resources (cpu, ram, disk)")
+    instances = r.optional(obj, "instances", "", lambda v, p: r.integer(v, p, minimum=1), 1)
+    if instances > MAX_INSTANCES:
+        raise r.fail("instances", f"at most {MAX_INSTANCES} instances")
+    constraints = obj.get("constraints") or {}
+    if not isinstance(constraints, dict):
+        raise r.fail("constraints", f"expected an object, got {show(constraints)}")
+    for name, text in constraints.items():
+        r.string(text, join_path("constraints", name), nonempty=True)
+    lifecycle = HttpLifecycle()
+    if obj.get("lifecycle") is not None:
+        lifecycle = lifecycle_from_json(r, obj["lifecycle"], "lifecycle")  # type: ignore[assignment]
+    return JobSpec(
+        key=key,
+        task=obj["task"],
+        resources=spec.resources,
+        instances=instances,
+        service=r.optional(obj, "service", "", r.boolean, False),
+        max_task_failures=r.optional(
+            obj, "max_task_failures", "", lambda v, p: r.integer(v, p, minimum=-1), 1
+        ),
+        priority=r.optional(obj, "priority", "", lambda v, p: r.integer(v, p, minimum=None), 0),
+        contact=r.optional(obj, "contact", "", r.string, None),
+        constraints=dict(constraints),
+        health_check=r.optional(
+            obj, "health_check", "", lambda v, p: health_from_json(r, v, p), HealthCheck()
+        ),
+        announce=r.optional(obj, "announce", "", lambda v, p: announce_from_json(r, v, p), None),
+        lifecycle=lifecycle,
+    )
+
+
+def job_from_text(text: str, source: str) -> JobSpec:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(source, f"line {e.lineno}", f"invalid JSON: {e.msg}") from None
+    return job_from_json(value, source)
