@@ -34,6 +34,8 @@ COMMANDS = {
     "executor": ("executor_cmd", "run one Mesos task (started by a Mesos agent or borealis agent)"),
     "agent": ("agent_cmd", "the embedded single-host agent: launches executors, serves their API"),
     "serverset": ("serverset_cmd", "list the live members of a ZooKeeper serverset"),
+    "job": ("job_cmd", "create, inspect, kill and restart jobs on a scheduler"),
+    "task": ("task_cmd", "list the tasks a scheduler holds"),
 }
 CANNOT_RUN = 5
 # Commands of the packages above the executor (the observer, the scheduler) register

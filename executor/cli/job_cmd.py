@@ -1,0 +1,111 @@
+"""borealis job: create, inspect, kill and restart jobs on a scheduler
+
+    borealis job create CLUSTER/ROLE/ENV/NAME CONFIG [--bind KEY=VALUE]...
+    borealis job status CLUSTER/ROLE/ENV/NAME [--json]
+    borealis job kill CLUSTER/ROLE/ENV/NAME
+    borealis job restart CLUSTER/ROLE/ENV/NAME
+    borealis job list CLUSTER[/ROLE] [--json]
+
+``create`` evaluates CONFIG here (it is Python) and sends the job as JSON; the scheduler
+never runs submitted code. The scheduler of CLUSTER comes from clusters.json (see
+``executor/cli/clusters.py``; ``local`` is http://127.0.0.1:8081 by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from executor.contract.errors import InputError
+from executor.contract.jobspec import JobKey
+
+from .clusters import call, scheduler_uri
+from .options import parse_bindings
+
+
+def add_parser(sub: Any, name: str, help_text: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--clusters", type=Path, help="clusters.json to use")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    create = verbs.add_parser("create", help="create a job from a config")
+    create.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
+    create.add_argument("config", help="the .aurora file defining the job")
+    create.add_argument("--bind", action="append", metavar="KEY=VALUE")
+    for verb, text in (
+        ("status", "show a job's instances"),
+        ("kill", "kill every instance"),
+        ("restart", "restart every instance"),
+    ):
+        one = verbs.add_parser(verb, help=text)
+        one.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
+        one.add_argument("--json", action="store_true")
+    listing = verbs.add_parser("list", help="list jobs")
+    listing.add_argument("where", metavar="CLUSTER[/ROLE]")
+    listing.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def fail(status: int, reply: Any) -> int:
+    error = reply.get("error") if isinstance(reply, dict) else None
+    print(f"borealis: {error or f'the scheduler answered {status}'}", file=sys.stderr)
+    return 2 if status in (400, 404, 409) else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.verb == "list":
+        cluster, _, role = args.where.partition("/")
+        base = scheduler_uri(cluster, args.clusters)
+        status, reply = call(f"{base}/api/v1/jobs" + (f"?role={role}" if role else ""))
+        if status != 200:
+            return fail(status, reply)
+        if args.json:
+            print(json.dumps(reply["jobs"], indent=2))
+            return 0
+        for job in reply["jobs"]:
+            states = " ".join(f"{k}={v}" for k, v in sorted(job["states"].items()))
+            killed = "  KILLED" if job["killed"] else ""
+            print(f"{job['key']}  instances={job['instances']}{killed}  {states}")
+        return 0
+    key = JobKey.parse(args.key, "CLUSTER/ROLE/ENV/NAME")
+    base = scheduler_uri(key.cluster, args.clusters)
+    url = f"{base}/api/v1/jobs/{key}"
+    if args.verb == "create":
+        from executor.config import convert, loader
+        from executor.config.jobdoc import job_document
+
+        config = loader.load(args.config)
+        spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(args.bind)))
+        if spec.key != key:
+            raise InputError(args.config, "jobs", f"the job in the config is {spec.key}, not {key}")
+        status, reply = call(f"{base}/api/v1/jobs", "POST", spec.to_json())
+        if status != 200:
+            return fail(status, reply)
+        print(f"created {reply['key']}: {len(reply['tasks'])} instances")
+        return 0
+    if args.verb in ("kill", "restart"):
+        status, reply = call(f"{url}/{args.verb}", "POST", {})
+        if status != 200:
+            return fail(status, reply)
+        count = reply.get("killing", reply.get("restarting", 0))
+        print(f"{args.verb} {key}: {count} running instances asked to stop")
+        return 0
+    status, reply = call(url)
+    if status != 200:
+        return fail(status, reply)
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    print(f"{reply['key']}: {reply['instances']} instances{' (killed)' if reply['killed'] else ''}")
+    for task in reply["tasks"]:
+        where = f" on {task['host']}" if task["host"] else ""
+        line = f"  {task['instance']:>3}  {task['state']:<9} {task['task_id']}{where}"
+        print(f"{line}  {task['message']}")
+    return 0

@@ -1,0 +1,184 @@
+"""The scheduler's HTTP JSON API (docs/scheduler.md) and its one web page."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+from urllib.parse import quote
+
+import tornado.escape
+import tornado.web
+
+from executor.contract.errors import InputError
+from executor.contract.jobspec import job_from_json
+
+from .core import Conflict, NotFound, Scheduler
+from .store import Task
+
+KEY = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
+
+
+class Handler(tornado.web.RequestHandler):
+    @property
+    def scheduler(self) -> Scheduler:
+        scheduler: Scheduler = self.settings["scheduler"]
+        return scheduler
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": self._reason, "status": status_code}))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, NotFound):
+            self.send_error(404, reason=str(e))
+        elif isinstance(e, Conflict):
+            self.send_error(409, reason=str(e))
+        elif isinstance(e, (InputError, ValueError)):
+            self.send_error(400, reason=str(e).replace("\n", " ")[:500])
+        else:
+            super()._handle_request_exception(e)
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    return task.to_json()
+
+
+def job_summary(
+    scheduler: Scheduler, key: str, killed: bool, instances: int, service: bool
+) -> dict[str, Any]:
+    current = scheduler.store.tasks(key, current=True)
+    return {
+        "key": key,
+        "instances": instances,
+        "service": service,
+        "killed": killed,
+        "states": dict(Counter(t.state.value for t in current)),
+    }
+
+
+class Jobs(Handler):
+    def get(self) -> None:
+        role = self.get_query_argument("role", None)
+        out = []
+        for job, killed in self.scheduler.store.jobs():
+            if role and job.key.role != role:
+                continue
+            out.append(
+                job_summary(self.scheduler, str(job.key), killed, job.instances, job.service)
+            )
+        self.reply({"jobs": out})
+
+    def post(self) -> None:
+        try:
+            value = json.loads(self.request.body or b"")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError("request body", "", f"not JSON: {e}") from None
+        job = job_from_json(value, "job")
+        tasks = self.scheduler.create_job(job)
+        self.reply({"key": str(job.key), "tasks": [t.task_id for t in tasks]})
+
+
+class Job(Handler):
+    def get(self, key: str) -> None:
+        found = self.scheduler.store.job(key)
+        if found is None:
+            raise NotFound(f"no job {key}")
+        job, killed = found
+        history = self.get_query_argument("history", "0") == "1"
+        tasks = self.scheduler.store.tasks(key, current=not history)
+        self.reply(
+            {
+                **job_summary(self.scheduler, key, killed, job.instances, job.service),
+                "spec": job.to_json(),
+                "tasks": [task_json(t) for t in tasks],
+            }
+        )
+
+
+class KillJob(Handler):
+    async def post(self, key: str) -> None:
+        self.reply({"key": key, "killing": await self.scheduler.kill_job(key)})
+
+
+class RestartJob(Handler):
+    async def post(self, key: str) -> None:
+        self.reply({"key": key, "restarting": await self.scheduler.restart_job(key)})
+
+
+class Tasks(Handler):
+    def get(self) -> None:
+        key = self.get_query_argument("job", None)
+        everything = self.get_query_argument("all", "0") == "1"
+        tasks = self.scheduler.store.tasks(key, current=not everything)
+        self.reply({"tasks": [task_json(t) for t in tasks]})
+
+
+class TaskHistory(Handler):
+    def get(self, task_id: str) -> None:
+        task = self.scheduler.store.task(task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        self.reply({**task_json(task), "history": self.scheduler.store.history(task_id)})
+
+
+class Health(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.finish("OK\n")
+
+
+class Page(Handler):
+    """Roles, jobs and instances with state, host, and a link to the observer's task page."""
+
+    def get(self) -> None:
+        esc = tornado.escape.xhtml_escape
+        observer = self.settings.get("observer_url") or ""
+        rows = []
+        base = esc(observer.rstrip("/"))
+        for job, _ in self.scheduler.store.jobs():
+            for task in self.scheduler.store.tasks(str(job.key), current=True):
+                name = esc(task.task_id)
+                link = name
+                if observer and task.host:
+                    link = f'<a href="{base}/task/{quote(task.task_id)}">{name}</a>'
+                rows.append(
+                    f"<tr><td>{esc(job.key.role)}</td><td>{esc(str(job.key))}</td>"
+                    f"<td>{task.instance}</td><td class='state'>{esc(task.state.value)}</td>"
+                    f"<td>{esc(task.host or '-')}</td><td>{link}</td>"
+                    f"<td>{esc(task.message)}</td></tr>"
+                )
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.finish(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Borealis scheduler</title>"
+            "<style>body{font:14px system-ui;margin:1em}table{border-collapse:collapse}"
+            "td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}</style>"
+            "</head><body><h1>Borealis scheduler</h1>"
+            "<table><thead><tr><th>role</th><th>job</th><th>instance</th><th>state</th>"
+            "<th>host</th><th>task</th><th>note</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table></body></html>"
+        )
+
+
+def make_app(scheduler: Scheduler, observer_url: str = "") -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/", Page),
+            (r"/api/v1/jobs", Jobs),
+            (r"/api/v1/jobs/" + KEY, Job),
+            (r"/api/v1/jobs/" + KEY + r"/kill", KillJob),
+            (r"/api/v1/jobs/" + KEY + r"/restart", RestartJob),
+            (r"/api/v1/tasks", Tasks),
+            (r"/api/v1/tasks/([A-Za-z0-9_.-]+)", TaskHistory),
+            (r"/health", Health),
+        ],
+        scheduler=scheduler,
+        observer_url=observer_url,
+        serve_traceback=False,
+    )

@@ -1,0 +1,312 @@
+"""The scheduler's decisions: jobs become runs, runs are placed, launched, followed, and
+replaced when they end (as Aurora's rules say), without hammering a crash-looping service.
+
+* A **service** instance is replaced whenever its run ends, unless the job was killed.
+* Any other job's instance is replaced after FAILED while its failures are below
+  ``max_task_failures`` (-1: always), after KILLED (not by the user) or LOST, never after
+  FINISHED.
+* **Flapping**: a run that ended less than ``flapping_threshold`` (5 min) after it started
+  (or never started) makes the next one wait in THROTTLED, 30 s the first time, doubling up
+  to 5 min; a run that lasted longer resets the penalty.
+* A run stuck in a transient state (ASSIGNED, STARTING, KILLING) for ``transient_timeout``
+  becomes LOST (and is replaced).
+
+All of it is in ``Scheduler``, over a ``Store`` and a ``Backend``; time comes from an
+injected clock, so the rules are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from executor.contract.jobspec import JobSpec
+
+from .constraints import ConstraintError, parse_all
+from .placement import Host, Placer, Request
+from .states import FROM_MESOS, TaskState, allowed
+from .store import Store, Task
+
+log = logging.getLogger("borealis.scheduler")
+S = TaskState
+
+
+class Conflict(Exception):
+    pass
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class Policy:
+    flapping_threshold: float = 300.0
+    penalty_initial: float = 30.0
+    penalty_max: float = 300.0
+    transient_timeout: float = 300.0
+    executor_cpu: float = 0.25
+    executor_ram: int = 128 << 20
+    placement: str = "spread"
+
+
+class Backend(Protocol):
+    def hosts(self) -> list[Host]: ...
+
+    async def launch(self, task: Task, job: JobSpec) -> str | None:
+        """Start the run on ``task.host``; an error message if it could not be started."""
+
+    async def kill(self, task: Task) -> None: ...
+
+
+def request_of(job: JobSpec) -> Request:
+    r = job.resources
+    return Request(r.cpu, r.ram, r.disk, job.ports)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        policy: Policy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.policy = policy or Policy()
+        self.clock = clock
+        self.placer = Placer(
+            backend.hosts(),
+            policy=self.policy.placement,
+            executor_cpu=self.policy.executor_cpu,
+            executor_ram=self.policy.executor_ram,
+        )
+        for task in self.store.tasks():
+            if task.state.on_host and task.host in self.placer.hosts:
+                job = self._job(task.job_key)
+                self.placer.record(
+                    task.job_key, task.host, request_of(job), list(task.ports.values())
+                )
+
+    def _job(self, key: str) -> JobSpec:
+        found = self.store.job(key)
+        if found is None:
+            raise NotFound(f"no job {key}")
+        return found[0]
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def create_job(self, job: JobSpec) -> list[Task]:
+        key = str(job.key)
+        try:
+            parse_all(job.constraints)
+        except ConstraintError as e:
+            raise ValueError(f"constraints: {e}") from None
+        now = self.clock()
+        existing = self.store.job(key)
+        with self.store.transaction():
+            if existing is not None:
+                live = [t for t in self.store.tasks(key, current=True) if not t.state.terminal]
+                if not existing[1] or live:
+                    raise Conflict(f"job {key} already exists")
+                self.store.forget_job(key)
+            self.store.add_job(job, now)
+            tasks = [self._new_run(job, i, now) for i in range(job.instances)]
+        log.info("created %s (%d instances)", key, job.instances)
+        return tasks
+
+    def _new_run(
+        self, job: JobSpec, instance: int, now: float, previous: Task | None = None
+    ) -> Task:
+        k = job.key
+        task_id = f"{k.role}-{k.environment}-{k.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        flaps = previous.flaps if previous else 0
+        failures = previous.failures if previous else 0
+        state, not_before, message = S.PENDING, 0.0, "waiting for a host"
+        if previous is not None and previous.intent != "restart":
+            ran = (previous.ended or now) - previous.started if previous.started else 0.0
+            if ran < self.policy.flapping_threshold:
+                flaps += 1
+                delay = min(self.policy.penalty_max, self.policy.penalty_initial * 2 ** (flaps - 1))
+                state, not_before = S.THROTTLED, now + delay
+                message = f"flapping (ran {ran:.0f}s): waiting {delay:g}s before starting again"
+            else:
+                flaps = 0
+        task = Task(
+            task_id,
+            str(k),
+            instance,
+            state,
+            None,
+            {},
+            now,
+            now,
+            None,
+            None,
+            message,
+            failures,
+            flaps,
+            not_before,
+            0,
+        )
+        self.store.add_task(task)
+        return task
+
+    async def kill_job(self, key: str) -> int:
+        self._job(key)
+        with self.store.transaction():
+            self.store.set_killed(key)
+        return await self._kill_current(key, "kill", "killed by the user")
+
+    async def restart_job(self, key: str) -> int:
+        found = self.store.job(key)
+        if found is None:
+            raise NotFound(f"no job {key}")
+        if found[1]:
+            raise Conflict(f"job {key} was killed")
+        return await self._kill_current(key, "restart", "restarted by the user")
+
+    async def _kill_current(self, key: str, intent: str, why: str) -> int:
+        now = self.clock()
+        to_kill = []
+        with self.store.transaction():
+            for task in self.store.tasks(key, current=True):
+                if task.state.terminal:
+                    continue
+                task.intent = intent
+                if task.state in (S.PENDING, S.THROTTLED):
+                    self._end(task, S.KILLED, why, now)
+                    if intent == "restart":
+                        self._new_run(self._job(key), task.instance, now, task)
+                    continue
+                if task.state is not S.KILLING:
+                    task.state, task.changed, task.message = S.KILLING, now, why
+                self.store.update_task(task)
+                to_kill.append(task)
+        for task in to_kill:
+            await self.backend.kill(task)
+        return len(to_kill)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    async def on_status(self, task_id: str, mesos_state: str, message: str = "") -> None:
+        """A status update from a host."""
+        task = self.store.task(task_id)
+        new = FROM_MESOS.get(mesos_state)
+        if new is None:
+            return
+        if task is None:
+            if not new.terminal:
+                log.warning("killing %s: no such task here", task_id)
+                orphan = Task(task_id, "", 0, S.KILLING, None, {}, 0, 0, None, None, "", 0, 0, 0, 1)
+                await self.backend.kill(orphan)
+            return
+        if new is task.state or not allowed(task.state, new):
+            return
+        now = self.clock()
+        with self.store.transaction():
+            if new.terminal:
+                self._end(task, new, message, now)
+                self._replace(task, now)
+            else:
+                if new is S.RUNNING and task.started is None:
+                    task.started = now
+                task.state, task.changed, task.message = new, now, message
+                self.store.update_task(task)
+
+    def _end(self, task: Task, state: TaskState, message: str, now: float) -> None:
+        if task.state.on_host and task.host in self.placer.hosts:
+            job = self._job(task.job_key)
+            self.placer.release(task.job_key, task.host, request_of(job), list(task.ports.values()))
+        task.state, task.changed, task.ended, task.message = state, now, now, message
+        if state is S.FAILED:
+            task.failures += 1
+        task.superseded = 1
+        self.store.update_task(task)
+
+    def _replace(self, task: Task, now: float) -> None:
+        found = self.store.job(task.job_key)
+        if found is None or found[1] or task.intent == "kill":
+            return
+        job = found[0]
+        if task.instance >= job.instances:
+            return
+        if not job.service:
+            if task.state is S.FINISHED:
+                return
+            limit = job.max_task_failures
+            if task.state is S.FAILED and limit != -1 and task.failures >= limit:
+                return
+        self._new_run(job, task.instance, now, task)
+
+    async def tick(self) -> None:
+        """Release throttled runs, place pending ones, expire stuck ones."""
+        now = self.clock()
+        with self.store.transaction():
+            for task in self.store.in_states(S.THROTTLED):
+                if task.not_before <= now:
+                    task.state, task.changed, task.message = S.PENDING, now, "waiting for a host"
+                    self.store.update_task(task)
+            for task in self.store.in_states(S.ASSIGNED, S.STARTING, S.KILLING):
+                if now - task.changed > self.policy.transient_timeout:
+                    stuck = f"stuck in {task.state.value} for {now - task.changed:.0f}s"
+                    task.intent = task.intent or "lost"
+                    self._end(task, S.LOST, stuck, now)
+                    self._replace(task, now)
+        await self._place(now)
+
+    async def _place(self, now: float) -> None:
+        pending: dict[str, list[Task]] = defaultdict(list)
+        for task in self.store.in_states(S.PENDING):
+            pending[task.job_key].append(task)
+        launches: list[tuple[Task, JobSpec]] = []
+        with self.store.transaction():
+            for key, tasks in pending.items():
+                job = self._job(key)
+                by_instance = {t.instance: t for t in tasks}
+                placed, unplaced = self.placer.place_job(
+                    key, sorted(by_instance), request_of(job), parse_all(job.constraints)
+                )
+                for assignment in placed:
+                    task = by_instance[assignment.instance]
+                    task.state, task.host, task.ports = (
+                        S.ASSIGNED,
+                        assignment.host,
+                        assignment.ports,
+                    )
+                    task.changed, task.message = now, f"assigned to {assignment.host}"
+                    self.store.update_task(task)
+                    launches.append((task, job))
+                for miss in unplaced:
+                    task = by_instance[miss.instance]
+                    if task.message != miss.reason:
+                        task.message = miss.reason
+                        self.store.update_task(task, event=False)
+        for task, job in launches:
+            problem = await self.backend.launch(task, job)
+            if problem is not None:
+                await self.on_status(task.task_id, "TASK_LOST", f"launch failed: {problem}")
+
+    async def reconcile(self, known: dict[str, str]) -> None:
+        """After a (re)start: ``known`` is every task id the hosts hold, with its Mesos state.
+        Runs we think are on a host but no host knows become LOST; states catch up."""
+        for task in self.store.tasks():
+            if not task.state.on_host:
+                continue
+            state = known.get(task.task_id)
+            if state is None:
+                await self.on_status(
+                    task.task_id, "TASK_LOST", "unknown to its host after a restart"
+                )
+            elif state != "TASK_STAGING":
+                await self.on_status(task.task_id, state, "reconciled")
+        ours = {t.task_id for t in self.store.tasks()}
+        for task_id, state in known.items():
+            if task_id not in ours:
+                await self.on_status(task_id, state, "")

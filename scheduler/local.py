@@ -1,0 +1,125 @@
+"""The embedded backend: one host, this machine, driven through ``borealis agent``'s JSON API
+(docs/mesos.md). Launches build the executor's envelope from the job and the assigned ports."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import socket
+from typing import Any
+
+import psutil
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from executor.contract.envelope import health_to_json, lifecycle_to_json
+from executor.contract.jobspec import JobSpec
+
+from .placement import Host
+from .store import Task
+
+log = logging.getLogger("borealis.scheduler")
+FRAMEWORK_ID = "borealis-scheduler"
+
+
+def envelope(task: Task, job: JobSpec) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "job": {"role": job.key.role, "environment": job.key.environment, "name": job.key.name},
+        "instance": task.instance,
+        "task": job.task,
+        "ports": task.ports,
+        "health_check": health_to_json(job.health_check),
+        "announce": None if job.announce is None else dict(job.announce.__dict__),
+        "lifecycle": lifecycle_to_json(job.lifecycle),
+    }
+
+
+class LocalBackend:
+    def __init__(
+        self,
+        agent_url: str,
+        *,
+        hostname: str | None = None,
+        cpu: float | None = None,
+        ram: int | None = None,
+        disk: int | None = None,
+        ports: tuple[int, int] = (31000, 32000),
+        work_dir: str = "/",
+    ) -> None:
+        self.agent_url = agent_url.rstrip("/")
+        self.hostname = hostname or socket.gethostname()
+        self.cpu = cpu if cpu is not None else float(os.cpu_count() or 1)
+        self.ram = ram if ram is not None else psutil.virtual_memory().total
+        self.disk = disk if disk is not None else shutil.disk_usage(work_dir).free
+        self.ports = ports
+        self.http = AsyncHTTPClient()
+
+    def hosts(self) -> list[Host]:
+        return [Host(self.hostname, self.cpu, self.ram, self.disk, (self.ports,))]
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        request = HTTPRequest(
+            self.agent_url + path,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(body),
+            request_timeout=30,
+        )
+        try:
+            response = await self.http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            return 599, {"error": str(e)}
+        try:
+            return response.code, json.loads(response.body or b"{}")
+        except json.JSONDecodeError:
+            return response.code, {"error": (response.body or b"")[:200].decode("utf-8", "replace")}
+
+    async def launch(self, task: Task, job: JobSpec) -> str | None:
+        data = json.dumps(envelope(task, job)).encode()
+        task_info = {
+            "name": f"{job.key.role}/{job.key.environment}/{job.key.name}",
+            "task_id": {"value": task.task_id},
+            "agent_id": {"value": self.hostname},
+            "data": base64.b64encode(data).decode(),
+        }
+        code, reply = await self._post(
+            "/api/v1/agent/launch",
+            {
+                "task_info": task_info,
+                "framework_id": FRAMEWORK_ID,
+                "capabilities": ["TASK_KILLING_STATE"],
+                "checkpoint": True,
+            },
+        )
+        if code != 200:
+            return str(reply.get("error") or f"agent answered {code}")
+        log.info("launched %s on %s", task.task_id, self.hostname)
+        return None
+
+    async def kill(self, task: Task) -> None:
+        code, reply = await self._post("/api/v1/agent/kill", {"task_id": task.task_id})
+        if code != 200:
+            log.info("kill %s: %s", task.task_id, reply.get("error"))
+
+    async def updates(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
+        request = HTTPRequest(
+            f"{self.agent_url}/api/v1/agent/updates?after={after}&wait={wait:g}",
+            request_timeout=wait + 30,
+        )
+        response = await self.http.fetch(request)
+        body = json.loads(response.body)
+        return body["updates"], int(body["last"])
+
+    async def known(self) -> dict[str, str]:
+        """Every task the agent holds, with its latest state."""
+        response = await self.http.fetch(f"{self.agent_url}/api/v1/agent/state", request_timeout=30)
+        state = json.loads(response.body)
+        known: dict[str, str] = {}
+        for executor in state["executors"]:
+            if executor["framework_id"] != FRAMEWORK_ID:
+                continue
+            known.update(executor["tasks"])
+        return known

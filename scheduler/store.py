@@ -1,0 +1,192 @@
+"""The scheduler's state in SQLite (WAL): jobs, their runs (tasks), and each run's history.
+
+Every change is one transaction, so a scheduler killed at any moment restarts with every job
+and task exactly as last committed: nothing lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from executor.contract.jobspec import JobKey, JobSpec, job_from_json
+
+from .states import TaskState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY, spec TEXT NOT NULL, killed INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, job_key TEXT NOT NULL, instance INTEGER NOT NULL,
+    state TEXT NOT NULL, host TEXT, ports TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL, changed REAL NOT NULL, started REAL, ended REAL,
+    message TEXT NOT NULL DEFAULT '', failures INTEGER NOT NULL DEFAULT 0,
+    flaps INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0,
+    superseded INTEGER NOT NULL DEFAULT 0, intent TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_key, instance);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, state TEXT NOT NULL,
+    time REAL NOT NULL, message TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class Task:
+    task_id: str
+    job_key: str
+    instance: int
+    state: TaskState
+    host: str | None
+    ports: dict[str, int]
+    created: float
+    changed: float
+    started: float | None
+    ended: float | None
+    message: str
+    failures: int  # failed runs of this instance so far (this one included once it fails)
+    flaps: int  # consecutive runs shorter than the flapping threshold
+    not_before: float  # THROTTLED until
+    superseded: int  # 1 once a newer run of the instance exists (or none is wanted)
+    intent: str = ""  # why it is being killed: "kill" (the job), "restart", "lost"
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["state"] = self.state.value
+        return out
+
+
+def _task(row: sqlite3.Row) -> Task:
+    values = dict(row)
+    values["state"] = TaskState(values["state"])
+    values["ports"] = json.loads(values["ports"])
+    return Task(**values)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def transaction(self) -> Any:
+        return _Transaction(self.db)
+
+    # jobs
+    def add_job(self, spec: JobSpec, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO jobs (key, spec, created) VALUES (?, ?, ?)",
+            (str(spec.key), spec.dumps(), now),
+        )
+
+    def job(self, key: str) -> tuple[JobSpec, bool] | None:
+        row = self.db.execute("SELECT spec, killed FROM jobs WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return job_from_json(json.loads(row["spec"]), key), bool(row["killed"])
+
+    def jobs(self) -> list[tuple[JobSpec, bool]]:
+        rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
+        return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
+
+    def set_killed(self, key: str) -> None:
+        self.db.execute("UPDATE jobs SET killed = 1 WHERE key = ?", (key,))
+
+    def forget_job(self, key: str) -> None:
+        self.db.execute("DELETE FROM jobs WHERE key = ?", (key,))
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        values = task.to_json()
+        values["ports"] = json.dumps(task.ports)
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self.db.execute(f"INSERT INTO tasks ({columns}) VALUES ({marks})", tuple(values.values()))
+        self.event(task.task_id, task.state, task.message, task.created)
+
+    def update_task(self, task: Task, *, event: bool = True) -> None:
+        values = task.to_json()
+        values["ports"] = json.dumps(task.ports)
+        task_id = values.pop("task_id")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE tasks SET {sets} WHERE task_id = ?", (*values.values(), task_id))
+        if event:
+            self.event(task_id, task.state, task.message, task.changed)
+
+    def event(self, task_id: str, state: TaskState, message: str, when: float) -> None:
+        self.db.execute(
+            "INSERT INTO events (task_id, state, time, message) VALUES (?, ?, ?, ?)",
+            (task_id, state.value, when, message),
+        )
+
+    def task(self, task_id: str) -> Task | None:
+        row = self.db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return None if row is None else _task(row)
+
+    def tasks(self, job_key: str | None = None, *, current: bool = False) -> list[Task]:
+        query, args = "SELECT * FROM tasks", []
+        clauses = []
+        if job_key is not None:
+            clauses.append("job_key = ?")
+            args.append(job_key)
+        if current:
+            clauses.append("superseded = 0")
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY job_key, instance, created"
+        return [_task(r) for r in self.db.execute(query, args).fetchall()]
+
+    def in_states(self, *states: TaskState) -> list[Task]:
+        marks = ", ".join("?" for _ in states)
+        rows = self.db.execute(
+            f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created",
+            [s.value for s in states],
+        ).fetchall()
+        return [_task(r) for r in rows]
+
+    def history(self, task_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT state, time, message FROM events WHERE task_id = ? ORDER BY seq", (task_id,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    # meta
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def now() -> float:
+    return time.time()
+
+
+__all__ = ["JobKey", "Store", "Task"]
