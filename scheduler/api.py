@@ -52,7 +52,7 @@ def task_json(task: Task) -> dict[str, Any]:
 def job_summary(
     scheduler: Scheduler, key: str, killed: bool, instances: int, service: bool
 ) -> dict[str, Any]:
-    current = scheduler.store.tasks(key, current=True)
+    current = scheduler.store.latest(key)
     return {
         "key": key,
         "instances": instances,
@@ -91,7 +91,7 @@ class Job(Handler):
             raise NotFound(f"no job {key}")
         job, killed = found
         history = self.get_query_argument("history", "0") == "1"
-        tasks = self.scheduler.store.tasks(key, current=not history)
+        tasks = self.scheduler.store.tasks(key) if history else self.scheduler.store.latest(key)
         self.reply(
             {
                 **job_summary(self.scheduler, key, killed, job.instances, job.service),
@@ -141,7 +141,7 @@ class Page(Handler):
         rows = []
         base = esc(observer.rstrip("/"))
         for job, _ in self.scheduler.store.jobs():
-            for task in self.scheduler.store.tasks(str(job.key), current=True):
+            for task in self.scheduler.store.latest(str(job.key)):
                 name = esc(task.task_id)
                 link = name
                 if observer and task.host:

@@ -255,6 +255,8 @@ class Placer:
             )
             if chosen.fits(cpu, ram, disk, nports):
                 heapq.heappush(heap, (self._score(job, chosen), chosen.name))
+            else:
+                rejected_by_size += 1  # full now: out for the rest of the job
         return placed, unplaced
 
     def _why(self, by_value: int, by_size: int, limited: int) -> str:

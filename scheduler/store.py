@@ -147,6 +147,13 @@ class Store:
         query += " ORDER BY job_key, instance, created"
         return [_task(r) for r in self.db.execute(query, args).fetchall()]
 
+    def latest(self, job_key: str) -> list[Task]:
+        """The newest run of each instance of a job."""
+        newest: dict[int, Task] = {}
+        for task in self.tasks(job_key):
+            newest[task.instance] = task  # ordered by creation
+        return [newest[i] for i in sorted(newest)]
+
     def in_states(self, *states: TaskState) -> list[Task]:
         marks = ", ".join("?" for _ in states)
         rows = self.db.execute(
