@@ -68,13 +68,16 @@ C. **``--burst`` at once** (default 50): ``--burst`` threads, each with its own 
    children not included) over first POST → all RUNNING seen, as a share of one core; the
    host's busy share over that window; the agent's RSS and peak after ``--settle`` s; the
    executors' memory then (each, and summed: the PSS sum is what they cost together, as
-   they share the interpreter's pages) and the CPU they used to start. Then every task is
+   they share the interpreter's pages). CPU (user + system) at all RUNNING: of each
+   executor and each runner so far, and of every live process of ours but the agent,
+   against what the host had (CPUs x first POST → all RUNNING). Then every task is
    killed (one POST each, back to back), ``kill all → all executors gone`` is measured,
    and after ``--drain`` s whatever is left of ours (any process but the agent, and any
    ``sleep 100000`` under the temporary directory) is SIGKILLed and counted (expected 0).
 
-**Start-up floors** (per repetition, ``--floor-reps`` each, median wall time, same
-interpreter and environment as the executors): ``python -c pass``; ``python -m
+**Start-up floors** (per repetition, after the unmeasured launches, ``--floor-reps``
+(10) each, median wall time, same interpreter and environment as the executors; a figure
+includes the interpreter's exit): ``python -c pass``; ``python -m
 executor.cli.main executor`` without ``MESOS_*`` (every import of the executor, then exit
 2 on the missing environment); ``python -m executor.cli.main runner nosuch --root EMPTY
 -q`` (the runner's imports, then exit 2).
@@ -730,6 +733,12 @@ def burst(agent: Agent, updates: Updates, args: argparse.Namespace, base: Path) 
     host1 = host_cpu()
     first = min(t["t_post"] for t in tasks)
     executor_cpu = [cpu_seconds(t["pid"]) for t in tasks]
+    tree_cpu = sum(c for c in (cpu_seconds(p.pid) for p in others(agent)) if c is not None)
+    runner_cpu = []
+    for task in tasks:
+        state = checkpoint(task)
+        if state is not None and state.runners:
+            runner_cpu.append(cpu_seconds(state.runners[-1].identity.pid))
 
     lines = [timeline(t, updates) for t in tasks]
     running = [updates.get(t["task_id"], "TASK_RUNNING") for t in tasks]
@@ -782,6 +791,10 @@ def burst(agent: Agent, updates: Updates, args: argparse.Namespace, base: Path) 
         "agent_memory": agent_memory,
         "executor_cpu_sum": sum(c for c in executor_cpu if c is not None),
         "executor_cpu_median": median(executor_cpu),
+        "runner_cpu_sum": sum(c for c in runner_cpu if c is not None),
+        "runner_cpu_median": median(runner_cpu),
+        "tree_cpu_sum": tree_cpu,
+        "cpu_available": (t_all - wall0) * (os.cpu_count() or 1),
         "executors_measured": len(ex),
         "executor_rss_median": median([m["rss"] for m in ex]),
         "executor_rss_max": max((m["rss"] for m in ex), default=None),
@@ -835,11 +848,12 @@ def one_run(ws: harness.Workspace, run: int, args: argparse.Namespace) -> dict[s
     updates.start()
     result["agent_start_s"] = agent.start_s
     try:
-        result["floors"] = floors(python, env, work, args.floor_reps)
         result["warm_up"] = {
             kind: scenario(kind, agent, updates, args, work, ws.base, 1, "w")[0]
             for kind in ("A", "B")
         }
+        harness.wait_quiet()
+        result["floors"] = floors(python, env, work, args.floor_reps)
         for kind in ("A", "B"):
             busy = harness.wait_quiet()
             print(
@@ -879,7 +893,7 @@ def met(value: float | None, goal: float) -> str:
 
 
 def ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f}"
+    return "-" if value is None else f"{round(value * 1000) + 0:d}"
 
 
 def sample_values(run: dict[str, Any], kind: str, key: str) -> list[float]:
@@ -998,7 +1012,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, An
     )
 
     # -- timeline
-    print("\nLAUNCH → each step, ms from the POST (median of per-run medians; p90 and max over")
+    print("\nLAUNCH → each step, ms from the POST (median of per-run medians; min, p90, max over")
     print(
         f"all {medians['A']['samples']} samples of each scenario; host busy from POST to "
         f"RUNNING seen, median: A {fmt(medians['A']['host_busy'], 0)} %, "
@@ -1012,16 +1026,19 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, An
             if key not in m["median"]:
                 row += ["", ""]
                 continue
-            row += [ms(m["median"][key]), f"{ms(m['p90'][key])} / {ms(m['max'][key])}"]
+            row += [
+                ms(m["median"][key]),
+                " / ".join(ms(m[q][key]) for q in ("min", "p90", "max")),
+            ]
         trows.append(row)
     print(
         table(
             [
                 "step",
                 "A median",
-                "A p90 / max",
+                "A min / p90 / max",
                 "B median",
-                "B p90 / max",
+                "B min / p90 / max",
             ],
             trows,
         )
@@ -1200,6 +1217,10 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, An
             "executors_uss_sum",
             "executor_cpu_median",
             "executor_cpu_sum",
+            "runner_cpu_median",
+            "runner_cpu_sum",
+            "tree_cpu_sum",
+            "cpu_available",
             "runners_pss_sum",
             "helpers_pss_sum",
             "kill_all_killed_s",
@@ -1258,6 +1279,15 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, An
                     [
                         "executor CPU to start, median each / sum, s",
                         f"{fmt(mc['executor_cpu_median'], 2)} / {fmt(mc['executor_cpu_sum'], 1)}",
+                    ],
+                    [
+                        "runner CPU to start, median each / sum, s",
+                        f"{fmt(mc['runner_cpu_median'], 2)} / {fmt(mc['runner_cpu_sum'], 1)}",
+                    ],
+                    [
+                        "CPU of every live process of ours but the agent / CPU-s the host had "
+                        "(cores x first POST → all RUNNING seen)",
+                        f"{fmt(mc['tree_cpu_sum'], 1)} / {fmt(mc['cpu_available'], 1)}",
                     ],
                     [
                         "kill all → all TASK_KILLED seen / all executors gone, s",
@@ -1348,7 +1378,7 @@ def main() -> int:
     )
     parser.add_argument("--drain", type=float, default=10.0, help="s for processes to end (10)")
     parser.add_argument("--timeout", type=float, default=120.0, help="s for any wait (120)")
-    parser.add_argument("--floor-reps", type=int, default=5, help="start-up floor reps (5)")
+    parser.add_argument("--floor-reps", type=int, default=10, help="start-up floor reps (10)")
     parser.add_argument(
         "--bytecode",
         choices=("cache", "as-is"),

@@ -207,6 +207,12 @@ class Scheduler:
                 orphan = Task(task_id, "", 0, S.KILLING, None, {}, 0, 0, None, None, "", 0, 0, 0, 1)
                 await self.backend.kill(orphan)
             return
+        if task.state.terminal and not new.terminal:
+            # a run we gave up on is alive after all (e.g. launched just before a restart
+            # and declared LOST): stop it, its instance has a newer run
+            log.warning("killing %s: it ended here as %s", task_id, task.state.value)
+            await self.backend.kill(task)
+            return
         if new is task.state or not allowed(task.state, new):
             return
         now = self.clock()
@@ -295,12 +301,19 @@ class Scheduler:
 
     async def reconcile(self, known: dict[str, str]) -> None:
         """After a (re)start: ``known`` is every task id the hosts hold, with its Mesos state.
-        Runs we think are on a host but no host knows become LOST; states catch up."""
+        Runs placed but unknown to their host are launched (again); runs that had started
+        but are unknown become LOST; states catch up."""
         for task in self.store.tasks():
             if not task.state.on_host:
                 continue
             state = known.get(task.task_id)
-            if state is None:
+            if state is None and task.state is S.ASSIGNED:
+                # placed but perhaps never launched (the scheduler stopped in between): launch
+                # it now; the host refuses a task id it already has, so nothing runs twice
+                problem = await self.backend.launch(task, self._job(task.job_key))
+                if problem is not None and "already launched" not in problem:
+                    await self.on_status(task.task_id, "TASK_LOST", f"launch failed: {problem}")
+            elif state is None:
                 await self.on_status(
                     task.task_id, "TASK_LOST", "unknown to its host after a restart"
                 )

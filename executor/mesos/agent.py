@@ -215,6 +215,7 @@ class Agent:
     def terminated(self, record: ExecutorRecord, why: str) -> None:
         record.terminated = True
         for task_id in record.live_tasks():
+            self.clean_up(record, task_id)
             status = {
                 "task_id": protocol.ident(task_id),
                 "state": "TASK_FAILED",
@@ -231,6 +232,20 @@ class Agent:
             stream.queue.put_nowait(None)
         self.new_update.set()
         log.info("executor %s terminated: %s", record.executor_id, why)
+
+    def clean_up(self, record: ExecutorRecord, task_id: str) -> None:
+        """Stop what an executor left running (Mesos destroys the container; here the
+        task's runner has its own session, so ``borealis kill`` re-attaches and stops it)."""
+        paths = Path(record.run_dir) / "tasks" / "active" / task_id
+        if not paths.exists():
+            return
+        subprocess.Popen(
+            [*borealis_command(), "kill", task_id, "--root", record.run_dir, "--timeout", "60s"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     async def watch(self) -> None:
         """Notice executors that exit, or never (re-)subscribe in time."""

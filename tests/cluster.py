@@ -1,0 +1,233 @@
+"""Real clusters for tests: ``borealis agent`` (and the scheduler) started on free loopback
+ports with temporary directories, and helpers to talk to them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from support import REPO, wait_for
+
+
+@dataclass
+class AgentProcess:
+    work_dir: Path
+    log: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    after: int = 0
+    env: dict[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *extra: str) -> None:
+        out = open(self.log, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "executor.cli.main",
+                "agent",
+                "--work-dir",
+                str(self.work_dir),
+                "--port",
+                str(self.port),
+                "--reregistration-timeout",
+                "5s",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+            env={**os.environ, **(self.env or {})},
+        )
+        out.close()
+
+        def bound() -> int | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the agent exited: {self.log.read_text()}")
+            found = re.findall(r"borealis agent: http://127\.0\.0\.1:(\d+)/", self.log.read_text())
+            return (
+                int(found[-1])
+                if found and (self.port == 0 or int(found[-1]) == self.port)
+                else None
+            )
+
+        wait_for(lambda: bound() is not None and self._healthy(bound()), 30, "the agent")
+        self.port = bound() or self.port
+
+    def _healthy(self, port: int | None) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=40) as r:
+            return json.loads(r.read())
+
+    def launch(
+        self, task_id: str, envelope: dict[str, Any] | bytes, **extra: Any
+    ) -> dict[str, Any]:
+        data = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        task_info = {
+            "name": task_id,
+            "task_id": {"value": task_id},
+            "agent_id": {"value": "borealis"},
+            "data": base64.b64encode(data).decode(),
+            **extra.pop("task_info_extra", {}),
+        }
+        code, reply = self.post("/api/v1/agent/launch", {"task_info": task_info, **extra})
+        assert code == 200, reply
+        return reply  # type: ignore[no-any-return]
+
+    def updates(self, task_id: str) -> list[dict[str, Any]]:
+        return [u for u in self.get("/api/v1/agent/updates")["updates"] if u["task_id"] == task_id]
+
+    def states(self, task_id: str) -> list[str]:
+        return [u["state"] for u in self.updates(task_id)]
+
+    def wait_state(self, task_id: str, state: str, timeout: float = 30) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next((u for u in self.updates(task_id) if u["state"] == state), None)
+
+        return wait_for(found, timeout, f"{task_id} to reach {state} (has {self.states(task_id)})")
+
+    def executor(self, task_id: str) -> dict[str, Any]:
+        state = self.get("/api/v1/agent/state")
+        return next(e for e in state["executors"] if task_id in e["tasks"])
+
+    def wait_executor_gone(self, task_id: str, timeout: float = 30) -> dict[str, Any]:
+        return wait_for(
+            lambda: (e := self.executor(task_id))["terminated"] and e,
+            timeout,
+            "the executor to exit",
+        )
+
+
+def envelope(*processes: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    procs = [{"min_duration": 0, **p} for p in processes]
+    return {
+        "job": {"role": "www-data", "environment": "devel", "name": fields.pop("name", "svc")},
+        "task": {"name": "svc", "processes": procs, **fields.pop("task_fields", {})},
+        **fields,
+    }
+
+
+def kill_executors(under: Path) -> None:
+    """SIGKILL executors whose run directory is under ``under`` (they outlive the agent)."""
+    needle = b"MESOS_DIRECTORY=" + str(under).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fp:
+                if needle in fp.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+@dataclass
+class SchedulerProcess:
+    """``borealis scheduler`` over an agent, with a clusters.json naming it ``local``."""
+
+    db: Path
+    log: Path
+    agent_url: str
+    port: int = 0
+    extra: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        out = open(self.log, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "executor.cli.main",
+                "scheduler",
+                "--agent",
+                self.agent_url,
+                "--db",
+                str(self.db),
+                "--port",
+                str(self.port),
+                *self.extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        out.close()
+
+        def bound() -> int | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the scheduler exited: {self.log.read_text()}")
+            text = self.log.read_bytes()[offset:].decode(errors="replace")
+            found = re.findall(r"borealis scheduler: http://127\.0\.0\.1:(\d+)/", text)
+            return (
+                int(found[-1])
+                if found and (self.port == 0 or int(found[-1]) == self.port)
+                else None
+            )
+
+        self.port = wait_for(bound, 30, "the scheduler")
+        self.clusters = self.db.parent / "clusters.json"
+        self.clusters.write_text(json.dumps([{"name": "local", "scheduler_uri": self.url}]))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def tasks(self, key: str) -> list[dict[str, Any]]:
+        return self.get(f"/api/v1/jobs/{key}")["tasks"]  # type: ignore[no-any-return]
+
+    def all_runs(self, key: str) -> list[dict[str, Any]]:
+        return self.get(f"/api/v1/jobs/{key}?history=1")["tasks"]  # type: ignore[no-any-return]
+
+    def states(self, key: str) -> list[str]:
+        return [t["state"] for t in self.tasks(key)]
