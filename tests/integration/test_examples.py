@@ -23,7 +23,8 @@ def status(root: CheckpointRoot, task_id: str) -> dict:
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"hello_world", "pipeline", "http_service", "flaky", "chatty_logs"}
+    # hello_service is a job for the scheduler: tests/scheduler/test_embedded.py runs it
+    covered = {"hello_world", "pipeline", "http_service", "flaky", "chatty_logs", "hello_service"}
     assert {p.stem for p in EXAMPLES.glob("*.aurora")} == covered
 
 

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from conftest import Embedded
-from support import borealis, gone, wait_for
+from support import REPO, borealis, gone, wait_for
 
 from executor.contract.layout import CheckpointRoot
 from executor.contract.replay import load
@@ -176,3 +176,20 @@ def test_a_dead_executor_is_replaced_and_its_task_stopped(cluster: Embedded) -> 
     )
     assert new["instance"] == 0
     wait_for(lambda: all_running(cluster, KEY, 1), 60, "RUNNING again")
+
+
+def test_the_example_service_runs_healthy_instances(cluster: Embedded) -> None:
+    key = "local/www-data/devel/hello"
+    code, _out, err = job(
+        cluster, "create", key, str(REPO / "sandbox_examples" / "hello_service.aurora")
+    )
+    assert code == 0, err
+    wait_for(lambda: all_running(cluster, key, 3), 90, "3 healthy instances")
+    for task in cluster.scheduler.tasks(key):
+        running = cluster.agent.wait_state(task["task_id"], "TASK_RUNNING")
+        assert running["healthy"] is True  # RUNNING only after a passing health check
+        with urllib.request.urlopen(f"http://127.0.0.1:{task['ports']['http']}/", timeout=10) as r:
+            assert f"hello from instance {task['instance']}" in r.read().decode()
+    code, _, _ = job(cluster, "kill", key)
+    assert code == 0
+    wait_for(lambda: set(cluster.scheduler.states(key)) == {"KILLED"}, 60, "all KILLED")
