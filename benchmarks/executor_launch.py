@@ -1,8 +1,8 @@
 """Executor: LAUNCH to TASK_RUNNING, executor memory, and 50 executors at once (borealis agent).
 
-    .venv/bin/python benchmarks/executor.py [--runs 3] [--samples 10] [--burst 50]
+    .venv/bin/python benchmarks/executor_launch.py [--runs 3] [--samples 10] [--burst 50]
         [--hc-interval 0.25] [--hc-initial 5] [--settle 0.5] [--bytecode cache]
-        [--out benchmarks/results/executor.json]
+        [--out benchmarks/results/executor_launch.json]
 
 Issue #6: "Time from LAUNCH to TASK_RUNNING for a task without health checks and for one
 with an immediately healthy HTTP check (goal under 1 s including runner start), executor
