@@ -54,6 +54,18 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--agent", default="http://127.0.0.1:5051", help="borealis agent URL")
+    mesos = parser.add_argument_group("Mesos (instead of the embedded agent)")
+    mesos.add_argument("--master", help="the Mesos master: zk://HOSTS/PATH or HOST:PORT")
+    mesos.add_argument("--framework-name", default="borealis")
+    mesos.add_argument(
+        "--executor-command",
+        default="python3 borealis.pyz executor",
+        help="the executor's command line on the agents",
+    )
+    mesos.add_argument("--executor-uri", action="append", default=[], help="fetched by the agent")
+    mesos.add_argument(
+        "--reconcile-interval", type=duration("--reconcile-interval"), default=900.0, help="(15m)"
+    )
     parser.add_argument("--db", type=Path, help="SQLite file (default <root>/scheduler.db)")
     parser.add_argument("--ip", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -105,6 +117,21 @@ def run(args: argparse.Namespace) -> int:
             executor_ram=args.executor_ram,
             placement=args.placement,
         )
+        if args.master:
+            from .mesos.run import serve_mesos
+
+            return await serve_mesos(
+                Store(db),
+                policy,
+                master=args.master,
+                ip=args.ip,
+                port=args.port,
+                observer_url=args.observer_url,
+                framework_name=args.framework_name,
+                executor_command=args.executor_command,
+                executor_uris=args.executor_uri,
+                reconcile_interval=args.reconcile_interval,
+            )
         scheduler = Scheduler(Store(db), backend, policy)
         return await serve(scheduler, backend, args.ip, args.port, args.observer_url)
 

@@ -63,6 +63,12 @@ class Backend(Protocol):
 
     async def kill(self, task: Task) -> None: ...
 
+    async def flush(self) -> None:
+        """Send what ``launch`` collected (the Mesos backend batches per offer)."""
+
+    async def wants_offers(self, wanted: bool) -> None:
+        """Whether runs wait for a host (Mesos: REVIVE / SUPPRESS)."""
+
 
 def request_of(job: JobSpec) -> Request:
     r = job.resources
@@ -268,6 +274,14 @@ class Scheduler:
         await self._place(now)
 
     async def _place(self, now: float) -> None:
+        if getattr(self.backend, "dynamic_hosts", False):
+            # offers: what the hosts have free right now, net of every run already on them
+            self.placer = Placer(
+                self.backend.hosts(),
+                policy=self.policy.placement,
+                executor_cpu=self.policy.executor_cpu,
+                executor_ram=self.policy.executor_ram,
+            )
         pending: dict[str, list[Task]] = defaultdict(list)
         for task in self.store.in_states(S.PENDING):
             pending[task.job_key].append(task)
@@ -298,6 +312,9 @@ class Scheduler:
             problem = await self.backend.launch(task, job)
             if problem is not None:
                 await self.on_status(task.task_id, "TASK_LOST", f"launch failed: {problem}")
+        await self.backend.flush()
+        waiting = self.store.in_states(S.PENDING, S.THROTTLED)
+        await self.backend.wants_offers(bool(waiting))
 
     async def reconcile(self, known: dict[str, str]) -> None:
         """After a (re)start: ``known`` is every task id the hosts hold, with its Mesos state.

@@ -99,6 +99,12 @@ class LocalBackend:
         log.info("launched %s on %s", task.task_id, self.hostname)
         return None
 
+    async def flush(self) -> None:
+        pass  # every launch was sent at once
+
+    async def wants_offers(self, wanted: bool) -> None:
+        pass  # the agent's host is always there
+
     async def kill(self, task: Task) -> None:
         code, reply = await self._post("/api/v1/agent/kill", {"task_id": task.task_id})
         if code != 200:

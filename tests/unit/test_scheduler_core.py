@@ -35,6 +35,12 @@ class FakeBackend:
     async def kill(self, task: Task) -> None:
         self.killed.append(task.task_id)
 
+    async def flush(self) -> None:
+        pass
+
+    async def wants_offers(self, wanted: bool) -> None:
+        pass
+
 
 class Clock:
     def __init__(self) -> None:
