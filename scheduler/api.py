@@ -145,7 +145,8 @@ class Page(Handler):
                 name = esc(task.task_id)
                 link = name
                 if observer and task.host:
-                    link = f'<a href="{base}/task/{quote(task.task_id)}">{name}</a>'
+                    host_base = base.replace("{host}", esc(task.host))  # per-host observers
+                    link = f'<a href="{host_base}/task/{quote(task.task_id)}">{name}</a>'
                 rows.append(
                     f"<tr><td>{esc(job.key.role)}</td><td>{esc(str(job.key))}</td>"
                     f"<td>{task.instance}</td><td class='state'>{esc(task.state.value)}</td>"

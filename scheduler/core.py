@@ -287,8 +287,9 @@ class Scheduler:
             pending[task.job_key].append(task)
         launches: list[tuple[Task, JobSpec]] = []
         with self.store.transaction():
-            for key, tasks in pending.items():
-                job = self._job(key)
+            jobs = {key: self._job(key) for key in pending}
+            for key in sorted(pending, key=lambda k: (-jobs[k].priority, k)):  # higher first
+                tasks, job = pending[key], jobs[key]
                 by_instance = {t.instance: t for t in tasks}
                 placed, unplaced = self.placer.place_job(
                     key, sorted(by_instance), request_of(job), parse_all(job.constraints)

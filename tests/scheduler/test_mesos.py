@@ -249,3 +249,18 @@ def test_scheduler_restart_reconciles_without_duplicates(
     )  # nothing twice
     task = next(iter(double.state()["tasks"].values()))
     assert task["agent_id"].startswith("agent-")
+
+
+def test_a_silent_master_is_left_after_missed_heartbeats(
+    tmp_path: Path, doubles: list[Double], scheduler_for: Any
+) -> None:
+    """The TCP stream stays open but nothing comes (a partition): after 5 heartbeat intervals
+    the scheduler drops it and subscribes again."""
+    double = start_double(tmp_path / "double.log", "--heartbeat", "0.5")
+    doubles.append(double)
+    scheduler = scheduler_for(double.address)
+    wait_for(lambda: double.state()["subscribed"], 20, "subscribed")
+    double.hook("mute", {"muted": True})
+    wait_for(lambda: double.state()["counts"].get("SUBSCRIBE", 0) >= 2, 30, "a new SUBSCRIBE")
+    assert "no heartbeat for 5 intervals" in scheduler.log.read_text()
+    double.hook("mute", {"muted": False})

@@ -16,7 +16,8 @@ launch fails with TASK_ERROR, as the master reports it); RECONCILE answered with
 joins the masters' group as an ephemeral sequential ``json.info_`` node holding MasterInfo
 JSON, and leads when its sequence number is the lowest. SUPPRESS stops offers until REVIVE.
 Test hooks: ``POST /double/rescind_next`` (the next offers go out together with a RESCIND of
-the first of them), ``POST /double/fail`` ``{"task_id"}``, ``GET /double/state``.
+the first of them), ``POST /double/mute`` (no more events, heartbeats included, on an open
+stream), ``POST /double/fail`` ``{"task_id"}``, ``GET /double/state``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Master:
         self.zk: Any = None
         self.suppressed = False
         self.rescind_next = False
+        self.muted = False  # test hook: no events at all (a partition the TCP stream survives)
 
     # offers
     def free(self, agent: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +280,8 @@ class Call(tornado.web.RequestHandler):
                     event = {"type": "HEARTBEAT"}
                 if event is None:
                     break
+                if m.muted:
+                    continue
                 self.write(encode(event))
                 while not queue.empty():  # what was queued together is written together
                     more = queue.get_nowait()
@@ -419,6 +423,9 @@ class Hook(tornado.web.RequestHandler):
         body = json.loads(self.request.body or b"{}")
         if what == "rescind_next":
             m.rescind_next = True
+            self.finish({})
+        elif what == "mute":
+            m.muted = bool(body.get("muted", True))
             self.finish({})
         elif what == "fail":
             m.end(

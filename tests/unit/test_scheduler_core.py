@@ -206,3 +206,16 @@ def test_state_survives_a_restart_and_is_reconciled(tmp_path: Path) -> None:
     assert backend2.killed == ["stray"]
     # one still running, and new runs for the finished (a service) and the lost instance
     assert len([t for t in current(again) if not t.state.terminal]) == 3
+
+
+def test_higher_priority_jobs_are_placed_first(tmp_path: Path) -> None:
+    s, _, _ = make(tmp_path)
+    low = job(5, priority=0)
+    high = job_from_json(
+        {**low.to_json(), "key": {**low.to_json()["key"], "name": "urgent"}, "priority": 10}
+    )
+    s.create_job(low)
+    s.create_job(high)
+    run(s.tick())  # 4 cores hold 5 instances of 0.75 cpu: the urgent job gets them all
+    assert [t.state for t in s.store.latest("c/r/e/urgent")] == [S.ASSIGNED] * 5
+    assert all(t.state is S.PENDING for t in s.store.latest("c/r/e/j"))
