@@ -26,10 +26,11 @@ from typing import Any
 import tornado.iostream
 import tornado.web
 
+from executor.contract import recordio
 from executor.contract.records import Identity
 from executor.runner.proctree import is_alive, read_stat
 
-from . import protocol, recordio
+from . import protocol
 from .agentstore import AgentStore, ExecutorRecord
 from .taskrun import borealis_command
 

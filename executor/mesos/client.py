@@ -26,9 +26,10 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from executor.contract.recordio import Parser, RecordIOError
+
 from . import protocol
 from .environment import MesosEnvironment
-from .recordio import Parser, RecordIOError
 
 log = logging.getLogger("borealis.executor")
 

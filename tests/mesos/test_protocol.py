@@ -11,7 +11,8 @@ import uuid
 import pytest
 from conftest import AgentProcess, envelope
 
-from executor.mesos import protocol, recordio
+from executor.contract import recordio
+from executor.mesos import protocol
 
 
 def test_recordio_split_at_every_byte_boundary_with_multibyte_utf8() -> None:

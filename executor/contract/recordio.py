@@ -3,6 +3,9 @@
 The length is ASCII decimal, counts bytes (not characters), is never 0, and the next length
 follows the data directly. HTTP chunk boundaries have nothing to do with record boundaries,
 so ``Parser.feed`` accepts any slicing of the stream and returns the records it completed.
+
+Part of the contract layer because both Mesos APIs use it: the executor's stream from its
+agent and the scheduler's from the master. Standard library only.
 """
 
 from __future__ import annotations
