@@ -276,6 +276,14 @@ class TaskDriver:
             state = run.state()
             current = state.task_state
             if current is not None and current.terminal:
+                if (
+                    not self.running_sent
+                    and state.entered(TaskState.ACTIVE) is not None
+                    and not self._needs_health_wait()
+                    and self.kill_request is None
+                ):
+                    # it ran and ended between two looks: say so, in order
+                    await self._running("the runner started the task")
                 break
             if (
                 not self.running_sent
