@@ -281,6 +281,8 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
     record(ProcessState.RUNNING, pid=identify(pid))
     if outputs:
         return_code = pump_until_exit(pid, outputs)
+        for output in outputs:
+            output.report_dropped()
     else:
         _, status = os.waitpid(pid, 0)
         return_code = os.waitstatus_to_exitcode(status)

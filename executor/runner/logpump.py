@@ -163,10 +163,15 @@ class Output:
             )
         self._full_until = time.monotonic() + RETRY_FULL
 
-    def close(self) -> None:
+    def report_dropped(self) -> None:
+        """Say how much output was lost (before the run's exit is recorded, so that the
+        runner merges the warning while it still follows the run)."""
         if self.dropped:
             self.report(f"{self.name}: {self.dropped} bytes of output were dropped in all")
             self.dropped = 0
+
+    def close(self) -> None:
+        self.report_dropped()
         os.close(self.pipe)
         if self.rotating is not None:
             with contextlib.suppress(OSError):
