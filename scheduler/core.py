@@ -87,18 +87,22 @@ class Scheduler:
         self.backend = backend
         self.policy = policy or Policy()
         self.clock = clock
-        self.placer = Placer(
-            backend.hosts(),
-            policy=self.policy.placement,
-            executor_cpu=self.policy.executor_cpu,
-            executor_ram=self.policy.executor_ram,
-        )
+        self.placer = self._new_placer()
         for task in self.store.tasks():
             if task.state.on_host and task.host in self.placer.hosts:
                 job = self._job(task.job_key)
                 self.placer.record(
                     task.job_key, task.host, request_of(job), list(task.ports.values())
                 )
+
+    def _new_placer(self) -> Placer:
+        """A placer over the backend's hosts as they are now."""
+        return Placer(
+            self.backend.hosts(),
+            policy=self.policy.placement,
+            executor_cpu=self.policy.executor_cpu,
+            executor_ram=self.policy.executor_ram,
+        )
 
     def _job(self, key: str) -> JobSpec:
         found = self.store.job(key)
@@ -276,12 +280,7 @@ class Scheduler:
     async def _place(self, now: float) -> None:
         if getattr(self.backend, "dynamic_hosts", False):
             # offers: what the hosts have free right now, net of every run already on them
-            self.placer = Placer(
-                self.backend.hosts(),
-                policy=self.policy.placement,
-                executor_cpu=self.policy.executor_cpu,
-                executor_ram=self.policy.executor_ram,
-            )
+            self.placer = self._new_placer()
         pending: dict[str, list[Task]] = defaultdict(list)
         for task in self.store.in_states(S.PENDING):
             pending[task.job_key].append(task)

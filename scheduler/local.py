@@ -14,7 +14,8 @@ from typing import Any
 import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from executor.contract.envelope import health_to_json, lifecycle_to_json
+from executor.contract.envelope import Envelope
+from executor.contract.envelope import JobKey as EnvelopeJobKey
 from executor.contract.jobspec import JobSpec
 
 from .placement import Host
@@ -25,16 +26,16 @@ FRAMEWORK_ID = "borealis-scheduler"
 
 
 def envelope(task: Task, job: JobSpec) -> dict[str, Any]:
-    return {
-        "format": 1,
-        "job": {"role": job.key.role, "environment": job.key.environment, "name": job.key.name},
-        "instance": task.instance,
-        "task": job.task,
-        "ports": task.ports,
-        "health_check": health_to_json(job.health_check),
-        "announce": None if job.announce is None else dict(job.announce.__dict__),
-        "lifecycle": lifecycle_to_json(job.lifecycle),
-    }
+    """The executor's launch envelope (contract/envelope.py) for one run of ``job``."""
+    return Envelope(
+        job=EnvelopeJobKey(job.key.role, job.key.environment, job.key.name),
+        task=job.task,
+        instance=task.instance,
+        ports=task.ports,
+        health_check=job.health_check,
+        announce=job.announce,
+        lifecycle=job.lifecycle,
+    ).to_json()
 
 
 class LocalBackend:

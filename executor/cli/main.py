@@ -11,7 +11,6 @@ import argparse
 import importlib
 import logging
 import sys
-from importlib.metadata import entry_points
 from typing import Any, NoReturn
 
 from executor.contract.errors import InputError
@@ -66,6 +65,10 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_parser(sub, name, help_text)
         else:
             sub.add_parser(name, help=help_text, add_help=False)
+    if chosen in COMMANDS:
+        return top  # the plugins' entry points are not read: no cost on the launch path
+    from importlib.metadata import entry_points
+
     for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
         if plugin.name in COMMANDS:
             continue

@@ -389,11 +389,9 @@ class TaskDriver:
         env, run = self.envelope, self.run_
         assert env is not None and run is not None
         config = env.health_check
-        if config is None:
-            return
+        if config is None or not self._needs_health_wait():
+            return  # no check, or an HTTP check without a `health` port (skipped, as Aurora)
         checker = config.checker
-        if isinstance(checker, HttpChecker) and "health" not in env.ports:
-            return
         planner = HealthPlanner(config)
         while not self._started():
             await asyncio.sleep(POLL)

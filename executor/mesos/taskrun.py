@@ -127,7 +127,6 @@ class TaskRun:
         )
 
     def close(self) -> None:
+        """Stop following (the runner, if still alive, keeps the task)."""
         if self._follower is not None:
             self._follower.close()
-        if self.process is not None and self.process.poll() is None:
-            pass  # the runner keeps the task; nothing of the executor's to clean

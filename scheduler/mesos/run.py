@@ -50,7 +50,7 @@ async def serve_mesos(
 ) -> int:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    holder: dict[str, Scheduler] = {}
+    background: list[asyncio.Future[Any]] = []  # cancelled on the way out
 
     async def on_event(event: dict[str, Any]) -> None:
         await backend.handle(event)
@@ -70,7 +70,6 @@ async def serve_mesos(
         executor_ram=policy.executor_ram,
     )
     scheduler = Scheduler(store, backend, policy)
-    holder["s"] = scheduler
 
     async def on_status(task_id: str, state: str, message: str) -> None:
         await scheduler.on_status(task_id, state, message)
@@ -79,7 +78,7 @@ async def serve_mesos(
         ours = [
             (t.task_id, backend.agents.get(t.task_id)) for t in store.tasks() if t.state.on_host
         ]
-        loop.call_soon(lambda: asyncio.ensure_future(reconcile(ours)))
+        background.append(asyncio.ensure_future(reconcile(ours)))  # not inside the stream
 
     async def reconcile(ours: list[tuple[str, str | None]]) -> None:
         if ours:
@@ -121,7 +120,7 @@ async def serve_mesos(
             await asyncio.sleep(reconcile_interval)
             await client.reconcile([])
 
-    background = [
+    background += [
         asyncio.ensure_future(client.run()),
         asyncio.ensure_future(place()),
         asyncio.ensure_future(periodic_reconcile()),
