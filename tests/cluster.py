@@ -4,19 +4,62 @@ ports with temporary directories, and helpers to talk to them."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import REPO, wait_for
+from support import REPO, kill_leftovers, wait_for
+
+
+def start_daemon(
+    command: str, args: list[str], log: Path, port: int = 0, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``borealis COMMAND --port PORT ARGS`` (0: any free port) with its output in
+    ``log``; return it once it printed ``borealis COMMAND: http://127.0.0.1:N/``, and N."""
+    offset = log.stat().st_size if log.exists() else 0
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "executor.cli.main", command, "--port", str(port), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    pattern = re.compile(rf"borealis {command}: http://127\.0\.0\.1:(\d+)/")
+
+    def bound() -> int | None:
+        if process.poll() is not None:
+            raise AssertionError(f"borealis {command} exited: {log.read_text()}")
+        found = pattern.findall(log.read_bytes()[offset:].decode(errors="replace"))
+        return int(found[-1]) if found else None
+
+    return process, wait_for(bound, 30, f"borealis {command}")
+
+
+@contextlib.contextmanager
+def running_agent(base: Path, env: dict[str, str] | None = None) -> Iterator[AgentProcess]:
+    """An agent with its work directory under ``base``; afterwards nothing it started is left."""
+    process = AgentProcess(base / "work", base / "agent.log", env=env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        time.sleep(0.2)
+        kill_executors(base)
+        kill_leftovers(base)
 
 
 @dataclass
@@ -33,41 +76,14 @@ class AgentProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *extra: str) -> None:
-        out = open(self.log, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "executor.cli.main",
-                "agent",
-                "--work-dir",
-                str(self.work_dir),
-                "--port",
-                str(self.port),
-                "--reregistration-timeout",
-                "5s",
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
-            env={**os.environ, **(self.env or {})},
+        self.process, self.port = start_daemon(
+            "agent",
+            ["--work-dir", str(self.work_dir), "--reregistration-timeout", "5s", *extra],
+            self.log,
+            self.port,
+            self.env,
         )
-        out.close()
-
-        def bound() -> int | None:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"the agent exited: {self.log.read_text()}")
-            found = re.findall(r"borealis agent: http://127\.0\.0\.1:(\d+)/", self.log.read_text())
-            return (
-                int(found[-1])
-                if found and (self.port == 0 or int(found[-1]) == self.port)
-                else None
-            )
-
-        wait_for(lambda: bound() is not None and self._healthy(bound()), 30, "the agent")
-        self.port = bound() or self.port
+        wait_for(lambda: self._healthy(self.port), 30, "the agent to answer")
 
     def _healthy(self, port: int | None) -> bool:
         try:
@@ -176,41 +192,12 @@ class SchedulerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        out = open(self.log, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "executor.cli.main",
-                "scheduler",
-                "--agent",
-                self.agent_url,
-                "--db",
-                str(self.db),
-                "--port",
-                str(self.port),
-                *self.extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            start_new_session=True,
+        self.process, self.port = start_daemon(
+            "scheduler",
+            ["--agent", self.agent_url, "--db", str(self.db), *self.extra],
+            self.log,
+            self.port,
         )
-        out.close()
-
-        def bound() -> int | None:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"the scheduler exited: {self.log.read_text()}")
-            text = self.log.read_bytes()[offset:].decode(errors="replace")
-            found = re.findall(r"borealis scheduler: http://127\.0\.0\.1:(\d+)/", text)
-            return (
-                int(found[-1])
-                if found and (self.port == 0 or int(found[-1]) == self.port)
-                else None
-            )
-
-        self.port = wait_for(bound, 30, "the scheduler")
         self.clusters = self.db.parent / "clusters.json"
         self.clusters.write_text(json.dumps([{"name": "local", "scheduler_uri": self.url}]))
 
@@ -231,3 +218,12 @@ class SchedulerProcess:
 
     def states(self, key: str) -> list[str]:
         return [t["state"] for t in self.tasks(key)]
+
+
+@dataclass
+class Embedded:
+    """The embedded default: an agent and a scheduler over it."""
+
+    agent: AgentProcess
+    scheduler: SchedulerProcess
+    base: Path

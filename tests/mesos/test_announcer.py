@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AgentProcess, envelope, kill_executors
+from cluster import AgentProcess, envelope, running_agent
 from kazoo.client import KazooClient
-from support import REPO, borealis, kill_leftovers, wait_for
+from support import REPO, borealis, wait_for
 from zookeeper import ZooKeeper, free_port
 
 SERVICE = REPO / "tests" / "tools" / "lifecycle_service.py"
@@ -46,19 +46,12 @@ def zk(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
 
 @pytest.fixture
 def zk_agent(tmp_path: Path, zookeeper: ZooKeeper) -> Iterator[AgentProcess]:
-    process = AgentProcess(tmp_path / "work", tmp_path / "agent.log")
-    process.env = {
+    env = {
         "BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
         "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "2s",
     }
-    process.start()
-    try:
+    with running_agent(tmp_path, env) as process:
         yield process
-    finally:
-        process.stop()
-        time.sleep(0.2)
-        kill_executors(tmp_path)
-        kill_leftovers(tmp_path)
 
 
 def members(zk: KazooClient, path: str = PATH) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import AgentProcess, envelope
+from cluster import AgentProcess, envelope
 from support import REPO, gone, pid_alive, wait_for
 
 from executor.contract.layout import CheckpointRoot

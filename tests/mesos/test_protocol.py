@@ -9,7 +9,7 @@ import json
 import uuid
 
 import pytest
-from conftest import AgentProcess, envelope
+from cluster import AgentProcess, envelope
 
 from executor.contract import recordio
 from executor.mesos import protocol

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import AgentProcess, envelope
+from cluster import AgentProcess, envelope
 from support import REPO, wait_for
 
 from executor.contract.layout import CheckpointRoot

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from conftest import Host, start_observer, stop_observer
+from observing import Host, start_observer, stop_observer
 from support import REPO, borealis, wait_for
 
 from executor.contract.logs import rotated

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Host
+from observing import Host
 from support import borealis
 
 from executor.contract.logs import rotated

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Host, start_observer, stop_observer
+from observing import Host, start_observer, stop_observer
 from support import borealis
 
 SECRETS = [b"root:x:0:0", b"secret-of-p10", b"secret-of-p1"]

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from conftest import Embedded
+from cluster import Embedded
 from support import REPO, borealis, gone, wait_for
 
 from executor.contract.layout import CheckpointRoot
@@ -54,6 +54,16 @@ def runner_state(cluster: Embedded, task_id: str) -> object:
     return load(CheckpointRoot(Path(executor["run_dir"])).task(task_id).runner_stream)
 
 
+def process_pid(cluster: Embedded, task_id: str) -> int:
+    """The pid of the run's ``web`` process, once the runner has recorded it."""
+
+    def pid() -> int | None:
+        run = runner_state(cluster, task_id).last_run("web")  # type: ignore[attr-defined]
+        return run.pid.pid if run is not None and run.pid is not None else None
+
+    return int(wait_for(pid, 30, f"the process of {task_id}"))
+
+
 def test_five_instance_service_runs_and_a_killed_process_is_rescheduled(cluster: Embedded) -> None:
     create(cluster, KEY, SERVICE)
     wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING instances")
@@ -62,11 +72,7 @@ def test_five_instance_service_runs_and_a_killed_process_is_rescheduled(cluster:
     assert len(ports) == 5 and [t["instance"] for t in tasks] == [0, 1, 2, 3, 4]
     victim = tasks[2]
 
-    def pid() -> int | None:
-        run = runner_state(cluster, victim["task_id"]).last_run("web")  # type: ignore[attr-defined]
-        return run.pid.pid if run is not None and run.pid is not None else None
-
-    pid = wait_for(pid, 30, "the instance's process")
+    pid = process_pid(cluster, victim["task_id"])
     os.kill(pid, signal.SIGTERM)  # the instance's process is killed: it exits 1, the task fails
     replaced = wait_for(
         lambda: (t := cluster.scheduler.tasks(KEY)[2])["task_id"] != victim["task_id"] and t,
@@ -160,11 +166,7 @@ def test_a_dead_executor_is_replaced_and_its_task_stopped(cluster: Embedded) -> 
     (task,) = cluster.scheduler.tasks(KEY)
     executor = cluster.agent.executor(task["task_id"])
 
-    def pid() -> int | None:
-        run = runner_state(cluster, task["task_id"]).last_run("web")  # type: ignore[attr-defined]
-        return run.pid.pid if run is not None and run.pid is not None else None
-
-    process = wait_for(pid, 30, "the process")
+    process = process_pid(cluster, task["task_id"])
     os.kill(executor["pid"], signal.SIGKILL)
     failed = cluster.agent.wait_state(task["task_id"], "TASK_FAILED")
     assert failed["reason"] == "REASON_EXECUTOR_TERMINATED"

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import SchedulerProcess
-from conftest import Embedded
+from cluster import Embedded, SchedulerProcess
 from support import REPO, borealis, wait_for
 
 playwright = pytest.importorskip("playwright.sync_api")
