@@ -75,9 +75,9 @@ import harness  # noqa: E402
 import psutil  # noqa: E402
 from harness import fmt, median, table  # noqa: E402
 
-from executor.contract import replay  # noqa: E402
-from executor.contract.resources import read_history  # noqa: E402
-from executor.contract.states import ProcessState  # noqa: E402
+from borealis.contract import replay  # noqa: E402
+from borealis.contract.resources import read_history  # noqa: E402
+from borealis.contract.states import ProcessState  # noqa: E402
 
 CONFIGS = {
     "sampling": [],  # the defaults: every 20 s, disk usage on
@@ -100,7 +100,7 @@ def default_borealis() -> str:
     script = REPO / ".venv" / "bin" / "borealis"
     if script.exists():
         return str(script)
-    return f"{shlex.quote(sys.executable)} -m executor.cli.main"
+    return f"{shlex.quote(sys.executable)} -m borealis.cli.main"
 
 
 # -- /proc readings ------------------------------------------------------------------------
@@ -267,12 +267,16 @@ class Density:
         """Each runner's spawner (its child) and the coordinators (the spawner's children)."""
         for task in self.tasks:
             runner = psutil.Process(task.proc.pid)
-            spawners = [c for c in runner.children() if "executor.runner.spawner" in _cmd(c)]
+            spawners = [
+                c for c in runner.children() if "borealis.executor.runner.spawner" in _cmd(c)
+            ]
             if len(spawners) != 1:
                 raise RuntimeError(f"{task.task_id}: {len(spawners)} spawners found")
             task.spawner = spawners[0].pid
             task.coordinators = [
-                c.pid for c in spawners[0].children() if "executor.runner.spawner" in _cmd(c)
+                c.pid
+                for c in spawners[0].children()
+                if "borealis.executor.runner.spawner" in _cmd(c)
             ]
             if len(task.coordinators) != len(PROCESSES):
                 raise RuntimeError(f"{task.task_id}: {len(task.coordinators)} coordinators")

@@ -128,7 +128,7 @@ def emit(record: dict[str, Any]) -> None:
 
 def child(system: str, sandbox: Path, interval: float, offset: float) -> None:
     """Start one monitor, report its first value, then measure one window when told to."""
-    from executor.runner.diskusage import DiskMonitor
+    from borealis.executor.runner.diskusage import DiskMonitor
 
     def du() -> int:
         out = subprocess.run(["du", "-s", str(sandbox)], capture_output=True, text=True, check=True)

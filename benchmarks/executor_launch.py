@@ -78,8 +78,8 @@ C. **``--burst`` at once** (default 50): ``--burst`` threads, each with its own 
 **Start-up floors** (per repetition, after the unmeasured launches, ``--floor-reps``
 (10) each, median wall time, same interpreter and environment as the executors; a figure
 includes the interpreter's exit): ``python -c pass``; ``python -m
-executor.cli.main executor`` without ``MESOS_*`` (every import of the executor, then exit
-2 on the missing environment); ``python -m executor.cli.main runner nosuch --root EMPTY
+borealis.cli.main executor`` without ``MESOS_*`` (every import of the executor, then exit
+2 on the missing environment); ``python -m borealis.cli.main runner nosuch --root EMPTY
 -q`` (the runner's imports, then exit 2).
 
 **Byte code** (``--bytecode``). ``cache`` (default): the agent, and so every executor,
@@ -126,8 +126,8 @@ import harness  # noqa: E402
 import psutil  # noqa: E402
 from harness import fmt, median, table  # noqa: E402
 
-from executor.contract import replay  # noqa: E402
-from executor.contract.layout import CheckpointRoot  # noqa: E402
+from borealis.contract import replay  # noqa: E402
+from borealis.contract.layout import CheckpointRoot  # noqa: E402
 
 MB = 1024 * 1024
 SLEEP_CMD = "sleep 100000"
@@ -189,7 +189,7 @@ def default_borealis() -> str:
     script = REPO / ".venv" / "bin" / "borealis"
     if script.exists():
         return str(script)
-    return f"{shlex.quote(sys.executable)} -m executor.cli.main"
+    return f"{shlex.quote(sys.executable)} -m borealis.cli.main"
 
 
 def interpreter(borealis: list[str]) -> str:
@@ -819,8 +819,8 @@ def floors(python: str, env: dict[str, str], work: Path, reps: int) -> dict[str,
     empty.mkdir(exist_ok=True)
     commands = {
         "python": [python, "-c", "pass"],
-        "executor": [python, "-m", "executor.cli.main", "executor"],
-        "runner": [python, "-m", "executor.cli.main", "runner", "nosuch", "--root", str(empty)],
+        "executor": [python, "-m", "borealis.cli.main", "executor"],
+        "runner": [python, "-m", "borealis.cli.main", "runner", "nosuch", "--root", str(empty)],
     }
     found: dict[str, float | None] = {}
     for name, argv in commands.items():

@@ -272,11 +272,15 @@ def machine() -> str:
     )
 
 
+PRODUCT_FOLDERS = ("contract", "executor", "agent", "observer", "scheduler", "cli")
+
+
 def borealis_source() -> str:
     """Which Borealis code is measured: a commit snapshot, or a working tree and its state."""
-    import executor
+    import borealis.executor
 
-    src = Path(executor.__path__[0]).parent
+    # the installed file links back to the checkout (strict editable install)
+    src = Path(borealis.executor.__file__).resolve().parent.parent
     marker = src / ".borealis-commit"
     if marker.exists():
         return f"borealis = snapshot of commit {marker.read_text().strip()[:12]}"
@@ -287,9 +291,9 @@ def borealis_source() -> str:
         ).stdout.strip()
 
     head = git("rev-parse", "--short=12", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--", "executor")
+    dirty = git("status", "--porcelain", "--", *PRODUCT_FOLDERS)
     return f"borealis = working tree {src} at {head}" + (
-        " with uncommitted changes in executor/" if dirty else ""
+        " with uncommitted changes" if dirty else ""
     )
 
 

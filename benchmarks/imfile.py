@@ -55,8 +55,8 @@ import harness
 import logs
 from harness import fmt, median, table
 
-from executor.contract import replay
-from executor.contract.states import ProcessState
+from borealis.contract import replay
+from borealis.contract.states import ProcessState
 
 GENERATOR = Path(__file__).resolve().parent.parent / "tests" / "tools" / "numbered_lines.py"
 RENAME_WRITER = Path(__file__).resolve().parent / "rename_writer.py"

@@ -8,7 +8,7 @@ For each repetition, each system in turn (the order rotates between repetitions)
                the time is the loop's
 * borealis     ``borealis run sleepers.aurora --root TMP --task-id bench -q`` (N processes,
                ``cmdline = 'sleep 1000'``); polled by replaying the runner checkpoint
-               incrementally (``executor.contract.replay.Follower``) until the last run of
+               incrementally (``borealis.contract.replay.Follower``) until the last run of
                every process is RUNNING. "ready" is the time in the runner's ``runner``
                record, so "ready -> all" leaves out interpreter start-up, imports and the
                config load

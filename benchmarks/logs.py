@@ -25,7 +25,7 @@ when the task ends, and a run's output is on disk before its end is recorded); f
 peers, polled every ``--poll`` s, when the generator has written its ``--times`` file at
 exit and the log files hold every byte. MB/s = bytes / wall (MB = 2^20 bytes). For
 Borealis also the generator's own run time from the checkpoint (RUNNING ``start_time`` to
-SUCCESS ``stop_time``, read with ``executor.contract.replay.load``).
+SUCCESS ``stop_time``, read with ``borealis.contract.replay.load``).
 
 **CPU of the component that moves the bytes**, per GiB: for Borealis the run's coordinator
 (its pid from the checkpoint's FORKED record; ``/proc/PID/task/*/schedstat``, first field, ns,
@@ -69,8 +69,8 @@ import harness
 import lines
 from harness import fmt, median, table
 
-from executor.contract import replay
-from executor.contract.states import ProcessState
+from borealis.contract import replay
+from borealis.contract.states import ProcessState
 
 SYSTEMS = ["file", "borealis-standard", "borealis-rotate", "supervisord", "circus", "cat"]
 LABELS = {

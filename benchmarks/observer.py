@@ -104,8 +104,8 @@ import harness  # noqa: E402
 import psutil  # noqa: E402
 from harness import fmt, median, table  # noqa: E402
 
-from executor.contract import replay  # noqa: E402
-from executor.contract.states import ProcessState  # noqa: E402
+from borealis.contract import replay  # noqa: E402
+from borealis.contract.states import ProcessState  # noqa: E402
 
 MB = 1024 * 1024
 LOG_LINES = 150000
@@ -150,7 +150,7 @@ def default_borealis() -> str:
     script = REPO / ".venv" / "bin" / "borealis"
     if script.exists():
         return str(script)
-    return f"{shlex.quote(sys.executable)} -m executor.cli.main"
+    return f"{shlex.quote(sys.executable)} -m borealis.cli.main"
 
 
 # -- /proc readings ------------------------------------------------------------------------

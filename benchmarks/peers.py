@@ -35,8 +35,8 @@ from typing import Any
 import psutil
 from harness import SLEEP_ARGV, tool
 
-from executor.contract import replay
-from executor.contract.states import ProcessState
+from borealis.contract import replay
+from borealis.contract.states import ProcessState
 
 SLEEP_CMD = " ".join(SLEEP_ARGV)
 

@@ -51,8 +51,8 @@ C1M_RATE = 3750.0
 
 
 def measure(host_count: int, per_host: int, policy: str, seed: int) -> dict[str, Any]:
-    from scheduler.constraints import parse_all
-    from scheduler.placement import Host, Placer, Request
+    from borealis.scheduler.constraints import parse_all
+    from borealis.scheduler.placement import Host, Placer, Request
 
     rng = random.Random(seed)
     racks = max(1, host_count // 40)

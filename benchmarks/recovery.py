@@ -6,7 +6,7 @@ Borealis. A task of N ``sleep 1000`` processes (``max_failures = 0``) is put on 
 with a synthetic history, so that its runner checkpoint holds about ``--records``
 records once the live runs have started: the task file (``borealis inspect`` output),
 then the runner stream and every coordinator stream written with
-``executor.contract.stream`` / ``records`` as if each process had already run and
+``borealis.contract.stream`` / ``records`` as if each process had already run and
 ended R times (R = records / 4N; each run leaves WAITING, FORKED, RUNNING and an end
 record, FAILED exit 1 or KILLED by signal 9, 10 s apart, every 50 generations a runner
 restart). The history is replayed with ``replay.load`` before use. Then:
@@ -25,7 +25,7 @@ restart). The history is replayed with ``replay.load`` before use. Then:
    runner to record that run's end (proof that it follows the re-attached coordinator).
 
 The floor is what any re-attaching Python runner must at least do: a fresh
-interpreter that imports ``executor.contract.replay`` and replays the same stream
+interpreter that imports ``borealis.contract.replay`` and replays the same stream
 (``python -c 'replay.load(...)'``, timed from spawn to exit).
 
 supervisord and circus: start with N programs / watchers, wait until all are running,
@@ -49,8 +49,8 @@ import harness
 import peers
 from harness import fmt, median, ratio, table
 
-from executor.contract import replay
-from executor.contract.records import (
+from borealis.contract import replay
+from borealis.contract.records import (
     Header,
     Identity,
     ProcessStatus,
@@ -59,8 +59,8 @@ from executor.contract.records import (
     TaskStatus,
     encode,
 )
-from executor.contract.states import ProcessState, TaskState
-from executor.contract.stream import frame, read_all
+from borealis.contract.states import ProcessState, TaskState
+from borealis.contract.stream import frame, read_all
 
 SYSTEMS = ["borealis", "supervisord", "circus"]
 TASK_ID = "recovery"
@@ -245,7 +245,7 @@ def borealis_run(ws: harness.Workspace, args: argparse.Namespace) -> dict[str, f
         [
             sys.executable,
             "-c",
-            "import sys, pathlib\nfrom executor.contract import replay\n"
+            "import sys, pathlib\nfrom borealis.contract import replay\n"
             "replay.load(pathlib.Path(sys.argv[1]))",
             str(sut.stream),
         ],

@@ -8,10 +8,10 @@ from typing import Any
 
 import tornado.web
 
-from executor.contract import summary
-from executor.contract.layout import TASK_ID_RE
-from executor.contract.resources import read_history
-from executor.contract.taskspec import task_to_json
+from borealis.contract import summary
+from borealis.contract.layout import TASK_ID_RE
+from borealis.contract.resources import read_history
+from borealis.contract.taskspec import task_to_json
 
 from . import logstream, sandbox
 from .base import BaseHandler

@@ -19,7 +19,9 @@ from .base import NotFound
 from .metrics import Metrics, MetricsHandler
 from .store import TaskStore
 
-HERE = Path(__file__).parent
+# resolved: an editable install links each file, and static files are served only from the
+# directory that holds them for real (Tornado refuses a link that leaves the static folder)
+HERE = Path(__file__).resolve().parent
 TASK = r"([^/]+)"
 log = logging.getLogger("borealis.observer")
 

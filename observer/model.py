@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from executor.contract import summary
-from executor.contract.errors import InputError
-from executor.contract.layout import CheckpointRoot, TaskPaths
-from executor.contract.records import RecordError
-from executor.contract.replay import Follower, RunnerState, TransitionError, load
-from executor.contract.resources import Sample, latest
-from executor.contract.stream import CorruptStream
-from executor.contract.taskspec import TaskSpec, task_from_text
+from borealis.contract import summary
+from borealis.contract.errors import InputError
+from borealis.contract.layout import CheckpointRoot, TaskPaths
+from borealis.contract.records import RecordError
+from borealis.contract.replay import Follower, RunnerState, TransitionError, load
+from borealis.contract.resources import Sample, latest
+from borealis.contract.stream import CorruptStream
+from borealis.contract.taskspec import TaskSpec, task_from_text
 
 READ_ERRORS = (OSError, CorruptStream, RecordError, TransitionError, InputError, ValueError)
 

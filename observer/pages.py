@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 
 import tornado.web
 
-from executor.contract.resources import format_bytes
-from executor.contract.taskspec import task_to_json
+from borealis.contract.resources import format_bytes
+from borealis.contract.taskspec import task_to_json
 
 from . import sandbox
 from .api import TaskHandler, known_process, process_document, task_document

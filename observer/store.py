@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from executor.contract.layout import TASK_ID_RE, CheckpointRoot
+from borealis.contract.layout import TASK_ID_RE, CheckpointRoot
 
 from .model import Detail, ObservedTask, read_detail
 

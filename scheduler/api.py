@@ -10,8 +10,8 @@ from urllib.parse import quote
 import tornado.escape
 import tornado.web
 
-from executor.contract.errors import InputError
-from executor.contract.jobspec import job_from_json
+from borealis.contract.errors import InputError
+from borealis.contract.jobspec import job_from_json
 
 from .core import Conflict, NotFound, Scheduler
 from .store import Task

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from executor.contract.jobspec import JobSpec
+from borealis.contract.jobspec import JobSpec
 
 from .constraints import ConstraintError, parse_all
 from .placement import Host, Placer, Request

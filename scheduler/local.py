@@ -14,9 +14,9 @@ from typing import Any
 import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from executor.contract.envelope import Envelope
-from executor.contract.envelope import JobKey as EnvelopeJobKey
-from executor.contract.jobspec import JobSpec
+from borealis.contract.envelope import Envelope
+from borealis.contract.envelope import JobKey as EnvelopeJobKey
+from borealis.contract.jobspec import JobSpec
 
 from .placement import Host
 from .store import Task

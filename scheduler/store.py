@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executor.contract.jobspec import JobKey, JobSpec, job_from_json
+from borealis.contract.jobspec import JobKey, JobSpec, job_from_json
 
 from .states import TaskState
 

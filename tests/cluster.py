@@ -30,7 +30,7 @@ def start_daemon(
     offset = log.stat().st_size if log.exists() else 0
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "executor.cli.main", command, "--port", str(port), *args],
+            [sys.executable, "-m", "borealis.cli.main", command, "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import kill_leftovers
 
-from executor.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot
 
 
 @pytest.fixture

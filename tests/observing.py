@@ -14,7 +14,7 @@ from typing import Any
 
 from support import REPO, wait_for
 
-from executor.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Observer:
 def start_observer(log: Path, *args: str) -> Observer:
     out = open(log, "wb")  # noqa: SIM115 (kept open for the process's lifetime)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "executor.cli.main", "observer", "--port", "0", *args],
+        [sys.executable, "-m", "borealis.cli.main", "observer", "--port", "0", *args],
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=REPO,

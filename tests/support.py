@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import RunnerState, load
-from executor.contract.states import TaskState
-from executor.contract.taskspec import TaskSpec, task_from_json
-from executor.contract.validation import validate
-from executor.runner.proctree import ProcessTable
-from executor.runner.runner import RunContext, RunnerOptions, TaskRunner
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.replay import RunnerState, load
+from borealis.contract.states import TaskState
+from borealis.contract.taskspec import TaskSpec, task_from_json
+from borealis.contract.validation import validate
+from borealis.executor.runner.proctree import ProcessTable
+from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def replayed(root: CheckpointRoot, task_id: str) -> RunnerState:
 def borealis(*args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
     """Run the borealis CLI in a subprocess (as an installed user would)."""
     return subprocess.run(
-        [sys.executable, "-m", "executor.cli.main", *args],
+        [sys.executable, "-m", "borealis.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -89,7 +89,7 @@ def start_borealis(*args: str, log: Path, **kw: Any) -> subprocess.Popen[bytes]:
     """
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "executor.cli.main", *args],
+            [sys.executable, "-m", "borealis.cli.main", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=kw.pop("cwd", REPO),

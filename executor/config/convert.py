@@ -21,9 +21,9 @@ from pystachio.composite import Structural
 from pystachio.container import ListContainer
 from pystachio.parsing import MustacheParser
 
-from executor.contract.errors import InputError
-from executor.contract.taskspec import TaskSpec, task_from_json
-from executor.contract.validation import validate
+from borealis.contract.errors import InputError
+from borealis.contract.taskspec import TaskSpec, task_from_json
+from borealis.contract.validation import validate
 
 from .loader import LoadedConfig
 from .schema import MesosContext, MesosTaskInstance, ThermosContext

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.jobspec import JobSpec, job_from_json
+from borealis.contract.errors import InputError
+from borealis.contract.jobspec import JobSpec, job_from_json
 
 from . import convert
 from .loader import LoadedConfig

@@ -21,7 +21,7 @@ from typing import Any
 
 import pystachio
 
-from executor.contract.errors import InputError
+from borealis.contract.errors import InputError
 
 from . import helpers, schema
 

@@ -5,7 +5,7 @@ as Apache Aurora's (``apache.thermos.config.schema_base`` and
 ``apache.aurora.config.schema.base``), so that existing ``.aurora`` and
 ``.thermos`` files load unchanged. Everything here is exposed by name inside a
 config file. Right after loading, tasks are converted to the typed
-``executor.contract.taskspec.TaskSpec`` (see ``convert.py``); only the config
+``borealis.contract.taskspec.TaskSpec`` (see ``convert.py``); only the config
 file itself ever sees these structs.
 """
 
@@ -29,7 +29,7 @@ from pystachio import (
     Struct,
 )
 
-from executor.contract.taskspec import BYTES, GB, KB, MB, TB
+from borealis.contract.taskspec import BYTES, GB, KB, MB, TB
 
 __all__ = [
     "BYTES",

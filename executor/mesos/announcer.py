@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
+from borealis.contract.errors import InputError
 
 log = logging.getLogger("borealis.announcer")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from executor.contract.recordio import Parser, RecordIOError
+from borealis.contract.recordio import Parser, RecordIOError
 
 from . import protocol
 from .environment import MesosEnvironment

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executor.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
-from executor.contract.errors import InputError
-from executor.contract.layout import TASK_ID_RE, CheckpointRoot
-from executor.contract.states import TaskState
-from executor.contract.validation import validate
+from borealis.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
+from borealis.contract.errors import InputError
+from borealis.contract.layout import TASK_ID_RE, CheckpointRoot
+from borealis.contract.states import TaskState
+from borealis.contract.validation import validate
 
 from . import lifecycle, protocol
 from .client import AgentLink

@@ -27,7 +27,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from executor.contract.envelope import HealthCheck, HttpChecker, ShellChecker
+from borealis.contract.envelope import HealthCheck, HttpChecker, ShellChecker
 
 SNOOZE_FILE = ".healthchecksnooze"
 

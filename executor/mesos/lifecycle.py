@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from executor.contract.envelope import HttpLifecycle
+from borealis.contract.envelope import HttpLifecycle
 
 log = logging.getLogger("borealis.executor")
 RESERVE = 1.0

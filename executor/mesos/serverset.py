@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from executor.contract.envelope import Announce
+from borealis.contract.envelope import Announce
 
 MEMBER_PREFIX = "member_"
 

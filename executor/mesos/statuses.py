@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from executor.contract.replay import RunnerState
-from executor.contract.states import ProcessState, TaskState
+from borealis.contract.replay import RunnerState
+from borealis.contract.states import ProcessState, TaskState
 
 MESOS_STATE = {
     TaskState.SUCCESS: "TASK_FINISHED",

@@ -17,11 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from executor.contract.layout import CheckpointRoot, TaskPaths
-from executor.contract.replay import Follower, RunnerState
-from executor.contract.taskspec import TaskSpec
-from executor.runner import prepare
-from executor.runner.proctree import is_alive, send_signal
+from borealis.contract.layout import CheckpointRoot, TaskPaths
+from borealis.contract.replay import Follower, RunnerState
+from borealis.contract.taskspec import TaskSpec
+from borealis.executor.runner import prepare
+from borealis.executor.runner.proctree import is_alive, send_signal
 
 
 def borealis_command() -> list[str]:
@@ -30,7 +30,7 @@ def borealis_command() -> list[str]:
     program = sys.argv[0] if sys.argv else ""
     if program.endswith((".pyz", ".pex")) and os.path.isfile(program):
         return [sys.executable, os.path.abspath(program)]
-    return [sys.executable, "-m", "executor.cli.main"]
+    return [sys.executable, "-m", "borealis.cli.main"]
 
 
 class TaskRun:

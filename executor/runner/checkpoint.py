@@ -22,10 +22,10 @@ import fcntl
 import os
 from pathlib import Path
 
-from executor.contract.layout import TaskPaths
-from executor.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
-from executor.contract.replay import RunnerState, apply, replay_payloads
-from executor.contract.stream import Tail, frame, read_all
+from borealis.contract.layout import TaskPaths
+from borealis.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
+from borealis.contract.replay import RunnerState, apply, replay_payloads
+from borealis.contract.stream import Tail, frame, read_all
 
 from .faults import Faults
 

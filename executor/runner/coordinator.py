@@ -37,10 +37,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from executor.contract.records import ProcessStatus, ProcessWarning, encode
-from executor.contract.states import ProcessState, process_state_for_exit
-from executor.contract.stream import StreamWriter
-from executor.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
+from borealis.contract.records import ProcessStatus, ProcessWarning, encode
+from borealis.contract.states import ProcessState, process_state_for_exit
+from borealis.contract.stream import StreamWriter
+from borealis.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
 
 from .logpump import Output, linger, make_pipe, pump_until_exit
 from .logrotate import RotatingFile

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from executor.contract.layout import TaskPaths, process_log_dir
-from executor.contract.records import Identity, ProcessStatus, ProcessWarning, decode
-from executor.contract.replay import ProcessRun, advances, warning_is_new
-from executor.contract.states import ProcessState
-from executor.contract.stream import StreamFollower
-from executor.contract.taskspec import LoggerSpec, TaskSpec
+from borealis.contract.layout import TaskPaths, process_log_dir
+from borealis.contract.records import Identity, ProcessStatus, ProcessWarning, decode
+from borealis.contract.replay import ProcessRun, advances, warning_is_new
+from borealis.contract.states import ProcessState
+from borealis.contract.stream import StreamFollower
+from borealis.contract.taskspec import LoggerSpec, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from executor.contract.records import Identity
+from borealis.contract.records import Identity
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from executor.runner.diskscan import Tally
-from executor.runner.diskwatch import Watches
+from borealis.executor.runner.diskscan import Tally
+from borealis.executor.runner.diskwatch import Watches
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ into ``fresh`` (the caller looks at both again), and keeps the watches in line w
 - a node taken out of the tree (its directory moved from, deleted, replaced, not found when
   its parent is listed again) and not put back by the end of the drain loses the watches of
   its subtree: a directory moved out of the tree is no longer watched;
-- ``IN_Q_OVERFLOW`` sets ``overflowed``: events were lost and the caller starts afresh.
+- ``IN_Q_OVERFLOW`` calls ``on_queue_overflow`` then ``on_events_lost`` (in watchdog's order,
+  whoever dispatches it), which sets ``overflowed``: events were lost, the caller starts afresh.
 
 Events are read late (up to one sampling interval), so the paths computed from them can be
 stale; nothing relies on them being current: the caller looks at each path again rather than
@@ -234,7 +235,9 @@ class Watches:
             count += 1
             if mask & (IN_Q_OVERFLOW | IN_IGNORED):
                 if mask & IN_Q_OVERFLOW:  # wd == -1: the last event queued (the caller logs it)
+                    # in watchdog's order: every callback hears of the overflow, then of the loss
                     self.on_queue_overflow()
+                    self.on_events_lost()
                     return count
                 if self._fd.forget(wd):
                     self.on_watch_deleted(wd)
@@ -308,6 +311,10 @@ class Watches:
             self._register([(parent, name, path, False)])
 
     def on_queue_overflow(self) -> None:
+        """The kernel's queue overflowed; ``on_events_lost`` follows (watchdog's protocol)."""
+
+    def on_events_lost(self) -> None:
+        """Events were dropped: the caller starts afresh (a walk and new watches)."""
         self.overflowed = True
 
     # -- the tree of watches ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The runner calls ``step`` from its loop; when a sample is due, the monitor samples
 every live run (``sampler.py``) and the sandbox's disk usage (``diskusage.py``),
-appends one record to the history (``executor/contract/resources.py`` describes
+appends one record to the history (``contract/resources.py`` describes
 the format and its bound), and says whether the task broke a limit:
 
 * disk (``Resources.disk``, allocated bytes as ``du -sB1`` counts them) over the
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from executor.contract.layout import TaskPaths
-from executor.contract.replay import RunnerState
-from executor.contract.resources import Sample, TaskUsage, format_bytes, history_files
-from executor.contract.states import ProcessState
-from executor.contract.stream import HEADER, StreamWriter
-from executor.contract.taskspec import TaskSpec
+from borealis.contract.layout import TaskPaths
+from borealis.contract.replay import RunnerState
+from borealis.contract.resources import Sample, TaskUsage, format_bytes, history_files
+from borealis.contract.states import ProcessState
+from borealis.contract.stream import HEADER, StreamWriter
+from borealis.contract.taskspec import TaskSpec
 
 if TYPE_CHECKING:
     from .diskusage import DiskMonitor

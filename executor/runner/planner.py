@@ -34,10 +34,10 @@ import enum
 import math
 from dataclasses import dataclass
 
-from executor.contract.replay import ProcessRun, RunnerState
-from executor.contract.states import ProcessState
-from executor.contract.taskspec import ProcessSpec, TaskSpec
-from executor.contract.validation import dependencies
+from borealis.contract.replay import ProcessRun, RunnerState
+from borealis.contract.states import ProcessState
+from borealis.contract.taskspec import ProcessSpec, TaskSpec
+from borealis.contract.validation import dependencies
 
 DEFAULT_MAX_RUNS = 100
 

@@ -13,10 +13,10 @@ import pwd
 import tempfile
 from pathlib import Path
 
-from executor.contract.errors import InputError
-from executor.contract.layout import TaskPaths
-from executor.contract.states import TaskState
-from executor.contract.taskspec import TaskSpec, task_from_text
+from borealis.contract.errors import InputError
+from borealis.contract.layout import TaskPaths
+from borealis.contract.states import TaskState
+from borealis.contract.taskspec import TaskSpec, task_from_text
 
 from .coordinator import RunAs
 from .runner import RunContext, RunnerOptions, TaskRunner

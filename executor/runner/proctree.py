@@ -25,7 +25,7 @@ import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from executor.contract.records import Identity
+from borealis.contract.records import Identity
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 PR_SET_NAME = 15

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from executor.contract.layout import CheckpointRoot, log_dir
-from executor.contract.records import Header, RunnerStarted, TaskStatus
-from executor.contract.replay import RunnerState
-from executor.contract.states import TaskState
-from executor.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
+from borealis.contract.layout import CheckpointRoot, log_dir
+from borealis.contract.records import Header, RunnerStarted, TaskStatus
+from borealis.contract.replay import RunnerState
+from borealis.contract.states import TaskState
+from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from executor.contract.records import Identity
-from executor.contract.resources import ProcessUsage
+from borealis.contract.records import Identity
+from borealis.contract.resources import ProcessUsage
 
 from .cputime import Times, used
 from .discovery import PidWatch, is_thread_group_leader

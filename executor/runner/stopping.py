@@ -15,8 +15,8 @@ import os
 import signal
 from collections.abc import Callable
 
-from executor.contract.records import Identity
-from executor.contract.replay import RunnerState
+from borealis.contract.records import Identity
+from borealis.contract.replay import RunnerState
 
 from .proctree import ProcessTable, is_alive, send_signal, signal_all
 

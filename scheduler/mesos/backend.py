@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.contract.jobspec import JobSpec
+from borealis.contract.jobspec import JobSpec
 
 from ..local import envelope
 from ..placement import MB, Host

@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from executor.contract.recordio import Parser, RecordIOError
+from borealis.contract.recordio import Parser, RecordIOError
 
 from . import stream
 

@@ -22,11 +22,11 @@ from support import (
     wait_for,
 )
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.records import Identity, ProcessStatus, RunnerStarted, encode
-from executor.contract.states import ProcessState, TaskState
-from executor.contract.stream import frame
-from executor.runner.proctree import identify, read_stat
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.records import Identity, ProcessStatus, RunnerStarted, encode
+from borealis.contract.states import ProcessState, TaskState
+from borealis.contract.stream import frame
+from borealis.executor.runner.proctree import identify, read_stat
 
 
 def running(root: CheckpointRoot, task_id: str, name: str, run: int = 0) -> bool:
@@ -203,7 +203,7 @@ def test_reboot_makes_active_runs_lost(root: CheckpointRoot, tmp_path: Path) -> 
     first.wait()
     stream = root.task("b").runner_stream
     # Rewrite the boot id in the runner records, as if they came from an earlier boot.
-    from executor.contract.stream import read_all
+    from borealis.contract.stream import read_all
 
     payloads = [
         p.replace(b'"boot_id":"', b'"boot_id":"earlier-') if b'"t":"runner"' in p else p
@@ -283,6 +283,6 @@ def _spawners(runner: int) -> list[int]:
             stat = read_stat(int(entry))
             if stat is not None and stat.ppid == runner:
                 with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as fp:
-                    if b"executor.runner.spawner" in fp.read():
+                    if b"borealis.executor.runner.spawner" in fp.read():
                         found.append(int(entry))
     return found

@@ -1,4 +1,5 @@
-"""Sandbox disk usage (``executor.runner.diskusage``) against GNU du, with real files and inotify.
+"""Sandbox disk usage (``borealis.executor.runner.diskusage``) against GNU du, with real files
+and inotify.
 
 Every check waits (bounded, polling ``usage()``) until the monitor agrees with ``du -sb``,
 ``du -sB1`` and ``du -s --inodes`` run on the same tree after the changes stopped. The
@@ -26,8 +27,10 @@ from typing import Any
 
 import pytest
 from support import REPO, wait_for
+from watchdog.observers.inotify_c import CallbackId, InotifyFD
 
-from executor.runner.diskusage import DiskMonitor, DiskUsage
+from borealis.executor.runner.diskusage import DiskMonitor, DiskUsage
+from borealis.executor.runner.diskwatch import MASK, Watches
 
 MB = 1024 * 1024
 
@@ -412,7 +415,7 @@ def test_programs_started_meanwhile_do_not_inherit_the_inotify_descriptor(
 CHILD = """
 import json, sys
 from pathlib import Path
-from executor.runner.diskusage import DiskMonitor
+from borealis.executor.runner.diskusage import DiskMonitor
 
 monitor = DiskMonitor(Path(sys.argv[1]), scan_interval=0.0)
 monitor.start()
@@ -522,6 +525,42 @@ def test_queue_overflow_is_followed_by_a_walk_then_events_again(
         os.unlink(sandbox / "flood" / f"f{i}")
     usage = agrees(monitor.usage, sandbox)
     assert monitor.walks == 2 and monitor.overflows == 1
+
+
+def test_an_overflow_dispatched_by_watchdog_itself_makes_the_watches_start_afresh(
+    sandbox: Path, tmp_path: Path
+) -> None:
+    """``Watches`` is a callback of watchdog's protocol as the locked watchdog defines it:
+    a real overflow, read and dispatched by watchdog's own ``read_events``/``handle_event``
+    (what its reader thread does), reaches ``on_queue_overflow`` then ``on_events_lost``."""
+    watches = Watches(str(sandbox))
+    flooded = tmp_path / "flooded"
+    flooded.mkdir()
+    instance = InotifyFD()
+    try:
+        assert instance.add_callback(os.fsencode(flooded), MASK, watches, CallbackId(7)) > 0
+        # Writes to two files in turn: the kernel merges only an event identical to the last
+        # one queued, so each write queues one, until the queue overflows.
+        files = [os.open(flooded / name, os.O_WRONLY | os.O_CREAT) for name in ("a", "b")]
+        try:
+            for i in range(queue_size() + 100):
+                os.write(files[i % 2], b"x")
+        finally:
+            for fd in files:
+                os.close(fd)
+        assert not watches.overflowed
+        overflows = []
+        for _ in range(queue_size()):  # bounded: the overflow is the last event queued
+            events = instance.read_events()
+            overflows = [event for event in events if event.is_queue_overflow]
+            if overflows or not events:
+                break
+        assert overflows, "the kernel queue did not overflow"
+        instance.handle_event(overflows[0])
+        assert watches.overflowed
+    finally:
+        instance.close()
+        watches.close()
 
 
 @needs_userns

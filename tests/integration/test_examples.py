@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import REPO, borealis, start_borealis, wait_for
 
-from executor.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot
 
 EXAMPLES = REPO / "sandbox_examples"
 

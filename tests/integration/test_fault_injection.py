@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from support import REPO, marked, replayed, run_lines
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.states import TaskState
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import TaskState
 
 SEEDS = range(6)
 KILLS_PER_DRIVE = 10
@@ -108,7 +108,7 @@ export(Task(name='killed_retry', processes=[p, q], constraints=order(p, q)))
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "executor.cli.main", *args]
+    return [sys.executable, "-m", "borealis.cli.main", *args]
 
 
 def drive(root: CheckpointRoot, scenario: Scenario, seed: int, tmp_path: Path) -> tuple[int, int]:

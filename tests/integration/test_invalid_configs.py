@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import borealis
 
-from executor.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot
 
 CONFIG = "bad.aurora"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from support import borealis, gone, marked, pid_alive, replayed, start_borealis, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.states import ProcessState, TaskState
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import ProcessState, TaskState
 
 # A daemon that escapes its parent twice over (setsid + double fork) and so is
 # no longer in the run's process tree or session: only the environment marker

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from support import REPO, borealis, replayed, start_borealis, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.logs import rotated
-from executor.contract.states import ProcessState, TaskState
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.logs import rotated
+from borealis.contract.states import ProcessState, TaskState
 
 GENERATOR = REPO / "tests" / "tools" / "numbered_lines.py"
 KB = 1024
@@ -163,7 +163,7 @@ def test_borealis_tail_follows_through_50_rotations(root: CheckpointRoot, tmp_pa
                          log=tmp_path / "run.log")  # fmt: skip
     wait_for(lambda: root.task("f").runner_stream.exists(), 20, "the task")
     tail = subprocess.run(
-        [sys.executable, "-m", "executor.cli.main", "tail", "f", "p", "-f", "-n", "0",
+        [sys.executable, "-m", "borealis.cli.main", "tail", "f", "p", "-f", "-n", "0",
          "--root", str(root.path)],
         capture_output=True, cwd=REPO, timeout=120,
     )  # fmt: skip

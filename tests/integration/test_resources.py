@@ -1,7 +1,7 @@
 """Resource accounting end to end: real processes, figures checked against /proc.
 
 Each test runs ``borealis run`` with a short ``--sample-interval`` and reads the
-runner's resource history (``executor.contract.resources``), as the observer and
+runner's resource history (``borealis.contract.resources``), as the observer and
 ``borealis status`` do.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from support import REPO, borealis, replayed, start_borealis, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.records import Identity
-from executor.contract.resources import Sample, latest, read_history
-from executor.contract.states import ProcessState, TaskState
-from executor.runner.proctree import read_stat
-from executor.runner.sampler import TaskSampler
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.records import Identity
+from borealis.contract.resources import Sample, latest, read_history
+from borealis.contract.states import ProcessState, TaskState
+from borealis.executor.runner.proctree import read_stat
+from borealis.executor.runner.sampler import TaskSampler
 
 BUSY = REPO / "tests" / "tools" / "busy.py"
 MB = 1024 * 1024

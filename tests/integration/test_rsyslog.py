@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support import REPO, borealis, wait_for
 
-from executor.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot
 
 GENERATOR = REPO / "tests" / "tools" / "numbered_lines.py"
 MB = 1024 * 1024

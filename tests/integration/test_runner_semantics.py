@@ -14,9 +14,9 @@ import pwd
 import pytest
 from support import replayed, run_in_process, task
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.states import ProcessState, TaskState
-from executor.runner.runner import RunnerOptions
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import ProcessState, TaskState
+from borealis.executor.runner.runner import RunnerOptions
 
 
 def states(root: CheckpointRoot, name: str, task_id: str = "t1") -> list[str]:
@@ -313,7 +313,7 @@ def test_a_run_that_cannot_start_fails_with_a_reason(root: CheckpointRoot) -> No
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
 def test_task_user_runs_processes_as_that_user(root: CheckpointRoot) -> None:
-    from executor.runner.prepare import resolve_user
+    from borealis.executor.runner.prepare import resolve_user
 
     user, run_as = resolve_user("nobody", "test")
     assert run_as is not None

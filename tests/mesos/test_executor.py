@@ -12,8 +12,8 @@ from pathlib import Path
 from cluster import AgentProcess, envelope
 from support import REPO, gone, pid_alive, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import load
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.replay import load
 
 SERVICE = REPO / "tests" / "tools" / "lifecycle_service.py"
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from cluster import AgentProcess, envelope
 
-from executor.contract import recordio
-from executor.mesos import protocol
+from borealis.contract import recordio
+from borealis.executor.mesos import protocol
 
 
 def test_recordio_split_at_every_byte_boundary_with_multibyte_utf8() -> None:

@@ -11,8 +11,8 @@ import pytest
 from cluster import AgentProcess, envelope
 from support import REPO, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import load
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.replay import load
 
 
 @pytest.mark.slow

@@ -28,8 +28,8 @@ import pytest
 from observing import Host, start_observer, stop_observer
 from support import REPO, borealis, kill_leftovers, replayed, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.states import ProcessState
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import ProcessState
 
 CONFIGS = {
     "ok": "export(Task(name='ok', processes=[Process(name='hello', cmdline='echo hello world')]))",
@@ -102,7 +102,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
             [
                 sys.executable,
                 "-m",
-                "executor.cli.main",
+                "borealis.cli.main",
                 "run",
                 str(configs / f"{name}.aurora"),
                 "--root",

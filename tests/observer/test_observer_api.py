@@ -9,8 +9,8 @@ from typing import Any
 from observing import Host, start_observer, stop_observer
 from support import REPO, borealis, wait_for
 
-from executor.contract.logs import rotated
-from executor.contract.replay import load
+from borealis.contract.logs import rotated
+from borealis.contract.replay import load
 
 
 def chain_bytes(live: Path) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 from observing import Host
 from support import borealis
 
-from executor.contract.logs import rotated
+from borealis.contract.logs import rotated
 
 playwright = pytest.importorskip("playwright.sync_api")  # installed by the test extras
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -13,8 +13,8 @@ from pathlib import Path
 from cluster import Embedded
 from support import REPO, borealis, gone, wait_for
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import load
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.replay import load
 
 KEY = "local/www-data/devel/web"
 SERVICE = """

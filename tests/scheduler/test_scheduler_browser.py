@@ -33,7 +33,7 @@ def observer_url(cluster: Embedded) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "executor.cli.main",
+                "borealis.cli.main",
                 "observer",
                 "--port",
                 "0",

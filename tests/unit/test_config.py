@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from executor.config import convert, loader
-from executor.config.helpers import java_options, python_options
-from executor.contract.errors import InputError
-from executor.contract.taskspec import (
+from borealis.contract.errors import InputError
+from borealis.contract.taskspec import (
     GB,
     KB,
     MB,
@@ -21,6 +19,8 @@ from executor.contract.taskspec import (
     RotatePolicy,
     TaskSpec,
 )
+from borealis.executor.config import convert, loader
+from borealis.executor.config.helpers import java_options, python_options
 
 # -- helpers -------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from executor.contract.records import Identity
-from executor.runner.cputime import Times, used
+from borealis.contract.records import Identity
+from borealis.executor.runner.cputime import Times, used
 
 ROOT = Identity(100, 1)
 CHILD = Identity(101, 2)

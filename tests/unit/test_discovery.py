@@ -6,7 +6,7 @@ import os
 import subprocess
 import threading
 
-from executor.runner.discovery import PidWatch, is_thread_group_leader
+from borealis.executor.runner.discovery import PidWatch, is_thread_group_leader
 
 
 def sleeper() -> subprocess.Popen[bytes]:

@@ -1,4 +1,4 @@
-"""The launch envelope (executor/contract/envelope.py): Aurora defaults, errors naming the
+"""The launch envelope (contract/envelope.py): Aurora defaults, errors naming the
 field, and binding the runtime templates."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from executor.contract.envelope import (
+from borealis.contract.envelope import (
     HttpChecker,
     HttpLifecycle,
     ShellChecker,
@@ -15,7 +15,7 @@ from executor.contract.envelope import (
     envelope_from_json,
     referenced_ports,
 )
-from executor.contract.errors import InputError
+from borealis.contract.errors import InputError
 
 JOB = {"role": "www-data", "environment": "prod", "name": "web"}
 TASK = {"name": "web", "processes": [{"name": "p", "cmdline": "serve {{thermos.ports[http]}}"}]}

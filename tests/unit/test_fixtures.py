@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from executor.contract.layout import CheckpointRoot
-from executor.contract.records import FORMAT_VERSION
-from executor.contract.replay import load
-from executor.contract.states import ProcessState, TaskState
-from executor.contract.taskspec import task_from_text
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.records import FORMAT_VERSION
+from borealis.contract.replay import load
+from borealis.contract.states import ProcessState, TaskState
+from borealis.contract.taskspec import task_from_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -50,14 +50,14 @@ def test_v1_replays_to_the_recorded_outcome() -> None:
 
 
 def load_process_stream(path: Path) -> list[dict[str, object]]:
-    from executor.contract.stream import read_all
+    from borealis.contract.stream import read_all
 
     return [json.loads(p) for p in read_all(path).payloads]
 
 
 def test_v1_through_the_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "executor.cli.main", "status", "flaky-v1", "--json",
+        [sys.executable, "-m", "borealis.cli.main", "status", "flaky-v1", "--json",
          "--root", str(FIXTURES / "v1")],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from executor.contract.envelope import HealthCheck
-from executor.mesos.health import Health, HealthPlanner
+from borealis.contract.envelope import HealthCheck
+from borealis.executor.mesos.health import Health, HealthPlanner
 
 S, F = True, False
 

@@ -1,25 +1,50 @@
 """Import layering, read from the source with ``ast`` (nothing is imported).
 
-``executor/contract/`` is the leaf everything else builds on: standard library and
-itself only. The observer and the scheduler may use ``executor.contract`` and no other
-part of ``executor``.
+The packages of ``borealis`` and the only direction their imports may point
+(docs/ARCHITECTURE.md, docs/development.md)::
+
+    cli ──▶ agent ──▶ executor ──▶ contract
+     │                              ▲
+     ├──▶ observer ─────────────────┤
+     └──▶ scheduler ────────────────┘
+
+``contract`` imports the standard library and itself only. Each package may import the
+packages listed for it below and any third-party library; nothing imports ``cli``; nothing
+imports the generic top-level names ``executor``, ``observer`` or ``scheduler``.
 """
 
 from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import REPO
 
-CONTRACT = "executor.contract"
+# package -> the borealis packages it may import (besides itself)
+ALLOWED: dict[str, frozenset[str]] = {
+    "contract": frozenset(),
+    "executor": frozenset({"contract"}),
+    "agent": frozenset({"contract", "executor"}),
+    "observer": frozenset({"contract"}),
+    "scheduler": frozenset({"contract"}),
+    "cli": frozenset({"contract", "executor", "agent", "observer", "scheduler"}),
+}
+GENERIC_NAMES = ("executor", "observer", "scheduler", "contract", "agent", "cli")
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
+def package_dirs() -> dict[str, Path]:
+    """``borealis.X`` -> its folder, as pyproject.toml maps them."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    mapping = config["tool"]["setuptools"]["package-dir"]
+    return {name: REPO / folder for name, folder in mapping.items()}
+
+
+def module_name(path: Path, package: str, folder: Path) -> str:
+    parts = [package, *path.relative_to(folder).with_suffix("").parts]
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -42,108 +67,114 @@ def imported_modules(source: str, module: str, is_package: bool) -> Iterator[tup
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
-            # `from executor import runner` imports executor.runner, not just executor
+            # `from borealis import executor` imports borealis.executor, not just borealis
             for alias in node.names:
                 yield node.lineno, target if alias.name == "*" else f"{target}.{alias.name}"
-
-
-def is_stdlib(name: str) -> bool:
-    return name.split(".")[0] in sys.stdlib_module_names
 
 
 def within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
-def contract_problem(name: str) -> bool:
-    """Whether a contract module may not import ``name``."""
-    return not (is_stdlib(name) or within(name, CONTRACT))
+def problem(importer: str, name: str) -> str | None:
+    """Why the package ``importer`` (e.g. ``observer``) may not import ``name``, or None."""
+    top = name.split(".")[0]
+    if top in GENERIC_NAMES:
+        return f"the generic top-level name {top!r}: import borealis.{top}"
+    if name.startswith("."):
+        return "a relative import that leaves borealis"
+    if importer == "contract" and top not in sys.stdlib_module_names and top != "borealis":
+        return "the contract imports the standard library only"
+    if top != "borealis":
+        return None
+    parts = name.split(".")
+    if len(parts) < 2:
+        return "the namespace package borealis itself"
+    target = parts[1]
+    if target == importer or target in ALLOWED[importer]:
+        return None
+    return f"{importer} may not import borealis.{target}"
 
 
-def upper_layer_problem(name: str) -> bool:
-    """Whether an observer or scheduler module may not import ``name``."""
-    return within(name, "executor") and not within(name, CONTRACT)
-
-
-def violations(directory: str, problem: Callable[[str], bool]) -> list[str]:
+def violations(package: str) -> list[str]:
+    folder = package_dirs()[f"borealis.{package}"]
     found = []
-    for path in python_files(directory):
-        module = module_name(path)
+    for path in sorted(folder.rglob("*.py")):
+        module = module_name(path, f"borealis.{package}", folder)
         for line, name in imported_modules(path.read_text(), module, path.name == "__init__.py"):
-            if problem(name):
-                found.append(f"{path.relative_to(REPO)}:{line}: imports {name}")
+            why = problem(package, name)
+            if why:
+                found.append(f"{path.relative_to(REPO)}:{line}: imports {name}: {why}")
     return found
 
 
-def python_files(directory: str) -> list[Path]:
-    return sorted((REPO / directory).rglob("*.py"))
+def test_every_package_has_a_rule_and_the_rules_cover_every_package() -> None:
+    assert {name.removeprefix("borealis.") for name in package_dirs()} == set(ALLOWED)
+    contract = {p.stem for p in package_dirs()["borealis.contract"].glob("*.py")}
+    assert {"states", "stream", "records", "replay", "taskspec", "validation"} <= contract
 
 
-def test_there_is_something_to_check() -> None:
-    names = {p.stem for p in python_files("executor/contract")}
-    assert {"states", "stream", "records", "replay", "taskspec", "validation"} <= names
-    assert python_files("observer")
-    assert python_files("scheduler")
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_one_way(package: str) -> None:
+    assert violations(package) == []
 
 
-def test_contract_imports_only_the_standard_library_and_itself() -> None:
-    assert violations("executor/contract", contract_problem) == []
-
-
-@pytest.mark.parametrize("directory", ["observer", "scheduler"])
-def test_upper_layers_use_only_the_contract_of_executor(directory: str) -> None:
-    assert violations(directory, upper_layer_problem) == []
+def test_tests_and_benchmarks_use_the_borealis_names() -> None:
+    found = []
+    for folder in ("tests", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for line, name in imported_modules(path.read_text(), "tests.x", False):
+                if name.split(".")[0] in ("executor", "observer", "scheduler"):
+                    found.append(f"{path.relative_to(REPO)}:{line}: imports {name}")
+    assert found == []
 
 
 # -- the checker itself ----------------------------------------------------------------------
 
 
-def imports_of(source: str, module: str = "executor.contract.stream") -> list[str]:
+def imports_of(source: str, module: str = "borealis.contract.stream") -> list[str]:
     return [name for _, name in imported_modules(source, module, is_package=False)]
 
 
 def test_relative_imports_are_resolved() -> None:
-    assert imports_of("from .states import TaskState") == ["executor.contract.states.TaskState"]
-    assert imports_of("from . import records") == ["executor.contract.records"]
-    assert imports_of("from ..runner import planner") == ["executor.runner.planner"]
-    assert imports_of("from ...x import y", "executor.contract") == ["...x"]
-    package = imported_modules("from .errors import E", "executor.contract", is_package=True)
-    assert [name for _, name in package] == ["executor.contract.errors.E"]
+    assert imports_of("from .states import TaskState") == ["borealis.contract.states.TaskState"]
+    assert imports_of("from . import records") == ["borealis.contract.records"]
+    assert imports_of("from ..executor import runner") == ["borealis.executor.runner"]
+    assert imports_of("from ...x import y", "borealis.contract") == ["...x"]
+    package = imported_modules("from .errors import E", "borealis.contract", is_package=True)
+    assert [name for _, name in package] == ["borealis.contract.errors.E"]
 
 
 @pytest.mark.parametrize(
-    ("source", "bad"),
+    ("importer", "source", "bad"),
     [
-        ("import os, json, zlib\nfrom collections.abc import Callable, Iterator", False),
-        ("from __future__ import annotations", False),
-        ("from .records import decode", False),
-        ("import executor.contract.states", False),
-        ("from executor import contract", False),
-        ("import psutil", True),
-        ("from pystachio import Struct", True),
-        ("from ..runner import planner", True),
-        ("from executor import runner", True),
-        ("import executor", True),
-        ("import executor.contractual", True),
-        ("def f():\n    import psutil\n", True),
-        ("from ...elsewhere import x", True),
+        ("contract", "import os, json, zlib\nfrom collections.abc import Callable", False),
+        ("contract", "from __future__ import annotations", False),
+        ("contract", "from .records import decode", False),
+        ("contract", "import borealis.contract.states", False),
+        ("contract", "from borealis import contract", False),
+        ("contract", "import psutil", True),
+        ("contract", "def f():\n    import psutil\n", True),
+        ("contract", "from ..executor.runner import planner", True),
+        ("contract", "from ...elsewhere import x", True),
+        ("executor", "import psutil\nfrom borealis.contract import layout", False),
+        ("executor", "from borealis.agent import executors", True),
+        ("executor", "from borealis.cli import options", True),
+        ("agent", "from borealis.executor.runner import proctree", False),
+        ("agent", "from borealis.scheduler import core", True),
+        ("observer", "from borealis.contract.replay import load", False),
+        ("observer", "import tornado.web", False),
+        ("observer", "from borealis.executor.runner import runner", True),
+        ("observer", "from borealis import executor", True),
+        ("observer", "import borealis.cli.main", True),
+        ("scheduler", "from borealis.observer import api", True),
+        ("cli", "from borealis.scheduler.core import Scheduler", False),
+        ("cli", "import executor.runner", True),
+        ("cli", "from scheduler import core", True),
+        ("cli", "import borealis", True),
     ],
 )
-def test_the_contract_check_can_fail(source: str, bad: bool) -> None:
-    assert any(contract_problem(name) for name in imports_of(source)) is bad
-
-
-@pytest.mark.parametrize(
-    ("source", "bad"),
-    [
-        ("from executor.contract.replay import load", False),
-        ("from executor.contract import layout", False),
-        ("import psutil, json", False),
-        ("from executor.runner import runner", True),
-        ("from executor import config", True),
-        ("import executor.cli.main", True),
-    ],
-)
-def test_the_upper_layer_check_can_fail(source: str, bad: bool) -> None:
-    names = imports_of(source, "observer.server")
-    assert any(upper_layer_problem(name) for name in names) is bad
+def test_the_check_can_fail(importer: str, source: str, bad: bool) -> None:
+    module = f"borealis.{importer}.x"
+    names = imports_of(source, module)
+    assert any(problem(importer, name) for name in names) is bad

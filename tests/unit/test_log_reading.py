@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from executor.contract.logs import LogFollower, last_lines
-from executor.runner.logrotate import RotatingFile
+from borealis.contract.logs import LogFollower, last_lines
+from borealis.executor.runner.logrotate import RotatingFile
 
 
 def lines(start: int, count: int) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.runner.logrotate import RotatingFile, cut_point, lookback_for
+from borealis.executor.runner.logrotate import RotatingFile, cut_point, lookback_for
 
 
 def logical_stream(path: Path) -> bytes:

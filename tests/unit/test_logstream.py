@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from observer import logstream
+from borealis.observer import logstream
 
 
 def write_chain(live: Path, *parts: bytes) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from support import REPO, run_in_process, task
 
-from executor.contract.layout import CheckpointRoot
-from observer.store import TaskStore, mesos_run_dirs
+from borealis.contract.layout import CheckpointRoot
+from borealis.observer.store import TaskStore, mesos_run_dirs
 
 FIXTURE = REPO / "tests" / "fixtures" / "v1"
 

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from scheduler.constraints import ConstraintError, parse, parse_all
-from scheduler.placement import MB, Host, Placer, Request
+from borealis.scheduler.constraints import ConstraintError, parse, parse_all
+from borealis.scheduler.placement import MB, Host, Placer, Request
 
 GB = 1024 * MB
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from executor.contract.records import (
+from borealis.contract.records import (
     FORMAT_VERSION,
     Header,
     Identity,
@@ -21,7 +21,7 @@ from executor.contract.records import (
     decode,
     encode,
 )
-from executor.contract.replay import (
+from borealis.contract.replay import (
     Follower,
     RunnerState,
     TransitionError,
@@ -31,14 +31,14 @@ from executor.contract.replay import (
     load,
     replay,
 )
-from executor.contract.states import (
+from borealis.contract.states import (
     PROCESS_TRANSITIONS,
     TASK_TRANSITIONS,
     TERMINAL_TASK_STATES,
     ProcessState,
     TaskState,
 )
-from executor.contract.stream import StreamWriter, frame
+from borealis.contract.stream import StreamWriter, frame
 
 P = ProcessState
 T = TaskState

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from executor.contract.resources import (
+from borealis.contract.resources import (
     ProcessUsage,
     Sample,
     TaskUsage,
@@ -13,8 +13,8 @@ from executor.contract.resources import (
     latest,
     read_history,
 )
-from executor.contract.stream import iter_payloads
-from executor.runner.monitor import History
+from borealis.contract.stream import iter_payloads
+from borealis.executor.runner.monitor import History
 
 
 def sample(t: float, procs: int = 2) -> Sample:

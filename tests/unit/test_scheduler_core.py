@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from executor.contract.jobspec import JobSpec, job_from_json
-from scheduler.core import Conflict, Policy, Scheduler
-from scheduler.placement import Host
-from scheduler.states import TaskState
-from scheduler.store import Store, Task
+from borealis.contract.jobspec import JobSpec, job_from_json
+from borealis.scheduler.core import Conflict, Policy, Scheduler
+from borealis.scheduler.placement import Host
+from borealis.scheduler.states import TaskState
+from borealis.scheduler.store import Store, Task
 
 S = TaskState
 MB = 1 << 20

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.contract.stream import (
+from borealis.contract.stream import (
     HEADER,
     MAX_RECORD_BYTES,
     CorruptStream,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from executor.contract.errors import InputError
-from executor.contract.taskspec import (
+from borealis.contract.errors import InputError
+from borealis.contract.taskspec import (
     GB,
     MB,
     LoggerSpec,

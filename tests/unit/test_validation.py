@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from executor.contract.errors import InputError
-from executor.contract.taskspec import ProcessSpec, TaskSpec, task_from_json
-from executor.contract.validation import (
+from borealis.contract.errors import InputError
+from borealis.contract.taskspec import ProcessSpec, TaskSpec, task_from_json
+from borealis.contract.validation import (
     MAX_NAME_BYTES,
     dependencies,
     find_cycle,

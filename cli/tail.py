@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.layout import process_log_dir
-from executor.contract.logs import LogFollower, last_lines
-from executor.contract.replay import Follower
+from borealis.contract.errors import InputError
+from borealis.contract.layout import process_log_dir
+from borealis.contract.logs import LogFollower, last_lines
+from borealis.contract.replay import Follower
 
 from .options import add_root, int_type, root_of, task_id_type
 from .status import view

@@ -8,7 +8,7 @@
 
 ``create`` evaluates CONFIG here (it is Python) and sends the job as JSON; the scheduler
 never runs submitted code. The scheduler of CLUSTER comes from clusters.json (see
-``executor/cli/clusters.py``; ``local`` is http://127.0.0.1:8081 by default).
+``cli/clusters.py``; ``local`` is http://127.0.0.1:8081 by default).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.jobspec import JobKey
+from borealis.contract.errors import InputError
+from borealis.contract.jobspec import JobKey
 
 from .clusters import call, scheduler_uri
 from .options import parse_bindings
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     base = scheduler_uri(key.cluster, args.clusters)
     url = f"{base}/api/v1/jobs/{key}"
     if args.verb == "create":
-        from executor.config import convert, loader
-        from executor.config.jobdoc import job_document
+        from borealis.executor.config import convert, loader
+        from borealis.executor.config.jobdoc import job_document
 
         config = loader.load(args.config)
         spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(args.bind)))

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.layout import default_root
+from borealis.contract.errors import InputError
+from borealis.contract.layout import default_root
 
 DEFAULT_PORT = 1338
 MAX_BODY = 64 * 1024
@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     import tornado.httpserver
     import tornado.ioloop
 
-    from .app import Keeper, make_app
-    from .store import TaskStore
+    from borealis.observer.app import Keeper, make_app
+    from borealis.observer.store import TaskStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     store = TaskStore(roots, mesos, cache_size=args.finished_cache)

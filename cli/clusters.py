@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
+from borealis.contract.errors import InputError
 
 LOCAL = "http://127.0.0.1:8081"
 

@@ -16,9 +16,9 @@ import sys
 import time
 from typing import Any
 
-from executor.contract.states import TaskState
-from executor.runner import prepare
-from executor.runner.proctree import send_signal
+from borealis.contract.states import TaskState
+from borealis.executor.runner import prepare
+from borealis.executor.runner.proctree import send_signal
 
 from .options import (
     add_root,

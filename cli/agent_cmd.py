@@ -16,8 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.layout import default_root
+from borealis.contract.errors import InputError
+from borealis.contract.layout import default_root
 
 from .options import parse_duration
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or default_root() / "agent"
     work_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from executor.mesos.agentapi import serve
+    from borealis.agent.framework_api import serve
 
     try:
         return serve(work_dir.absolute(), args.ip, args.port, timeout)

@@ -11,14 +11,14 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from executor.contract.errors import InputError
-from executor.contract.records import RecordError
-from executor.contract.replay import TransitionError
-from executor.contract.states import ExitCode
-from executor.contract.stream import CorruptStream
-from executor.runner.checkpoint import AlreadyRunning
+from borealis.contract.errors import InputError
+from borealis.contract.records import RecordError
+from borealis.contract.replay import TransitionError
+from borealis.contract.states import ExitCode
+from borealis.contract.stream import CorruptStream
+from borealis.executor.runner.checkpoint import AlreadyRunning
 
 # name -> (module, one line of help). Only the chosen command's module is
 # imported, so that e.g. `borealis runner` does not pay for the config language.
@@ -35,13 +35,10 @@ COMMANDS = {
     "serverset": ("serverset_cmd", "list the live members of a ZooKeeper serverset"),
     "job": ("job_cmd", "create, inspect, kill and restart jobs on a scheduler"),
     "task": ("task_cmd", "list the tasks a scheduler holds"),
+    "observer": ("observer_cmd", "serve the web UI and JSON API over the tasks on this host"),
+    "scheduler": ("scheduler_cmd", "keep every job's instances running (embedded or on Mesos)"),
 }
 CANNOT_RUN = 5
-# Commands of the packages above the executor (the observer, the scheduler) register
-# themselves as entry points in this group (pyproject.toml), so that the executor never
-# imports them: NAME = "module:add_parser"; the help line is the module's first doc line
-# after "borealis NAME: ".
-PLUGIN_GROUP = "borealis.commands"
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,20 +62,6 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
             module.add_parser(sub, name, help_text)
         else:
             sub.add_parser(name, help=help_text, add_help=False)
-    if chosen in COMMANDS:
-        return top  # the plugins' entry points are not read: no cost on the launch path
-    from importlib.metadata import entry_points
-
-    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
-        if plugin.name in COMMANDS:
-            continue
-        add: Any = plugin.load()  # the module's imports are light; heavy ones wait for run
-        doc = sys.modules[add.__module__].__doc__ or ""
-        help_text = doc.strip().splitlines()[0].split(": ", 1)[-1] if doc.strip() else ""
-        if plugin.name == chosen:
-            add(sub, plugin.name, help_text)
-        else:
-            sub.add_parser(plugin.name, help=help_text, add_help=False)
     return top
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from executor.contract.replay import load
+from borealis.contract.replay import load
 
 from .options import add_root, parse_duration, root_of
 

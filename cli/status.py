@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from executor.contract import summary
-from executor.contract.layout import CheckpointRoot
-from executor.contract.replay import RunnerState, load
-from executor.contract.resources import Sample, format_bytes, latest
-from executor.contract.taskspec import TaskSpec, task_from_text
-from executor.runner.proctree import is_alive
+from borealis.contract import summary
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.replay import RunnerState, load
+from borealis.contract.resources import Sample, format_bytes, latest
+from borealis.contract.taskspec import TaskSpec, task_from_text
+from borealis.executor.runner.proctree import is_alive
 
 from .options import add_root, root_of, task_id_type
 

@@ -18,11 +18,11 @@ import json
 import sys
 from typing import Any
 
-from executor.config import convert
-from executor.config.schema import ThermosContext
-from executor.contract.taskspec import task_from_json
-from executor.contract.validation import validate
-from executor.runner import prepare
+from borealis.contract.taskspec import task_from_json
+from borealis.contract.validation import validate
+from borealis.executor.config import convert
+from borealis.executor.config.schema import ThermosContext
+from borealis.executor.runner import prepare
 
 from .options import parse_ports, task_id_type
 from .run import add_selection, select, wanted_user

@@ -14,7 +14,7 @@ import json
 import threading
 from typing import Any
 
-from executor.contract.errors import InputError
+from borealis.contract.errors import InputError
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from kazoo.client import KazooClient
     from kazoo.handlers.threading import KazooTimeoutError
 
-    from executor.mesos.serverset import read_members
+    from borealis.executor.mesos.serverset import read_members
 
     zk = KazooClient(hosts=args.hosts, read_only=True)
     try:

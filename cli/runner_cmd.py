@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from executor.contract.states import ExitCode
-from executor.runner import prepare
+from borealis.contract.states import ExitCode
+from borealis.executor.runner import prepare
 
 from .options import (
     add_root,

@@ -13,17 +13,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from executor.contract.errors import InputError
-from executor.contract.layout import CheckpointRoot, check_task_id, default_root
-from executor.contract.taskspec import (
+from borealis.contract.errors import InputError
+from borealis.contract.layout import CheckpointRoot, check_task_id, default_root
+from borealis.contract.taskspec import (
     LOGGER_DESTINATIONS,
     LOGGER_MODES,
     LoggerSpec,
     RotatePolicy,
 )
-from executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
-from executor.runner.planner import DEFAULT_MAX_RUNS
-from executor.runner.runner import RunnerOptions
+from borealis.executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
+from borealis.executor.runner.planner import DEFAULT_MAX_RUNS
+from borealis.executor.runner.runner import RunnerOptions
 
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B)?$", re.IGNORECASE)

@@ -71,8 +71,8 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from executor.mesos.environment import from_environ
-    from executor.mesos.executor import Executor, ExecutorOptions
+    from borealis.executor.mesos.environment import from_environ
+    from borealis.executor.mesos.executor import Executor, ExecutorOptions
 
     env = from_environ()
     options = ExecutorOptions(

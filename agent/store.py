@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from borealis.executor.mesos import protocol
 
 
 @dataclass

@@ -14,7 +14,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from .agent import Agent, ExecutorAPI
+from .executors import Agent, ExecutorAPI
 
 log = logging.getLogger("borealis.agent")
 MAX_WAIT = 30.0

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from executor.contract.errors import InputError
-from executor.contract.layout import default_root
+from borealis.contract.errors import InputError
+from borealis.contract.layout import default_root
 
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -95,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
         ipaddress.ip_address(args.ip)
     except ValueError:
         raise InputError("--ip", args.ip, "not an IP address") from None
-    from .core import Policy, Scheduler
-    from .daemon import serve
-    from .local import LocalBackend
-    from .store import Store
+    from borealis.scheduler.core import Policy, Scheduler
+    from borealis.scheduler.daemon import serve
+    from borealis.scheduler.local import LocalBackend
+    from borealis.scheduler.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     db = args.db or default_root() / "scheduler.db"
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             placement=args.placement,
         )
         if args.master:
-            from .mesos.run import serve_mesos
+            from borealis.scheduler.mesos.run import serve_mesos
 
             return await serve_mesos(
                 Store(db),

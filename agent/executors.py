@@ -26,13 +26,13 @@ from typing import Any
 import tornado.iostream
 import tornado.web
 
-from executor.contract import recordio
-from executor.contract.records import Identity
-from executor.runner.proctree import is_alive, read_stat
+from borealis.contract import recordio
+from borealis.contract.records import Identity
+from borealis.executor.mesos import protocol
+from borealis.executor.mesos.taskrun import borealis_command
+from borealis.executor.runner.proctree import is_alive, read_stat
 
-from . import protocol
-from .agentstore import AgentStore, ExecutorRecord
-from .taskrun import borealis_command
+from .store import AgentStore, ExecutorRecord
 
 log = logging.getLogger("borealis.agent")
 

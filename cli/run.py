@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from executor.config import convert, loader
-from executor.contract.errors import InputError
-from executor.contract.layout import CheckpointRoot
-from executor.contract.states import ExitCode
-from executor.runner import prepare
-from executor.runner.runner import RunContext, RunnerOptions, TaskRunner
-from executor.runner.spawner import Spawner
+from borealis.contract.errors import InputError
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import ExitCode
+from borealis.executor.config import convert, loader
+from borealis.executor.runner import prepare
+from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
+from borealis.executor.runner.spawner import Spawner
 
 from .options import (
     add_root,
