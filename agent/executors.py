@@ -27,6 +27,7 @@ import tornado.iostream
 import tornado.web
 
 from borealis.contract import recordio
+from borealis.contract.layout import CheckpointRoot
 from borealis.contract.records import Identity
 from borealis.executor.mesos import protocol
 from borealis.executor.mesos.taskrun import borealis_command
@@ -237,8 +238,11 @@ class Agent:
     def clean_up(self, record: ExecutorRecord, task_id: str) -> None:
         """Stop what an executor left running (Mesos destroys the container; here the
         task's runner has its own session, so ``borealis kill`` re-attaches and stops it)."""
-        paths = Path(record.run_dir) / "tasks" / "active" / task_id
-        if not paths.exists():
+        try:
+            task_file = CheckpointRoot(Path(record.run_dir)).task(task_id).active_task_file
+        except ValueError:  # not a task id the runner could have been given
+            return
+        if not task_file.exists():
             return
         subprocess.Popen(
             [*borealis_command(), "kill", task_id, "--root", record.run_dir, "--timeout", "60s"],

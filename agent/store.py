@@ -1,12 +1,10 @@
 """What ``borealis agent`` knows, and what it keeps on disk to survive its own restart.
 
-Layout under the work directory (as a Mesos agent's, reduced to what Borealis needs)::
-
-    <work_dir>/meta/agent.json                      {"agent_id": ...}
-    <work_dir>/meta/executors/<fw>/<executor>.json  one executor: ids, run dir, pid, tasks
-    <work_dir>/meta/updates.jsonl                   every status update received, in order
-    <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<run>/   run dirs
-                                                    (and a ``latest`` link to the newest)
+Its work directory is laid out as a Mesos agent's, reduced to what Borealis needs
+(``contract/layout.py``, ``AgentWorkDir``): ``meta/agent.json`` holds its id,
+``meta/executors/<fw>/<executor>.json`` one executor (ids, run dir, pid, tasks),
+``meta/updates.jsonl`` every status update received, in order; run directories go under
+``slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/`` with a ``latest`` link.
 
 An update is appended to ``updates.jsonl`` and fsynced before the executor gets its
 ACKNOWLEDGED (an acknowledgement means the agent has stored the update).
@@ -21,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from borealis.contract.layout import AgentWorkDir
 from borealis.executor.mesos import protocol
 
 
@@ -49,10 +48,9 @@ class ExecutorRecord:
 
 class AgentStore:
     def __init__(self, work_dir: Path) -> None:
-        self.work_dir = work_dir
-        self.meta = work_dir / "meta"
-        (self.meta / "executors").mkdir(parents=True, exist_ok=True)
-        info = self.meta / "agent.json"
+        self.layout = AgentWorkDir(work_dir)
+        self.layout.executors_meta.mkdir(parents=True, exist_ok=True)
+        info = self.layout.agent_info
         if info.exists():
             self.agent_id: str = str(json.loads(info.read_text())["agent_id"])
         else:
@@ -62,13 +60,13 @@ class AgentStore:
         self.updates: list[dict[str, Any]] = []
         self.seen_uuids: set[str] = set()
         self._load()
-        self._log = open(self.meta / "updates.jsonl", "a")  # noqa: SIM115 (kept open)
+        self._log = open(self.layout.updates_log, "a")  # noqa: SIM115 (kept open)
 
     def _load(self) -> None:
-        for path in sorted((self.meta / "executors").glob("*/*.json")):
+        for path in sorted(self.layout.executors_meta.glob("*/*.json")):
             record = ExecutorRecord(**json.loads(path.read_text()))
             self.executors[record.key] = record
-        log = self.meta / "updates.jsonl"
+        log = self.layout.updates_log
         if log.exists():
             for line in log.read_text().splitlines():
                 try:
@@ -79,16 +77,7 @@ class AgentStore:
                 self.seen_uuids.add(entry.get("uuid") or "")
 
     def run_dir(self, framework_id: str, executor_id: str) -> Path:
-        base = (
-            self.work_dir
-            / "slaves"
-            / self.agent_id
-            / "frameworks"
-            / framework_id
-            / "executors"
-            / executor_id
-            / "runs"
-        )
+        base = self.layout.runs_dir(self.agent_id, framework_id, executor_id)
         run = base / uuid.uuid4().hex
         run.mkdir(parents=True)
         latest = base / "latest"
@@ -99,7 +88,7 @@ class AgentStore:
         return run
 
     def save(self, record: ExecutorRecord) -> None:
-        path = self.meta / "executors" / record.framework_id / f"{record.executor_id}.json"
+        path = self.layout.executor_meta(record.framework_id, record.executor_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, asdict(record))
 

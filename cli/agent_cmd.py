@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.errors import InputError
-from borealis.contract.layout import default_root
+from borealis.contract.layout import CheckpointRoot, default_root
 
 from .options import parse_duration
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError("--port", str(args.port), "must be between 0 and 65535")
     timeout = parse_duration(args.reregistration_timeout, "--reregistration-timeout")
-    work_dir = args.work_dir or default_root() / "agent"
+    work_dir = args.work_dir or CheckpointRoot(default_root()).agent_work_dir.path
     work_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from borealis.agent.framework_api import serve

@@ -23,7 +23,7 @@ from borealis.executor.runner.proctree import send_signal
 from .options import (
     add_root,
     parse_duration,
-    root_of,
+    root_holding,
     runner_options,
     setup_logging,
     task_id_type,
@@ -67,7 +67,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging()
-    root = root_of(args)
+    root = root_holding(args, args.task_id)
     timeout = parse_duration(args.timeout, "--timeout")
     v = view(root, args.task_id)
     if v.spec is None:

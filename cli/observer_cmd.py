@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.errors import InputError
-from borealis.contract.layout import default_root
+from borealis.contract.layout import CheckpointRoot, default_root
 
 DEFAULT_PORT = 1338
 MAX_BODY = 64 * 1024
@@ -91,7 +91,9 @@ def check(args: argparse.Namespace) -> tuple[list[Path], list[Path], str | None]
     roots = list(args.root)
     if not roots and not args.mesos_root:
         roots = [default_root()]
-    return roots, list(args.mesos_root), token
+    # each root's embedded agent (ROOT/agent) is watched too, whether it runs yet or not
+    agents = [CheckpointRoot(root).agent_work_dir.path for root in roots]
+    return roots, [*args.mesos_root, *agents], token
 
 
 def run(args: argparse.Namespace) -> int:

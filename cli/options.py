@@ -35,13 +35,18 @@ def add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         type=Path,
-        help="checkpoint root (default: $BOREALIS_ROOT, else /var/lib/borealis as root, "
-        "else ~/.local/state/borealis)",
+        help="checkpoint root; its agent/ holds the embedded agent's tasks (default: "
+        "$BOREALIS_ROOT, else /var/lib/borealis as root, else ~/.local/state/borealis)",
     )
 
 
 def root_of(args: argparse.Namespace) -> CheckpointRoot:
     return CheckpointRoot(Path(args.root) if args.root else default_root())
+
+
+def root_holding(args: argparse.Namespace, task_id: str) -> CheckpointRoot:
+    """The root (``--root``, or an embedded agent's run under it) that has the task."""
+    return root_of(args).holding(task_id)
 
 
 def task_id_type(flag: str) -> Callable[[str], str]:

@@ -3,8 +3,10 @@
     borealis status [TASK_ID] [--root DIR] [--json]
 
 Without TASK_ID: one line per task (newest first) with its state, launch time
-and runner. With TASK_ID: the task's header, its state history, and every run
-of every process with state, pid, exit status and start/stop times. Figures
+and runner, for the tasks under the checkpoint root and those of the embedded
+agent working under it (ROOT/agent). With TASK_ID: the task's header, its
+state history, and every run of every process with state, pid, exit status
+and start/stop times. Figures
 for CPU (cores), RSS and sandbox disk come from the runner's latest resource
 sample (docs/resources.md); nothing is measured here. ``--json`` prints the
 same as JSON. An ACTIVE task whose runner is not alive needs
@@ -121,6 +123,10 @@ def print_task(v: TaskView) -> None:
     if v.state.runners:
         alive = "alive" if v.runner_alive else "not running"
         print(f"  runner   pid {v.state.runners[-1].identity.pid} ({alive})")
+    for index, status in enumerate(v.state.statuses):
+        label = "history" if index == 0 else ""
+        why = f"  {status.reason}" if status.reason else ""
+        print(f"  {label:<8} {_clock(status.time, True)}  {status.state.value}{why}")
     sample = v.live_sample
     if sample is not None:
         task, reserved = sample.task, v.spec.resources if v.spec else None
@@ -159,7 +165,7 @@ def print_task(v: TaskView) -> None:
 def run(args: argparse.Namespace) -> int:
     root = root_of(args)
     if args.task_id:
-        v = view(root, args.task_id)
+        v = view(root.holding(args.task_id), args.task_id)
         if v.spec is None and v.state.header is None:
             print(f"borealis: no task {args.task_id} under {root.path}", file=sys.stderr)
             return 2
@@ -168,13 +174,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             print_task(v)
         return 0
-    views = [view(root, task_id) for task_id in root.task_ids()]
+    seen: set[str] = set()
+    views = []
+    for each in root.with_agent_runs():  # and the embedded agent's tasks under it
+        for task_id in each.task_ids():
+            if task_id not in seen:
+                seen.add(task_id)
+                views.append(view(each, task_id))
     views.sort(key=lambda v: -(v.state.header.launch_time if v.state.header else 0))
     if args.json:
         print(json.dumps([task_json(v) for v in views], indent=2))
         return 0
     if not views:
-        print(f"no tasks under {root.path}")
+        print(f"no tasks under {root.path} (nor under its agent/)")
         return 0
     rows = [["TASK", "STATE", "LAUNCHED", "CPU", "RSS", "DISK", "RUNNER"]]
     for v in views:

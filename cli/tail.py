@@ -24,7 +24,7 @@ from borealis.contract.layout import process_log_dir
 from borealis.contract.logs import LogFollower, last_lines
 from borealis.contract.replay import Follower
 
-from .options import add_root, int_type, root_of, task_id_type
+from .options import add_root, int_type, root_holding, task_id_type
 from .status import view
 
 POLL = 0.2
@@ -50,7 +50,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = root_of(args)
+    root = root_holding(args, args.task_id)
     v = view(root, args.task_id)
     if v.state.header is None:
         raise InputError("", args.task_id, f"no started task with this id under {root.path}")

@@ -8,10 +8,20 @@ Operators, log collectors, the observer and the executor rely on these paths;
     <root>/checkpoints/<task_id>/runner      the runner's merged record stream
     <root>/checkpoints/<task_id>/process.<name>   one coordinator stream per process
     <root>/checkpoints/<task_id>/doorbell    FIFO: coordinators wake the runner
-    <root>/checkpoints/<task_id>/runner.log  the runner's own log
+    <root>/checkpoints/<task_id>/runner.log  the runner's own output, when an executor starts it
     <root>/checkpoints/<task_id>/resources[.1]   resource samples, newest file last
     <root>/sandboxes/<task_id>/              default sandbox of ``borealis run``
-    <sandbox>/.logs/<process>/<run>/stdout|stderr   process output
+    <root>/agent/                            work directory of the embedded ``borealis agent``
+    <sandbox>/.logs/<process>/<run>/stdout|stderr   process output (rotated: stdout.1 ...)
+
+A Mesos agent's work directory (and the embedded agent's, which copies it)::
+
+    <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<run>/
+        the executor's run directory: its sandbox, and a checkpoint root of its own
+    <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/latest -> <run>
+    <work_dir>/meta/agent.json                      the embedded agent: its id
+    <work_dir>/meta/executors/<fw>/<executor>.json  one executor it launched
+    <work_dir>/meta/updates.jsonl                   every status update it received
 
 Standard library only.
 """
@@ -24,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT_ENV = "BOREALIS_ROOT"
+AGENT_DIR = "agent"  # the embedded agent's work directory, under the checkpoint root
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 LOG_DIR_NAME = ".logs"
@@ -73,6 +84,23 @@ class CheckpointRoot:
     @property
     def sandboxes_dir(self) -> Path:
         return self.path / "sandboxes"
+
+    @property
+    def agent_work_dir(self) -> AgentWorkDir:
+        """Where ``borealis agent`` keeps its executors' run directories by default."""
+        return AgentWorkDir(self.path / AGENT_DIR)
+
+    def with_agent_runs(self) -> list[CheckpointRoot]:
+        """This root and the checkpoint root of every run of the embedded agent working under
+        it: every task of the host, as ``borealis status`` and the observer show them."""
+        return [self, *(CheckpointRoot(run) for run in self.agent_work_dir.run_dirs())]
+
+    def holding(self, task_id: str) -> CheckpointRoot:
+        """The root of ``with_agent_runs`` that has ``task_id`` (this one if none has)."""
+        for root in self.with_agent_runs():
+            if root.task(task_id).task_file() is not None:
+                return root
+        return self
 
     def task(self, task_id: str) -> TaskPaths:
         return TaskPaths(self, check_task_id(task_id))
@@ -130,6 +158,8 @@ class TaskPaths:
 
     @property
     def runner_log(self) -> Path:
+        """The runner's stdout and stderr when an executor starts it (its warnings, and why it
+        could not start the task)."""
         return self.checkpoint_dir / "runner.log"
 
     @property
@@ -147,6 +177,55 @@ class TaskPaths:
             if candidate.exists():
                 return candidate
         return None
+
+
+@dataclass(frozen=True)
+class AgentWorkDir:
+    """A Mesos agent's work directory (``--work_dir``), as far as Borealis reads or writes it."""
+
+    path: Path
+
+    def runs_dir(self, agent_id: str, framework_id: str, executor_id: str) -> Path:
+        """Where the runs of one executor go (each in a directory of its own)."""
+        return (
+            self.path / "slaves" / agent_id / "frameworks" / framework_id
+            / "executors" / executor_id / "runs"
+        )  # fmt: skip
+
+    def run_dirs(self) -> list[Path]:
+        """Every run directory that holds a Borealis checkpoint root, skipping ``latest``."""
+        found = []
+        for run in self.path.glob("slaves/*/frameworks/*/executors/*/runs/*"):
+            if not run.is_symlink() and (run / "tasks").is_dir():
+                found.append(run)
+        return sorted(found)
+
+    @property
+    def meta(self) -> Path:
+        return self.path / "meta"
+
+    @property
+    def agent_info(self) -> Path:
+        return self.meta / "agent.json"
+
+    @property
+    def executors_meta(self) -> Path:
+        return self.meta / "executors"
+
+    def executor_meta(self, framework_id: str, executor_id: str) -> Path:
+        return self.executors_meta / framework_id / f"{executor_id}.json"
+
+    @property
+    def updates_log(self) -> Path:
+        return self.meta / "updates.jsonl"
+
+
+def rotated(path: Path, index: int) -> Path:
+    """The ``index``-th older file of a rotated file: ``stdout`` -> ``stdout.1`` ... (0: itself).
+
+    Process logs (``stdout.1`` newest .. ``stdout.N``) and the resource history
+    (``resources.1``) rotate by this name; log collectors rely on it (docs/logs.md)."""
+    return path if index == 0 else path.with_name(f"{path.name}.{index}")
 
 
 def log_dir(sandbox: Path) -> Path:

@@ -1,14 +1,24 @@
-"""Reading a process's log as one stream across its rotations.
+"""Reading a process's log as one stream across its rotations: the one reader of rotated logs.
 
-The rotation contract (docs/logs.md): ``stdout`` is the live file; at a
-rotation it is renamed ``stdout.1`` (older ones move up to ``stdout.N``) and a
-new ``stdout`` starts; a renamed file is never written again. So a reader that
-keeps its file open, reads it to the end, and only then moves on to the file
-that replaced it reads every byte exactly once, like ``tail -F``.
+The rotation contract (docs/logs.md): ``stdout`` is the live file; at a rotation it is
+renamed ``stdout.1`` (older ones move up to ``stdout.N``, names from ``layout.rotated``) and a
+new ``stdout`` starts; a renamed file is never written again. So the stream's files, oldest
+first, are ``stdout.N`` ... ``stdout.1``, ``stdout`` (``chain``), and a file keeps its inode
+through every rename.
 
-``LogFollower`` does that (used by ``borealis tail -f`` and the observer);
-``last_lines`` reads the end of the logical stream, reaching back into rotated
-files when the live one is too short.
+Three ways to read it, all on that chain:
+
+* ``LogFollower`` keeps its file open, reads it to the end and only then moves on to the file
+  that replaced it, so it reads every byte exactly once, like ``tail -F`` (``borealis tail
+  -f``, ``borealis run --follow``);
+* ``read`` takes a *cursor* ``"<inode>:<offset>"`` (or ``"start"``, ``"end"``) and returns up to
+  a length of bytes after or before it, as one chunk per file touched, never splitting a UTF-8
+  character except at a file's own end (the observer's log viewer, which holds no file open
+  between requests). A cursor stays valid across any number of rotations until its file is
+  dropped beyond the last backup; a reader that fell that far behind continues at the oldest
+  file kept and is told so (``gap``);
+* ``last_lines`` reads the end of the stream, reaching back into rotated files when the live
+  one is too short.
 
 Standard library only.
 """
@@ -16,13 +26,40 @@ Standard library only.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .layout import rotated
 
 CHUNK = 1 << 20
+MAX_BACKUPS = 1000  # never look further down a chain than this
 
 
-def rotated(path: Path, index: int) -> Path:
-    return path.with_name(f"{path.name}.{index}")
+@dataclass(frozen=True)
+class Segment:
+    path: Path
+    inode: int
+    size: int
+
+
+def chain(live: Path) -> list[Segment]:
+    """The stream's files that exist, oldest first."""
+    found: list[Segment] = []
+    for index in range(MAX_BACKUPS + 1):
+        path = rotated(live, index)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            if index == 0:
+                continue  # between a rename and the new live file
+            break
+        found.append(Segment(path, st.st_ino, st.st_size))
+    found.reverse()
+    return found
+
+
+# -- following, as tail -F does ------------------------------------------------------------
 
 
 class LogFollower:
@@ -74,22 +111,16 @@ class LogFollower:
         return os.read(self._fd, limit) if self._fd is not None else b""
 
     def _successor(self) -> Path:
-        """The file written after ours: the one just below it in the rotation chain."""
-        index = 1
-        while True:
-            candidate = rotated(self.path, index)
-            try:
-                inode = os.stat(candidate).st_ino
-            except FileNotFoundError:
-                break
-            if inode == self._inode:
-                return rotated(self.path, index - 1) if index > 1 else self.path
-            index += 1
-        # Our file is gone from the chain (dropped beyond the backups): continue
-        # with the oldest one kept; anything in between is lost to us.
-        if index > 1:
+        """The file written after ours: the one after it in the chain."""
+        segments = chain(self.path)
+        for index, segment in enumerate(segments):
+            if segment.inode == self._inode:
+                return segments[index + 1].path if index + 1 < len(segments) else self.path
+        # Our file is gone from the chain (dropped beyond the backups): continue with the
+        # oldest one kept; anything in between is lost to us.
+        if segments and segments[0].path != self.path:
             self.gaps += 1
-            return rotated(self.path, index - 1)
+            return segments[0].path
         return self.path
 
     def close(self) -> None:
@@ -101,21 +132,19 @@ class LogFollower:
 def last_lines(path: Path, count: int, live_size: int | None = None) -> bytes:
     """The last ``count`` lines of the logical stream (``count <= 0``: all of it).
 
-    Reads backwards from the end of the live file (only its first
-    ``live_size`` bytes, if given), then of ``path.1`` and so on, in blocks,
-    until it has enough lines: a 100 MB log costs a few reads, not 100 MB.
+    Reads backwards from the end of the live file (only its first ``live_size`` bytes, if
+    given), then of ``path.1`` and so on, in blocks, until it has enough lines: a 100 MB log
+    costs a few reads, not 100 MB.
     """
     tail = b""
-    index = 0
-    while True:
-        current = path if index == 0 else rotated(path, index)
+    for segment in reversed(chain(path)):
         try:
-            fd = os.open(current, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(segment.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             break
         try:
             end = os.fstat(fd).st_size
-            if index == 0 and live_size is not None:
+            if segment.path == path and live_size is not None:
                 end = min(end, live_size)
             while end > 0:
                 start = max(0, end - CHUNK) if count > 0 else 0
@@ -125,7 +154,6 @@ def last_lines(path: Path, count: int, live_size: int | None = None) -> bytes:
                     return _keep_last_lines(tail, count)
         finally:
             os.close(fd)
-        index += 1
     return tail if count <= 0 else _keep_last_lines(tail, count)
 
 
@@ -136,3 +164,145 @@ def _keep_last_lines(data: bytes, count: int) -> bytes:
         if cut < 0:
             return data
     return data[cut + 1 :]
+
+
+# -- reading at a cursor -------------------------------------------------------------------
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def parse_cursor(text: str) -> tuple[int, int] | str:
+    if text in ("start", "end"):
+        return text
+    inode, sep, offset = text.partition(":")
+    if not sep or not inode.isdigit() or not offset.isdigit():
+        raise BadCursor(f"bad cursor {text!r}: expected 'start', 'end' or INODE:OFFSET")
+    return int(inode), int(offset)
+
+
+def _utf8_tail_cut(data: bytes) -> int:
+    """How many bytes at the end of ``data`` are an incomplete UTF-8 character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for the lead
+        if byte & 0x80 == 0:
+            return 0
+        need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4
+        return back if back < need else 0
+    return 0
+
+
+def _utf8_head_cut(data: bytes) -> int:
+    """How many continuation bytes open ``data`` (the rest of a character cut off before)."""
+    count = 0
+    while count < min(3, len(data)) and data[count] & 0xC0 == 0x80:
+        count += 1
+    return count
+
+
+def _chunk(seg: Segment, offset: int, data: bytes) -> dict[str, Any]:
+    return {
+        "file": seg.path.name,
+        "cursor": f"{seg.inode}:{offset}",
+        "end": f"{seg.inode}:{offset + len(data)}",
+        "data": data.decode("utf-8", "replace"),
+        "bytes": len(data),
+    }
+
+
+def _read(seg: Segment, offset: int, length: int) -> bytes:
+    try:
+        with open(seg.path, "rb") as fp:
+            if os.fstat(fp.fileno()).st_ino != seg.inode:
+                return b""  # renamed under us; the next read finds it again
+            fp.seek(offset)
+            return fp.read(length)
+    except FileNotFoundError:
+        return b""
+
+
+def read(live: Path, cursor: str, length: int, *, backwards: bool = False) -> dict[str, Any]:
+    """Up to ``length`` bytes after (or, ``backwards``, before) ``cursor``.
+
+    Returns ``{"chunks": [...], "start": cursor, "end": cursor, "at_start": bool,
+    "gap": bool, "files": [names]}``; ``start``/``end`` bound what was returned, so
+    the next forward read passes ``end`` and the next backward one ``start``.
+    """
+    where = parse_cursor(cursor)
+    length = max(0, length)
+    segments = chain(live)
+    result: dict[str, Any] = {
+        "chunks": [],
+        "gap": False,
+        "files": [s.path.name for s in segments],
+    }
+    if not segments:
+        result.update(start="start", end="start", at_start=True)
+        return result
+    if where == "start":
+        index, offset = 0, 0
+    elif where == "end":
+        index, offset = len(segments) - 1, segments[-1].size
+    else:
+        assert isinstance(where, tuple)
+        inode, offset = where
+        index = next((i for i, s in enumerate(segments) if s.inode == inode), -1)
+        if index < 0 or offset > segments[index].size:
+            # our file was dropped (or the cursor is from something else): oldest kept
+            result["gap"] = True
+            index, offset = 0, 0
+    chunks = _backward(segments, index, offset, length) if backwards else None
+    if chunks is None:
+        chunks = _forward(segments, index, offset, length)
+    result["chunks"] = chunks
+    if chunks:
+        result["start"], result["end"] = chunks[0]["cursor"], chunks[-1]["end"]
+    else:
+        here = f"{segments[index].inode}:{offset}"
+        result["start"] = result["end"] = here
+    first = chunks[0]["cursor"] if chunks else f"{segments[index].inode}:{offset}"
+    result["at_start"] = first == f"{segments[0].inode}:0"
+    return result
+
+
+def _forward(segments: list[Segment], index: int, offset: int, length: int) -> list[dict[str, Any]]:
+    chunks = []
+    while length > 0 and index < len(segments):
+        seg = segments[index]
+        data = _read(seg, offset, length)
+        last = index == len(segments) - 1
+        full = offset + len(data) >= seg.size
+        if data and not (full and not last):
+            # stopped inside a file (by length, or the live file's current end)
+            data = data[: len(data) - _utf8_tail_cut(data)]
+        if data:
+            chunks.append(_chunk(seg, offset, data))
+            length -= len(data)
+            offset += len(data)
+        if last or offset < seg.size:
+            break
+        index, offset = index + 1, 0
+    return chunks
+
+
+def _backward(
+    segments: list[Segment], index: int, offset: int, length: int
+) -> list[dict[str, Any]]:
+    chunks: list[dict[str, Any]] = []
+    while length > 0:
+        start = max(0, offset - length)
+        data = _read(segments[index], start, offset - start)
+        if start > 0:
+            cut = _utf8_head_cut(data)
+            data, start = data[cut:], start + cut
+        if data:
+            chunks.insert(0, _chunk(segments[index], start, data))
+            length -= len(data)
+        if start > 0 or index == 0:
+            break
+        index -= 1
+        offset = segments[index].size
+    return chunks

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .layout import rotated
 from .stream import CorruptStream, first_valid_frame, read_all, scan
 
 FORMAT = 1
@@ -177,7 +178,7 @@ def format_bytes(n: float, units: tuple[str, ...] = ("B", "KiB", "MiB", "GiB")) 
 
 def history_files(live: Path) -> list[Path]:
     """The history's files, oldest first."""
-    return [live.with_name(live.name + ".1"), live]
+    return [rotated(live, 1), live]
 
 
 def read_history(live: Path, since: float | None = None) -> Iterator[Sample]:

@@ -8,12 +8,12 @@ from typing import Any
 
 import tornado.web
 
-from borealis.contract import summary
+from borealis.contract import logs, summary
 from borealis.contract.layout import TASK_ID_RE
 from borealis.contract.resources import read_history
 from borealis.contract.taskspec import task_to_json
 
-from . import logstream, sandbox
+from . import sandbox
 from .base import BaseHandler
 from .model import Detail, ObservedTask, log_file, sandbox_of
 from .store import SORT_KEYS
@@ -243,8 +243,8 @@ class Logs(TaskHandler):
         except ValueError:
             raise tornado.web.HTTPError(400, reason="wait must be a number of seconds") from None
         try:
-            result = logstream.read(live, cursor, length, backwards=backwards)
-        except logstream.BadCursor as e:
+            result = logs.read(live, cursor, length, backwards=backwards)
+        except logs.BadCursor as e:
             raise tornado.web.HTTPError(400, reason=str(e)) from None
         if wait and not backwards and not result["chunks"]:
             if Logs.followers >= MAX_FOLLOWERS:
@@ -257,7 +257,7 @@ class Logs(TaskHandler):
                     await asyncio.sleep(POLL)
                     if self._gone:
                         return
-                    result = logstream.read(live, cursor, length)
+                    result = logs.read(live, cursor, length)
             finally:
                 Logs.followers -= 1
         result["task_id"], result["process"], result["run"], result["stream"] = (

@@ -20,23 +20,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from borealis.contract.layout import TASK_ID_RE, CheckpointRoot
+from borealis.contract.layout import TASK_ID_RE, AgentWorkDir, CheckpointRoot
 
 from .model import Detail, ObservedTask, read_detail
 
 SORT_KEYS = ("launch_time", "task_id", "name", "state", "state_time", "cpu", "rss", "disk")
-
-
-def mesos_run_dirs(work_dir: Path) -> list[Path]:
-    """``<work_dir>/slaves/*/frameworks/*/executors/*/runs/*`` holding a Borealis checkpoint
-    root (a ``tasks`` directory), skipping the ``latest`` links."""
-    found = []
-    for pattern_dir in work_dir.glob("slaves/*/frameworks/*/executors/*/runs/*"):
-        if pattern_dir.is_symlink():
-            continue
-        if (pattern_dir / "tasks").is_dir():
-            found.append(pattern_dir)
-    return sorted(found)
 
 
 def _listdir(path: Path) -> list[str]:
@@ -56,7 +44,7 @@ class TaskStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.roots = [CheckpointRoot(Path(r)) for r in roots]
-        self.mesos_work_dirs = [Path(w) for w in mesos_work_dirs]
+        self.mesos_work_dirs = [AgentWorkDir(Path(w)) for w in mesos_work_dirs]
         self.tasks: dict[str, ObservedTask] = {}
         self.duplicates = 0
         self.cache_size = cache_size
@@ -70,7 +58,7 @@ class TaskStore:
     def checkpoint_roots(self) -> list[CheckpointRoot]:
         roots = list(self.roots)
         for work_dir in self.mesos_work_dirs:
-            roots.extend(CheckpointRoot(run) for run in mesos_run_dirs(work_dir))
+            roots.extend(CheckpointRoot(run) for run in work_dir.run_dirs())
         return roots
 
     def reconcile(self) -> None:

@@ -61,7 +61,8 @@ class TaskRun:
         ]
         for name, number in sorted(ports.items()):
             argv += ["--port", f"{name}={number}"]
-        log = open(self.runner_output, "ab")  # noqa: SIM115
+        self.paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.paths.runner_log, "ab")  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
                 argv,
@@ -83,14 +84,10 @@ class TaskRun:
             pass
         return self._follower.state
 
-    @property
-    def runner_output(self) -> Path:
-        """The runner's own stdout/stderr (its warnings and errors)."""
-        return self.paths.checkpoint_dir.parent / f"{self.task_id}.runner.out"
-
     def runner_output_tail(self) -> str:
+        """The last line the runner wrote to its log (why it could not start, if it could not)."""
         try:
-            lines = self.runner_output.read_text(errors="replace").strip().splitlines()
+            lines = self.paths.runner_log.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
         return lines[-1][:300] if lines else ""

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
+
+from borealis.contract.layout import rotated
 
 LOOKBACK = 64 * 1024
 MAX_READ = 1024 * 1024
@@ -144,13 +147,14 @@ class RotatingFile:
         os.close(self.fd)
         self.fd = -1
         if self.backups > 0:
+            path = Path(self.path)
             # Only the files this writer made can exist (a run's directory is its own).
             for index in range(min(self.rotations, self.backups - 1), 0, -1):
                 try:
-                    os.rename(f"{self.path}.{index}", f"{self.path}.{index + 1}")
+                    os.rename(rotated(path, index), rotated(path, index + 1))
                 except FileNotFoundError:
                     pass
-            os.rename(self.path, f"{self.path}.1")
+            os.rename(path, rotated(path, 1))
         else:
             os.unlink(self.path)
         self.rotations += 1

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from support import REPO, run_in_process, task
 
-from borealis.contract.layout import CheckpointRoot
-from borealis.observer.store import TaskStore, mesos_run_dirs
+from borealis.contract.layout import AgentWorkDir, CheckpointRoot
+from borealis.observer.store import TaskStore
 
 FIXTURE = REPO / "tests" / "fixtures" / "v1"
 
@@ -43,7 +43,7 @@ def test_mesos_run_directories_are_found_and_latest_is_skipped(tmp_path: Path) -
     fixture_root(runs / "R1")
     (runs / "R2").mkdir()  # an executor run with no Borealis checkpoint root
     (runs / "latest").symlink_to("R1")
-    assert mesos_run_dirs(tmp_path / "work") == [runs / "R1"]
+    assert AgentWorkDir(tmp_path / "work").run_dirs() == [runs / "R1"]
     store = TaskStore([], [tmp_path / "work"])
     store.reconcile()
     assert sorted(store.tasks) == sorted(CheckpointRoot(runs / "R1").task_ids())

@@ -1,11 +1,11 @@
-"""Cursors over a rotated log (observer/logstream.py), on files made by hand."""
+"""Cursors over a rotated log (contract/logs.py), on files made by hand."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from borealis.observer import logstream
+from borealis.contract import logs
 
 
 def write_chain(live: Path, *parts: bytes) -> None:
@@ -18,7 +18,7 @@ def write_chain(live: Path, *parts: bytes) -> None:
 def read_all(live: Path, cursor: str = "start", length: int = 7) -> tuple[bytes, list[str], str]:
     got, files = b"", []
     while True:
-        page = logstream.read(live, cursor, length)
+        page = logs.read(live, cursor, length)
         if not page["chunks"]:
             return got, files, cursor
         for chunk in page["chunks"]:
@@ -30,7 +30,7 @@ def read_all(live: Path, cursor: str = "start", length: int = 7) -> tuple[bytes,
 def test_forward_reads_walk_the_chain_oldest_first(tmp_path: Path) -> None:
     live = tmp_path / "stdout"
     write_chain(live, b"one\n", b"two\n", b"three\n")
-    page = logstream.read(live, "start", 100)
+    page = logs.read(live, "start", 100)
     assert [c["file"] for c in page["chunks"]] == ["stdout.2", "stdout.1", "stdout"]
     assert "".join(c["data"] for c in page["chunks"]) == "one\ntwo\nthree\n"
     assert page["at_start"] and page["files"] == ["stdout.2", "stdout.1", "stdout"]
@@ -41,10 +41,10 @@ def test_forward_reads_walk_the_chain_oldest_first(tmp_path: Path) -> None:
 def test_a_cursor_survives_a_rotation(tmp_path: Path) -> None:
     live = tmp_path / "stdout"
     write_chain(live, b"first\n")
-    cursor = logstream.read(live, "start", 3)["end"]  # inside the live file
+    cursor = logs.read(live, "start", 3)["end"]  # inside the live file
     os.rename(live, live.with_name("stdout.1"))
     live.write_bytes(b"second\n")
-    page = logstream.read(live, cursor, 100)
+    page = logs.read(live, cursor, 100)
     assert [(c["file"], c["data"]) for c in page["chunks"]] == [
         ("stdout.1", "st\n"),
         ("stdout", "second\n"),
@@ -54,9 +54,9 @@ def test_a_cursor_survives_a_rotation(tmp_path: Path) -> None:
 def test_a_dropped_file_is_a_gap_and_reading_goes_on_at_the_oldest(tmp_path: Path) -> None:
     live = tmp_path / "stdout"
     write_chain(live, b"old\n", b"new\n")
-    cursor = logstream.read(live, "start", 2)["end"]  # in stdout.1
+    cursor = logs.read(live, "start", 2)["end"]  # in stdout.1
     live.with_name("stdout.1").unlink()
-    page = logstream.read(live, cursor, 100)
+    page = logs.read(live, cursor, 100)
     assert page["gap"] and page["chunks"][0]["data"] == "new\n"
 
 
@@ -74,27 +74,27 @@ def test_backward_reads_reach_the_start_without_splitting_characters(tmp_path: P
     text = "ab€cd𝄞ef\n" * 40
     data = text.encode()
     write_chain(live, data[:100], data[100:211], data[211:])
-    page = logstream.read(live, "end", 9, backwards=True)
+    page = logs.read(live, "end", 9, backwards=True)
     got = "".join(c["data"] for c in page["chunks"])
     while not page["at_start"]:
-        page = logstream.read(live, page["start"], 9, backwards=True)
+        page = logs.read(live, page["start"], 9, backwards=True)
         got = "".join(c["data"] for c in page["chunks"]) + got
     assert got == text
 
 
 def test_end_cursor_missing_files_and_bad_cursors(tmp_path: Path) -> None:
     live = tmp_path / "stdout"
-    empty = logstream.read(live, "end", 10)
+    empty = logs.read(live, "end", 10)
     assert empty["chunks"] == [] and empty["files"] == []
     write_chain(live, b"abc")
-    end = logstream.read(live, "end", 10)
+    end = logs.read(live, "end", 10)
     assert end["chunks"] == [] and end["end"].endswith(":3")
     live.write_bytes(b"abcdef")
-    assert logstream.read(live, end["end"], 10)["chunks"][0]["data"] == "def"
+    assert logs.read(live, end["end"], 10)["chunks"][0]["data"] == "def"
     for bad in ("", "12", "a:b", "-1:3", "1:-3"):
         try:
-            logstream.read(live, bad, 10)
-        except logstream.BadCursor as e:
+            logs.read(live, bad, 10)
+        except logs.BadCursor as e:
             assert "bad cursor" in str(e)
         else:
             raise AssertionError(f"{bad!r} was accepted")
