@@ -27,7 +27,9 @@ import tornado.iostream
 import tornado.web
 
 from borealis.contract import recordio
+from borealis.contract.agentapi import STATUS, Refusal
 from borealis.contract.layout import CheckpointRoot
+from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.records import Identity
 from borealis.executor.mesos import protocol
 from borealis.executor.mesos.taskrun import borealis_command
@@ -38,6 +40,14 @@ from .store import AgentStore, ExecutorRecord
 log = logging.getLogger("borealis.agent")
 
 
+class Refused(tornado.web.HTTPError):
+    """A refused call of the framework API, with its ``Refusal`` (``contract/agentapi.py``)."""
+
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(STATUS[refusal], reason=message)
+        self.refusal = refusal
+
+
 def fetch(uris: Any, run_dir: Path) -> None:
     """Copy each ``{"value": path or file:// or http(s):// URL, "executable": bool}`` into the
     run directory, as the Mesos fetcher does for ``CommandInfo.uris`` (no extraction, no cache)."""
@@ -46,11 +56,11 @@ def fetch(uris: Any, run_dir: Path) -> None:
     import urllib.request
 
     if not isinstance(uris, list):
-        raise tornado.web.HTTPError(400, reason="executor_uris must be a list")
+        raise Refused(Refusal.BAD_REQUEST, "executor_uris must be a list")
     for uri in uris:
         value = uri.get("value") if isinstance(uri, dict) else None
         if not isinstance(value, str) or not value:
-            raise tornado.web.HTTPError(400, reason="each executor_uris entry needs a value")
+            raise Refused(Refusal.BAD_REQUEST, "each executor_uris entry needs a value")
         parsed = urllib.parse.urlparse(value)
         target = run_dir / (Path(parsed.path).name or "fetched")
         try:
@@ -63,7 +73,7 @@ def fetch(uris: Any, run_dir: Path) -> None:
             else:
                 shutil.copyfile(parsed.path if parsed.scheme == "file" else value, target)
         except OSError as e:
-            raise tornado.web.HTTPError(400, reason=f"cannot fetch {value}: {e}") from None
+            raise Refused(Refusal.BAD_REQUEST, f"cannot fetch {value}: {e}") from None
         if uri.get("executable"):
             target.chmod(0o755)
 
@@ -103,17 +113,17 @@ class Agent:
     def launch(self, body: dict[str, Any]) -> ExecutorRecord:
         task_info = body.get("task_info")
         if not isinstance(task_info, dict) or not isinstance(task_info.get("task_id"), dict):
-            raise tornado.web.HTTPError(400, reason="task_info with a task_id is required")
+            raise Refused(Refusal.BAD_REQUEST, "task_info with a task_id is required")
         task_id = task_info["task_id"].get("value")
         if not isinstance(task_id, str) or not task_id:
-            raise tornado.web.HTTPError(400, reason="task_info.task_id.value must be a string")
+            raise Refused(Refusal.BAD_REQUEST, "task_info.task_id.value must be a string")
         framework_id = str(body.get("framework_id") or "borealis-local")
         executor_id = str(body.get("executor_id") or f"thermos-{task_id}")
         key = (framework_id, executor_id)
         if any(task_id in r.tasks for r in self.store.executors.values()):
-            raise tornado.web.HTTPError(409, reason=f"task {task_id} was already launched")
+            raise Refused(Refusal.TASK_EXISTS, f"task {task_id} was already launched")
         if key in self.store.executors and not self.store.executors[key].terminated:
-            raise tornado.web.HTTPError(409, reason=f"executor {executor_id} already exists")
+            raise Refused(Refusal.EXECUTOR_EXISTS, f"executor {executor_id} already exists")
         run_dir = self.store.run_dir(framework_id, executor_id)
         record = ExecutorRecord(
             framework_id=framework_id,
@@ -123,7 +133,7 @@ class Agent:
             capabilities=[str(c) for c in body.get("capabilities", [])],
             shutdown_grace=float(body.get("shutdown_grace_period_secs", 5.0)),
             tasks={task_id: task_info},
-            states={task_id: "TASK_STAGING"},
+            states={task_id: MesosState.TASK_STAGING.value},
             undelivered=[task_id],
         )
         env = self.executor_env(record)
@@ -188,7 +198,7 @@ class Agent:
         if grace is not None:
             kill["kill_policy"] = {"grace_period": {"nanoseconds": int(grace * 1e9)}}
         if not self.send(record, {"type": "KILL", "kill": kill}):
-            raise tornado.web.HTTPError(409, reason="the executor is not subscribed")
+            raise Refused(Refusal.NOT_SUBSCRIBED, "the executor is not subscribed")
 
     def shutdown(self, record: ExecutorRecord) -> None:
         self.send(record, {"type": "SHUTDOWN"})
@@ -201,7 +211,7 @@ class Agent:
         for record in self.store.executors.values():
             if task_id in record.tasks and not record.terminated:
                 return record
-        raise tornado.web.HTTPError(404, reason=f"no live executor holds task {task_id}")
+        raise Refused(Refusal.NOT_FOUND, f"no live executor holds task {task_id}")
 
     def destroy(self, record: ExecutorRecord, why: str) -> None:
         """Kill what is left of an executor and report its unfinished tasks."""
@@ -220,9 +230,9 @@ class Agent:
             self.clean_up(record, task_id)
             status = {
                 "task_id": protocol.ident(task_id),
-                "state": "TASK_FAILED",
+                "state": MesosState.TASK_FAILED.value,
                 "source": "SOURCE_AGENT",
-                "reason": "REASON_EXECUTOR_TERMINATED",
+                "reason": MesosReason.REASON_EXECUTOR_TERMINATED.value,
                 "message": f"Executor terminated: {why}",
                 "uuid": protocol.new_uuid(),
                 "timestamp": time.time(),

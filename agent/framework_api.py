@@ -14,7 +14,10 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from .executors import Agent, ExecutorAPI
+from borealis.contract import agentapi
+from borealis.contract.agentapi import Refusal
+
+from .executors import Agent, ExecutorAPI, Refused
 
 log = logging.getLogger("borealis.agent")
 MAX_WAIT = 30.0
@@ -30,11 +33,11 @@ class JSONHandler(tornado.web.RequestHandler):
         try:
             value = json.loads(self.request.body or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise tornado.web.HTTPError(
-                400, reason=f"the body is not JSON ({type(e).__name__})"
+            raise Refused(
+                Refusal.BAD_REQUEST, f"the body is not JSON ({type(e).__name__})"
             ) from None
         if not isinstance(value, dict):
-            raise tornado.web.HTTPError(400, reason="the body must be a JSON object")
+            raise Refused(Refusal.BAD_REQUEST, "the body must be a JSON object")
         return value
 
     def reply(self, value: Any) -> None:
@@ -43,7 +46,9 @@ class JSONHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": self._reason, "status": status_code}))
+        error = kwargs.get("exc_info", (None, None))[1]
+        refusal = error.refusal.value if isinstance(error, Refused) else None
+        self.finish(json.dumps({"error": self._reason, "status": status_code, "refusal": refusal}))
 
 
 class Launch(JSONHandler):
@@ -64,10 +69,10 @@ class Kill(JSONHandler):
         body = self.body()
         task_id = body.get("task_id")
         if not isinstance(task_id, str):
-            raise tornado.web.HTTPError(400, reason="task_id must be a string")
+            raise Refused(Refusal.BAD_REQUEST, "task_id must be a string")
         grace = body.get("grace_period_secs")
         if grace is not None and (not isinstance(grace, int | float) or grace < 0):
-            raise tornado.web.HTTPError(400, reason="grace_period_secs must be a number >= 0")
+            raise Refused(Refusal.BAD_REQUEST, "grace_period_secs must be a number >= 0")
         self.agent.kill_task(task_id, None if grace is None else float(grace))
         self.reply({"ok": True})
 
@@ -78,7 +83,7 @@ class Shutdown(JSONHandler):
         key = (str(body.get("framework_id") or "borealis-local"), str(body.get("executor_id")))
         record = self.agent.store.executors.get(key)
         if record is None or record.terminated:
-            raise tornado.web.HTTPError(404, reason="no such live executor")
+            raise Refused(Refusal.NOT_FOUND, "no such live executor")
         self.agent.shutdown(record)
         self.reply({"ok": True})
 
@@ -89,7 +94,7 @@ class Updates(JSONHandler):
             after = int(self.get_query_argument("after", "0"))
             wait = min(float(self.get_query_argument("wait", "0")), MAX_WAIT)
         except ValueError:
-            raise tornado.web.HTTPError(400, reason="after and wait must be numbers") from None
+            raise Refused(Refusal.BAD_REQUEST, "after and wait must be numbers") from None
         store = self.agent.store
         if wait > 0 and len(store.updates) <= after:
             self.agent.new_update.clear()
@@ -131,11 +136,11 @@ def make_app(agent: Agent) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/api/v1/executor", ExecutorAPI, args),
-            (r"/api/v1/agent/launch", Launch, args),
-            (r"/api/v1/agent/kill", Kill, args),
-            (r"/api/v1/agent/shutdown", Shutdown, args),
-            (r"/api/v1/agent/updates", Updates, args),
-            (r"/api/v1/agent/state", State, args),
+            (agentapi.LAUNCH, Launch, args),
+            (agentapi.KILL, Kill, args),
+            (agentapi.SHUTDOWN, Shutdown, args),
+            (agentapi.UPDATES, Updates, args),
+            (agentapi.STATE, State, args),
             (r"/health", Health),
         ],
         serve_traceback=False,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.layout import AgentWorkDir
-from borealis.executor.mesos import protocol
+from borealis.contract.mesos import MesosState
 
 
 @dataclass
@@ -43,7 +43,12 @@ class ExecutorRecord:
         return self.framework_id, self.executor_id
 
     def live_tasks(self) -> list[str]:
-        return [t for t in self.tasks if self.states.get(t) not in protocol.TERMINAL_STATES]
+        return [t for t in self.tasks if not _terminal(self.states.get(t))]
+
+
+def _terminal(state: str | None) -> bool:
+    known = MesosState.parse(state)
+    return known is not None and known.terminal
 
 
 class AgentStore:

@@ -96,13 +96,6 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, executor.shutdown)
-        code = await executor.main()
-        waits = code == 0 and executor.driver is not None and not executor.disconnected
-        if waits and not await executor.wait_for_acks():
-            logging.getLogger("borealis.executor").error(
-                "no ACK for the terminal update within %s", args.ack_timeout
-            )
-            return 1
-        return code
+        return await executor.main()
 
     return asyncio.run(main())

@@ -10,7 +10,7 @@ type       meaning                                                      written 
 =========  ===========================================================  =========================
 header     task id, sandbox, user, ports, host, boot id, format         runner (first record)
 runner     a runner process took control (pid + start ticks)            runner
-task       the task entered a state (or its cause changed)              runner
+task       the task entered a state (or its cause changed), and why     runner
 process    a process run entered a state                                runner, coordinator
 warning    a run's coordinator could not do something (disk full)       coordinator
 =========  ===========================================================  =========================
@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .causes import Cause, cause_from_json, cause_to_json, describe
 from .states import ProcessState, TaskState
 
 FORMAT_VERSION = 1
@@ -87,7 +88,13 @@ class TaskStatus:
     time: float
     # The terminal state this task is headed for, fixed when it leaves ACTIVE.
     cause: TaskState | None = None
-    reason: str = ""
+    reason: str = ""  # ``describe(why)`` when there is a why: the text readers show
+    why: Cause | None = None  # what made it leave ACTIVE, as a value (``causes.py``)
+
+    @classmethod
+    def because(cls, state: TaskState, time: float, cause: TaskState, why: Cause) -> TaskStatus:
+        """A status whose reason is rendered from ``why``."""
+        return cls(state, time, cause, describe(why), why)
 
 
 @dataclass(slots=True)
@@ -155,6 +162,8 @@ def encode(record: Record) -> bytes:
             obj["cause"] = record.cause.value
         if record.reason:
             obj["reason"] = record.reason
+        if record.why is not None:
+            obj["why"] = cause_to_json(record.why)
     else:
         obj = {
             "t": "process",
@@ -256,11 +265,13 @@ def _decode_obj(obj: dict[str, Any]) -> Record:
         )
     if kind == "task":
         cause = obj.get("cause")
+        why = obj.get("why")
         return TaskStatus(
             state=TaskState(obj["state"]),
             time=_num(obj["time"]),
             cause=TaskState(cause) if cause is not None else None,
             reason=_str(obj.get("reason", "")),
+            why=cause_from_json(why) if why is not None else None,
         )
     if kind == "runner":
         return RunnerStarted(

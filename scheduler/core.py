@@ -25,15 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from borealis.contract.agentapi import Refusal
 from borealis.contract.jobspec import JobSpec
+from borealis.contract.mesos import MesosState
+from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
 from .placement import Host, Placer, Request
-from .states import FROM_MESOS, TaskState, allowed
 from .store import Store, Task
 
 log = logging.getLogger("borealis.scheduler")
-S = TaskState
+S = ScheduleStatus
 
 
 class Conflict(Exception):
@@ -55,11 +57,19 @@ class Policy:
     placement: str = "spread"
 
 
+@dataclass(frozen=True)
+class LaunchProblem:
+    """Why a run could not be launched: the host's refusal, when it gave one, and its words."""
+
+    message: str
+    refusal: Refusal | None = None
+
+
 class Backend(Protocol):
     def hosts(self) -> list[Host]: ...
 
-    async def launch(self, task: Task, job: JobSpec) -> str | None:
-        """Start the run on ``task.host``; an error message if it could not be started."""
+    async def launch(self, task: Task, job: JobSpec) -> LaunchProblem | None:
+        """Start the run on ``task.host``; why not, if it could not be started."""
 
     async def kill(self, task: Task) -> None: ...
 
@@ -139,7 +149,7 @@ class Scheduler:
         flaps = previous.flaps if previous else 0
         failures = previous.failures if previous else 0
         state, not_before, message = S.PENDING, 0.0, "waiting for a host"
-        if previous is not None and previous.intent != "restart":
+        if previous is not None and previous.intent is not Intent.RESTART:
             ran = (previous.ended or now) - previous.started if previous.started else 0.0
             if ran < self.policy.flapping_threshold:
                 flaps += 1
@@ -172,7 +182,7 @@ class Scheduler:
         self._job(key)
         with self.store.transaction():
             self.store.set_killed(key)
-        return await self._kill_current(key, "kill", "killed by the user")
+        return await self._kill_current(key, Intent.KILL, "killed by the user")
 
     async def restart_job(self, key: str) -> int:
         found = self.store.job(key)
@@ -180,9 +190,9 @@ class Scheduler:
             raise NotFound(f"no job {key}")
         if found[1]:
             raise Conflict(f"job {key} was killed")
-        return await self._kill_current(key, "restart", "restarted by the user")
+        return await self._kill_current(key, Intent.RESTART, "restarted by the user")
 
-    async def _kill_current(self, key: str, intent: str, why: str) -> int:
+    async def _kill_current(self, key: str, intent: Intent, why: str) -> int:
         now = self.clock()
         to_kill = []
         with self.store.transaction():
@@ -192,7 +202,7 @@ class Scheduler:
                 task.intent = intent
                 if task.state in (S.PENDING, S.THROTTLED):
                     self._end(task, S.KILLED, why, now)
-                    if intent == "restart":
+                    if intent is Intent.RESTART:
                         self._new_run(self._job(key), task.instance, now, task)
                     continue
                 if task.state is not S.KILLING:
@@ -205,12 +215,10 @@ class Scheduler:
 
     # --- runs ---------------------------------------------------------------------------
 
-    async def on_status(self, task_id: str, mesos_state: str, message: str = "") -> None:
+    async def on_status(self, task_id: str, mesos_state: MesosState, message: str = "") -> None:
         """A status update from a host."""
         task = self.store.task(task_id)
-        new = FROM_MESOS.get(mesos_state)
-        if new is None:
-            return
+        new = FROM_MESOS[mesos_state]
         if task is None:
             if not new.terminal:
                 log.warning("killing %s: no such task here", task_id)
@@ -236,7 +244,7 @@ class Scheduler:
                 task.state, task.changed, task.message = new, now, message
                 self.store.update_task(task)
 
-    def _end(self, task: Task, state: TaskState, message: str, now: float) -> None:
+    def _end(self, task: Task, state: ScheduleStatus, message: str, now: float) -> None:
         if task.state.on_host and task.host in self.placer.hosts:
             job = self._job(task.job_key)
             self.placer.release(task.job_key, task.host, request_of(job), list(task.ports.values()))
@@ -248,7 +256,7 @@ class Scheduler:
 
     def _replace(self, task: Task, now: float) -> None:
         found = self.store.job(task.job_key)
-        if found is None or found[1] or task.intent == "kill":
+        if found is None or found[1] or task.intent is Intent.KILL:
             return
         job = found[0]
         if task.instance >= job.instances:
@@ -272,7 +280,8 @@ class Scheduler:
             for task in self.store.in_states(S.ASSIGNED, S.STARTING, S.KILLING):
                 if now - task.changed > self.policy.transient_timeout:
                     stuck = f"stuck in {task.state.value} for {now - task.changed:.0f}s"
-                    task.intent = task.intent or "lost"
+                    if task.intent is Intent.NONE:
+                        task.intent = Intent.LOST
                     self._end(task, S.LOST, stuck, now)
                     self._replace(task, now)
         await self._place(now)
@@ -311,12 +320,13 @@ class Scheduler:
         for task, job in launches:
             problem = await self.backend.launch(task, job)
             if problem is not None:
-                await self.on_status(task.task_id, "TASK_LOST", f"launch failed: {problem}")
+                why = f"launch failed: {problem.message}"
+                await self.on_status(task.task_id, MesosState.TASK_LOST, why)
         await self.backend.flush()
         waiting = self.store.in_states(S.PENDING, S.THROTTLED)
         await self.backend.wants_offers(bool(waiting))
 
-    async def reconcile(self, known: dict[str, str]) -> None:
+    async def reconcile(self, known: dict[str, MesosState]) -> None:
         """After a (re)start: ``known`` is every task id the hosts hold, with its Mesos state.
         Runs placed but unknown to their host are launched (again); runs that had started
         but are unknown become LOST; states catch up."""
@@ -328,13 +338,14 @@ class Scheduler:
                 # placed but perhaps never launched (the scheduler stopped in between): launch
                 # it now; the host refuses a task id it already has, so nothing runs twice
                 problem = await self.backend.launch(task, self._job(task.job_key))
-                if problem is not None and "already launched" not in problem:
-                    await self.on_status(task.task_id, "TASK_LOST", f"launch failed: {problem}")
+                if problem is not None and problem.refusal is not Refusal.TASK_EXISTS:
+                    why = f"launch failed: {problem.message}"
+                    await self.on_status(task.task_id, MesosState.TASK_LOST, why)
             elif state is None:
                 await self.on_status(
-                    task.task_id, "TASK_LOST", "unknown to its host after a restart"
+                    task.task_id, MesosState.TASK_LOST, "unknown to its host after a restart"
                 )
-            elif state != "TASK_STAGING":
+            elif state is not MesosState.TASK_STAGING:
                 await self.on_status(task.task_id, state, "reconciled")
         ours = {t.task_id for t in self.store.tasks()}
         for task_id, state in known.items():

@@ -10,6 +10,8 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 
+from borealis.contract.mesos import MesosState
+
 from .api import make_app
 from .core import Scheduler
 from .local import FRAMEWORK_ID, LocalBackend
@@ -35,10 +37,9 @@ async def follow_updates(scheduler: Scheduler, backend: LocalBackend) -> None:
             cursor = 0
             continue
         for update in updates:
-            if update.get("framework_id") == FRAMEWORK_ID:
-                await scheduler.on_status(
-                    update["task_id"], update["state"], update.get("message") or ""
-                )
+            state = MesosState.parse(update.get("state"))
+            if update.get("framework_id") == FRAMEWORK_ID and state is not None:
+                await scheduler.on_status(update["task_id"], state, update.get("message") or "")
         cursor = last
         scheduler.store.set_meta("agent_cursor", str(cursor))
 

@@ -14,10 +14,14 @@ from typing import Any
 import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from borealis.contract import agentapi
+from borealis.contract.agentapi import Refusal
 from borealis.contract.envelope import Envelope
 from borealis.contract.envelope import JobKey as EnvelopeJobKey
 from borealis.contract.jobspec import JobSpec
+from borealis.contract.mesos import MesosState
 
+from .core import LaunchProblem
 from .placement import Host
 from .store import Task
 
@@ -78,7 +82,7 @@ class LocalBackend:
         except json.JSONDecodeError:
             return response.code, {"error": (response.body or b"")[:200].decode("utf-8", "replace")}
 
-    async def launch(self, task: Task, job: JobSpec) -> str | None:
+    async def launch(self, task: Task, job: JobSpec) -> LaunchProblem | None:
         data = json.dumps(envelope(task, job)).encode()
         task_info = {
             "name": f"{job.key.role}/{job.key.environment}/{job.key.name}",
@@ -87,7 +91,7 @@ class LocalBackend:
             "data": base64.b64encode(data).decode(),
         }
         code, reply = await self._post(
-            "/api/v1/agent/launch",
+            agentapi.LAUNCH,
             {
                 "task_info": task_info,
                 "framework_id": FRAMEWORK_ID,
@@ -96,7 +100,9 @@ class LocalBackend:
             },
         )
         if code != 200:
-            return str(reply.get("error") or f"agent answered {code}")
+            known = {r.value: r for r in Refusal}
+            message = str(reply.get("error") or f"agent answered {code}")
+            return LaunchProblem(message, known.get(str(reply.get("refusal"))))
         log.info("launched %s on %s", task.task_id, self.hostname)
         return None
 
@@ -107,26 +113,29 @@ class LocalBackend:
         pass  # the agent's host is always there
 
     async def kill(self, task: Task) -> None:
-        code, reply = await self._post("/api/v1/agent/kill", {"task_id": task.task_id})
+        code, reply = await self._post(agentapi.KILL, {"task_id": task.task_id})
         if code != 200:
             log.info("kill %s: %s", task.task_id, reply.get("error"))
 
     async def updates(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
         request = HTTPRequest(
-            f"{self.agent_url}/api/v1/agent/updates?after={after}&wait={wait:g}",
+            f"{self.agent_url}{agentapi.UPDATES}?after={after}&wait={wait:g}",
             request_timeout=wait + 30,
         )
         response = await self.http.fetch(request)
         body = json.loads(response.body)
         return body["updates"], int(body["last"])
 
-    async def known(self) -> dict[str, str]:
+    async def known(self) -> dict[str, MesosState]:
         """Every task the agent holds, with its latest state."""
-        response = await self.http.fetch(f"{self.agent_url}/api/v1/agent/state", request_timeout=30)
+        response = await self.http.fetch(f"{self.agent_url}{agentapi.STATE}", request_timeout=30)
         state = json.loads(response.body)
-        known: dict[str, str] = {}
+        known: dict[str, MesosState] = {}
         for executor in state["executors"]:
             if executor["framework_id"] != FRAMEWORK_ID:
                 continue
-            known.update(executor["tasks"])
+            for task_id, text in executor["tasks"].items():
+                parsed = MesosState.parse(text)
+                if parsed is not None:
+                    known[task_id] = parsed
         return known

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.jobspec import JobKey, JobSpec, job_from_json
-
-from .states import TaskState
+from borealis.contract.schedule import Intent, ScheduleStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -42,7 +41,7 @@ class Task:
     task_id: str
     job_key: str
     instance: int
-    state: TaskState
+    state: ScheduleStatus
     host: str | None
     ports: dict[str, int]
     created: float
@@ -54,17 +53,19 @@ class Task:
     flaps: int  # consecutive runs shorter than the flapping threshold
     not_before: float  # THROTTLED until
     superseded: int  # 1 once a newer run of the instance exists (or none is wanted)
-    intent: str = ""  # why it is being killed: "kill" (the job), "restart", "lost"
+    intent: Intent = Intent.NONE  # why the scheduler is stopping it
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["state"] = self.state.value
+        out["intent"] = self.intent.value
         return out
 
 
 def _task(row: sqlite3.Row) -> Task:
     values = dict(row)
-    values["state"] = TaskState(values["state"])
+    values["state"] = ScheduleStatus(values["state"])
+    values["intent"] = Intent(values["intent"])
     values["ports"] = json.loads(values["ports"])
     return Task(**values)
 
@@ -124,7 +125,7 @@ class Store:
         if event:
             self.event(task_id, task.state, task.message, task.changed)
 
-    def event(self, task_id: str, state: TaskState, message: str, when: float) -> None:
+    def event(self, task_id: str, state: ScheduleStatus, message: str, when: float) -> None:
         self.db.execute(
             "INSERT INTO events (task_id, state, time, message) VALUES (?, ?, ?, ?)",
             (task_id, state.value, when, message),
@@ -154,7 +155,7 @@ class Store:
             newest[task.instance] = task  # ordered by creation
         return [newest[i] for i in sorted(newest)]
 
-    def in_states(self, *states: TaskState) -> list[Task]:
+    def in_states(self, *states: ScheduleStatus) -> list[Task]:
         marks = ", ".join("?" for _ in states)
         rows = self.db.execute(
             f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created",

@@ -36,6 +36,25 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         delay = min(delay * 2, 0.1)
 
 
+def wait_for_size(path: Path, size: int, stalled: float = 10.0, limit: float = 300.0) -> int:
+    """Wait until ``path`` holds ``size`` bytes, or stops growing for ``stalled`` seconds (a
+    reader that lost data never catches up: the caller's checks then say what is missing,
+    at once, instead of at a timeout). Returns the size reached."""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while True:
+        now = path.stat().st_size if path.exists() else 0
+        if now >= size:
+            return now
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stalled:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still growing after {limit}s: {now} of {size} bytes")
+        time.sleep(0.05)
+
+
 def task(*processes: dict[str, Any], **fields: Any) -> TaskSpec:
     """A validated TaskSpec from process dicts (``min_duration`` defaults to 0 here)."""
     procs = [{"min_duration": 0, **p} for p in processes]

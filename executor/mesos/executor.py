@@ -4,9 +4,20 @@ States sent, as Aurora's executor does: TASK_STARTING at once; TASK_RUNNING when
 has started the task and, with a health check, after ``min_consecutive_successes`` healthy
 checks (an HTTP check needs a port named ``health``; a shell check always runs); TASK_KILLING
 when the framework has the ``TASK_KILLING_STATE`` capability; then one terminal update
-mapped from the runner's end state (``statuses.final_status``), or TASK_FAILED for a failed
-health check, malformed ``TaskInfo.data`` or a task that cannot start. The executor exits
-once its terminal update is ACKNOWLEDGED (or after ``ack_timeout``, non-zero).
+mapped from the runner's end state (``statuses.final_status``), or from a cause the executor
+found itself (``statuses.Failure``: a failed health check, malformed ``TaskInfo.data``, a
+task that cannot start).
+
+A task's driver goes through these phases (``MOVES`` holds every allowed step)::
+
+    STARTING ──▶ RUNNING ──▶ KILLING ──▶ DONE
+        │           └───────────────────▲ ▲
+        └──────────────▶ KILLING ───────┘ │
+        └─────────────────────────────────┘   (it ended, or could not start)
+
+The executor exits once its terminal update is acknowledged; after ``ack_timeout`` without
+an acknowledgement (non-zero); and after a SHUTDOWN, within the agent's shutdown grace period
+whether its updates were acknowledged or not (the agent destroys an executor that outstays it).
 """
 
 from __future__ import annotations
@@ -14,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import enum
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +38,7 @@ from typing import Any
 from borealis.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
 from borealis.contract.errors import InputError
 from borealis.contract.layout import TASK_ID_RE, CheckpointRoot
+from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.states import TaskState
 from borealis.contract.validation import validate
 
@@ -32,11 +46,11 @@ from . import lifecycle, protocol
 from .client import AgentLink
 from .environment import MesosEnvironment
 from .health import Health, HealthPlanner, probe_http, probe_shell, snoozed
-from .statuses import final_status
+from .statuses import Failure, Final, Why, final_status
 from .taskrun import TaskRun
 
 log = logging.getLogger("borealis.executor")
-POLL = 0.2
+SHUTDOWN_MARGIN = 1.0  # leave the agent's grace period this much earlier than it ends
 
 
 @dataclass
@@ -49,19 +63,39 @@ class ExecutorOptions:
     announcer_allow_custom_path: bool = False
     announcer_auth: Path | None = None
     announcer_session_timeout: float = 10.0
+    poll: float = 0.2  # how often the runner's checkpoint is looked at
+    runner_exit_wait: float = 2.0  # after the runner exits, its last records are surely written
+    clock: Callable[[], float] = time.monotonic
+
+
+class Phase(enum.Enum):
+    STARTING = "STARTING"  # TASK_STARTING sent; the runner is starting the task
+    RUNNING = "RUNNING"  # TASK_RUNNING sent (after the health checks, with any)
+    KILLING = "KILLING"  # stopping the task: killed, unhealthy, shut down or disconnected
+    DONE = "DONE"  # the terminal update is sent
+
+
+MOVES: dict[Phase, frozenset[Phase]] = {
+    Phase.STARTING: frozenset({Phase.RUNNING, Phase.KILLING, Phase.DONE}),
+    Phase.RUNNING: frozenset({Phase.KILLING, Phase.DONE}),
+    Phase.KILLING: frozenset({Phase.DONE}),
+    Phase.DONE: frozenset(),
+}
 
 
 class Executor:
     def __init__(self, env: MesosEnvironment, options: ExecutorOptions | None = None) -> None:
         self.env = env
         self.options = options or ExecutorOptions()
+        self.clock = self.options.clock
         self.hostname = self.options.hostname or socket.getfqdn()
         self.link = AgentLink(env, self.on_event)
         self.capabilities: set[str] = set()
         self.driver: TaskDriver | None = None
-        self.terminal_sent: set[str] = set()  # uuids of terminal updates
         self.all_acked = asyncio.Event()
-        self.shutdown_requested = False
+        self.out_of_time = asyncio.Event()  # stop waiting for acknowledgements
+        self.out_of_time_why = ""
+        self.shutting_down = False  # SHUTDOWN arrived: unacknowledged updates are no failure
         self.disconnected = False
         self._background: set[asyncio.Future[None]] = set()
 
@@ -70,6 +104,16 @@ class Executor:
         future: asyncio.Future[None] = asyncio.ensure_future(coroutine)
         self._background.add(future)
         future.add_done_callback(self._background.discard)
+
+    def give_up_waiting(self, after: float, why: str) -> None:
+        """Stop waiting for acknowledgements ``after`` seconds from now (the earliest wins)."""
+
+        def expire() -> None:
+            if not self.out_of_time.is_set():
+                self.out_of_time_why = why
+                self.out_of_time.set()
+
+        asyncio.get_running_loop().call_later(max(0.0, after), expire)
 
     # --- events -------------------------------------------------------------------------
 
@@ -100,7 +144,7 @@ class Executor:
             task_status = self.link.acknowledged(
                 ack.get("task_id", {}).get("value", ""), ack.get("uuid", "")
             )
-            if task_status is not None and task_status["state"] in protocol.TERMINAL_STATES:
+            if task_status is not None:
                 self._maybe_done()
         elif kind == "SHUTDOWN":
             self.shutdown()
@@ -111,16 +155,19 @@ class Executor:
         task_id = task_info.get("task_id", {}).get("value", "")
         self.link.launched(task_info)
         if self.driver is not None:
-            self.spawn(self.send(task_id, "TASK_LOST", "task already running on this executor"))
+            final = Failure(Why.SECOND_TASK, "task already running on this executor").final()
+            self.spawn(self.send(task_id, final.state, final.message, final.reason))
             return
         self.driver = TaskDriver(self, task_info)
         self.spawn(self.driver.run())
 
     def shutdown(self) -> None:
-        self.shutdown_requested = True
-        grace = max(0.5, self.env.shutdown_grace_period - 1.0)
+        """SHUTDOWN (or SIGTERM): stop the task, and be gone within the grace period."""
+        grace = self.env.shutdown_grace_period
+        self.shutting_down = True
+        self.give_up_waiting(grace - SHUTDOWN_MARGIN, "the shutdown grace period is over")
         if self.driver is not None:
-            self.driver.kill(grace, "the executor was shut down")
+            self.driver.kill(max(0.5, grace - 2 * SHUTDOWN_MARGIN), "the executor was shut down")
         else:
             self._maybe_done()
 
@@ -129,9 +176,9 @@ class Executor:
     async def send(
         self,
         task_id: str,
-        state: str,
+        state: MesosState,
         message: str = "",
-        reason: str | None = None,
+        reason: MesosReason | None = None,
         healthy: bool | None = None,
     ) -> None:
         task_status = protocol.status(
@@ -142,43 +189,41 @@ class Executor:
             reason=reason,
             healthy=healthy,
         )
-        if state in protocol.TERMINAL_STATES:
-            self.terminal_sent.add(task_status["uuid"])
-        log.info("%s %s%s", task_id, state, f": {message}" if message else "")
+        log.info("%s %s%s", task_id, state.value, f": {message}" if message else "")
         await self.link.update(task_status)
 
     def _maybe_done(self) -> None:
         if self.link.pending():
             return
-        finished = self.driver is None or self.driver.finished
-        if finished:
+        if self.driver is None or self.driver.phase is Phase.DONE:
             self.all_acked.set()
 
     # --- main ---------------------------------------------------------------------------
 
     async def main(self) -> int:
+        """Serve until every update is acknowledged; the exit status."""
         link = asyncio.ensure_future(self.link.run())
-        done = asyncio.ensure_future(self.all_acked.wait())
-        await asyncio.wait([link, done], return_when=asyncio.FIRST_COMPLETED)
-        if done.done():
+        acked = asyncio.ensure_future(self.all_acked.wait())
+        late = asyncio.ensure_future(self.out_of_time.wait())
+        await asyncio.wait([link, acked, late], return_when=asyncio.FIRST_COMPLETED)
+        acked.cancel()
+        late.cancel()
+        if not link.done():
             self.link.close()
             link.cancel()
-            return 0
+            if self.all_acked.is_set():
+                return 0
+            log.warning("exiting: %s", self.out_of_time_why)
+            ended = self.driver is None or self.driver.phase is Phase.DONE
+            return 0 if ended and (self.shutting_down or not self.link.pending()) else 1
         # Disconnected for good: stop the task, exit without waiting for acknowledgements.
         self.disconnected = True
         log.warning("%s: stopping the task", self.link.reason)
-        done.cancel()
-        if self.driver is not None and not self.driver.finished:
-            self.driver.kill(max(0.5, self.env.shutdown_grace_period - 1.0), self.link.reason)
-            await self.driver.finished_event.wait()
-        return 0 if self.driver is None or self.driver.finished else 1
-
-    async def wait_for_acks(self) -> bool:
-        try:
-            await asyncio.wait_for(self.all_acked.wait(), self.options.ack_timeout)
-            return True
-        except TimeoutError:
-            return False
+        if self.driver is not None and self.driver.phase is not Phase.DONE:
+            grace = max(0.5, self.env.shutdown_grace_period - SHUTDOWN_MARGIN)
+            self.driver.kill(grace, self.link.reason)
+            await self.driver.done.wait()
+        return 0
 
 
 def _grace(policy: Any) -> float | None:
@@ -190,41 +235,44 @@ def _grace(policy: Any) -> float | None:
 
 
 class TaskDriver:
-    """Runs one task and reports its states."""
+    """Runs one task and reports its states (``Phase``)."""
 
     def __init__(self, executor: Executor, task_info: dict[str, Any]) -> None:
         self.executor = executor
+        self.options = executor.options
+        self.clock = executor.clock
         self.task_info = task_info
         self.task_id: str = task_info.get("task_id", {}).get("value", "")
+        self.phase = Phase.STARTING
+        self.done = asyncio.Event()
         self.envelope: Envelope | None = None
         self.run_: TaskRun | None = None
-        self.finished = False
-        self.finished_event = asyncio.Event()
-        self.running_sent = False
-        self.failure: tuple[str, str | None] | None = (
-            None  # (message, reason) overriding the runner's
-        )
-        self.kill_request: tuple[float | None, str] | None = None
+        self.failure: Failure | None = None  # a cause found here, overriding the runner's end
+        self.kill_request: tuple[float | None, str] | None = None  # (grace, why)
         self._killing: asyncio.Future[None] | None = None
         self.default_grace = _grace(task_info.get("kill_policy"))
         self.announcer: Any = None
 
+    def _enter(self, phase: Phase) -> None:
+        if phase not in MOVES[self.phase]:
+            raise AssertionError(f"task {self.task_id}: {self.phase.value} -> {phase.value}")
+        self.phase = phase
+
     async def run(self) -> None:
-        ex = self.executor
-        await ex.send(self.task_id, "TASK_STARTING", "launching the runner")
+        await self.executor.send(self.task_id, MesosState.TASK_STARTING, "launching the runner")
         try:
             self._start()
         except InputError as e:
-            await self._finish("TASK_FAILED", str(e), "REASON_TASK_INVALID")
+            await self._finish(Failure(Why.INVALID, str(e)).final())
             return
         except OSError as e:
-            await self._finish("TASK_FAILED", f"the task could not start: {e}", None)
+            await self._finish(Failure(Why.CANNOT_START, f"the task could not start: {e}").final())
             return
         except Exception as e:  # never end without a terminal update
             log.exception("starting the task failed")
-            await self._finish("TASK_FAILED", f"the task could not start: {e!r}", None)
+            why = Failure(Why.CANNOT_START, f"the task could not start: {e!r}")
+            await self._finish(why.final())
             return
-        assert self.run_ is not None and self.envelope is not None
         health = asyncio.ensure_future(self._health())
         try:
             await self._follow()
@@ -248,15 +296,14 @@ class TaskDriver:
         validate(spec, "TaskInfo.data: task")
         root = CheckpointRoot(ex.env.directory)
         self.run_ = TaskRun(root, self.task_id, ex.env.directory / "sandbox")
-        self.run_.start(spec, self.envelope.ports, ex.options.kill_grace)
+        self.run_.start(spec, self.envelope.ports, self.options.kill_grace)
 
-    def _started(self) -> bool:
+    def _task_state(self) -> TaskState | None:
         assert self.run_ is not None
-        return self.run_.state().task_state is not None
+        return self.run_.state().task_state
 
     def _ended(self) -> bool:
-        assert self.run_ is not None
-        current = self.run_.state().task_state
+        current = self._task_state()
         return current is not None and current.terminal
 
     def _needs_health_wait(self) -> bool:
@@ -268,54 +315,37 @@ class TaskDriver:
             return "health" in env.ports
         return True
 
+    def _may_say_running(self) -> bool:
+        """RUNNING is due as soon as the runner started the task (health checks say it else)."""
+        return self.phase is Phase.STARTING and not self._needs_health_wait()
+
     async def _follow(self) -> None:
         run = self.run_
         assert run is not None
-        lost_since: float | None = None
+        runner_gone_since: float | None = None
         while True:
             state = run.state()
             current = state.task_state
             if current is not None and current.terminal:
-                if (
-                    not self.running_sent
-                    and state.entered(TaskState.ACTIVE) is not None
-                    and not self._needs_health_wait()
-                    and self.kill_request is None
-                ):
+                if self._may_say_running() and state.entered(TaskState.ACTIVE) is not None:
                     # it ran and ended between two looks: say so, in order
                     await self._running("the runner started the task")
                 break
-            if (
-                not self.running_sent
-                and current is TaskState.ACTIVE
-                and not self._needs_health_wait()
-            ):
+            if current is TaskState.ACTIVE and self._may_say_running():
                 await self._running("the runner started the task")
             exited = run.runner_exited()
-            if exited is not None and not run._runner_alive():
-                lost_since = lost_since or time.monotonic()
-                if time.monotonic() - lost_since > 2.0:  # its last records are surely written
-                    said = run.runner_output_tail()
-                    if current is None:  # it never started the task: a bad task or host
-                        message = f"the runner could not start the task (status {exited})"
-                        await self._finish(
-                            "TASK_FAILED", f"{message}: {said}" if said else message, None
-                        )
-                        return
-                    await self._finish(
-                        "TASK_LOST",
-                        f"the runner exited with status {exited} while the task was "
-                        f"{current.value}",
-                        "REASON_EXECUTOR_TERMINATED",
-                    )
+            if exited is not None and not run.runner_alive():
+                runner_gone_since = runner_gone_since or self.clock()
+                if self.clock() - runner_gone_since > self.options.runner_exit_wait:
+                    await self._finish(self._runner_gone(exited, current).final())
                     return
             if self.kill_request is not None and self._killing is None:
                 self._killing = asyncio.ensure_future(self._kill())
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(self.options.poll)
         if self._killing is not None and not self._killing.done():
             self._killing.cancel()  # the task ended on its own meanwhile
         if self.failure is not None:
-            await self._finish("TASK_FAILED", *self.failure)
+            await self._finish(self.failure.final())
             return
         final = final_status(run.state())
         if self.kill_request is not None:
@@ -323,28 +353,35 @@ class TaskDriver:
             # /quitquitquit); the message says how it did.
             why = self.kill_request[1]
             ended = run.state().task_state
-            detail = (
-                ""
-                if final.state == "TASK_KILLED"
-                else f" (it ended {ended.value if ended else '?'})"
-            )
-            await self._finish("TASK_KILLED", why + detail, None)
-            return
-        await self._finish(final.state, final.message, final.reason)
+            if final.state is not MesosState.TASK_KILLED:
+                why += f" (it ended {ended.value if ended else '?'})"
+            final = Final(MesosState.TASK_KILLED, why)
+        await self._finish(final)
+
+    def _runner_gone(self, status: int, current: TaskState | None) -> Failure:
+        assert self.run_ is not None
+        if current is None:  # it never started the task: a bad task or host
+            said = self.run_.runner_output_tail()
+            message = f"the runner could not start the task (status {status})"
+            return Failure(Why.RUNNER_REFUSED, f"{message}: {said}" if said else message)
+        return Failure(
+            Why.RUNNER_GONE,
+            f"the runner exited with status {status} while the task was {current.value}",
+        )
 
     async def _running(self, message: str, healthy: bool | None = None) -> None:
-        self.running_sent = True
-        await self.executor.send(self.task_id, "TASK_RUNNING", message, healthy=healthy)
+        self._enter(Phase.RUNNING)
+        await self.executor.send(self.task_id, MesosState.TASK_RUNNING, message, healthy=healthy)
         try:
             await self._announce()
         except Exception as e:  # kazoo raises many kinds; any of them means "not announced"
             why = f"could not join the serverset: {type(e).__name__}: {e}"
-            self.failure = (why, None)
+            self.failure = Failure(Why.NOT_ANNOUNCED, why)
             self.kill(self.default_grace, why)
 
     async def _announce(self) -> None:
         """Join the serverset once RUNNING (healthy): clients see only instances that are."""
-        options, env = self.executor.options, self.envelope
+        options, env = self.options, self.envelope
         assert env is not None
         if env.announce is None or not options.announcer_ensemble:
             return
@@ -354,12 +391,7 @@ class TaskDriver:
         if env.announce.zk_path and not options.announcer_allow_custom_path:
             raise InputError("announce", "zk_path", "custom serverset paths are not allowed here")
         path = env.announce.zk_path or "/".join(
-            [
-                options.announcer_serverset_path.rstrip("/"),
-                env.job.role,
-                env.job.environment,
-                env.job.name,
-            ]
+            [options.announcer_serverset_path.rstrip("/"), env.job.path()]
         )
         auth, acl = read_auth(options.announcer_auth) if options.announcer_auth else ([], None)
         data = member_data(self.executor.hostname, env.ports, env.announce, env.instance)
@@ -393,8 +425,8 @@ class TaskDriver:
             return  # no check, or an HTTP check without a `health` port (skipped, as Aurora)
         checker = config.checker
         planner = HealthPlanner(config)
-        while not self._started():
-            await asyncio.sleep(POLL)
+        while self._task_state() is None:
+            await asyncio.sleep(self.options.poll)
         while self.kill_request is None:
             if snoozed(run.sandbox):
                 verdict = planner.record(True)
@@ -404,16 +436,16 @@ class TaskDriver:
                 else:
                     outcome = await probe_shell(checker, run.sandbox, config.timeout_secs)
                 verdict = planner.record(outcome.ok, outcome.problem)
-            if verdict.health is Health.RUNNING and not self.running_sent:
+            if verdict.health is Health.RUNNING and self.phase is Phase.STARTING:
                 await self._running("healthy", healthy=True)
             elif verdict.health is Health.FAILED:
-                self.failure = (verdict.reason, "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+                self.failure = Failure(Why.UNHEALTHY, verdict.reason)
                 self.kill(self.default_grace, verdict.reason)
                 return
             await asyncio.sleep(config.interval_secs)
 
     def kill(self, grace: float | None, why: str) -> None:
-        if self.finished:
+        if self.phase is Phase.DONE:
             return
         if self.kill_request is not None:
             # a repeated kill can only shorten the time left
@@ -421,6 +453,8 @@ class TaskDriver:
             if grace is None or (old is not None and old <= grace):
                 return
         self.kill_request = (grace if grace is not None else self.default_grace, why)
+        if self.phase is not Phase.KILLING:
+            self._enter(Phase.KILLING)
         if self.run_ is None:
             return  # not started: _follow never runs; the launch path reports
         if self._killing is not None and not self._killing.done():
@@ -432,8 +466,8 @@ class TaskDriver:
         grace, why = self.kill_request
         ex = self.executor
         if "TASK_KILLING_STATE" in ex.capabilities and self.failure is None:
-            await ex.send(self.task_id, "TASK_KILLING", why)
-        deadline = None if grace is None else time.monotonic() + grace
+            await ex.send(self.task_id, MesosState.TASK_KILLING, why)
+        deadline = None if grace is None else self.clock() + grace
         run = self.run_
         await lifecycle.shut_down(
             lifecycle=self.envelope.lifecycle,
@@ -442,12 +476,17 @@ class TaskDriver:
             terminate=run.stop,
             deadline=deadline,
             before=self._leave,  # out of the serverset before the service is asked to stop
+            clock=self.clock,
+            poll=self.options.poll,
         )
 
-    async def _finish(self, state: str, message: str, reason: str | None) -> None:
+    async def _finish(self, final: Final) -> None:
         await self._leave()
-        self.finished = True
-        await self.executor.send(self.task_id, state, message, reason)
-        self.finished_event.set()
+        self._enter(Phase.DONE)
+        await self.executor.send(self.task_id, final.state, final.message, final.reason)
+        self.executor.give_up_waiting(
+            self.options.ack_timeout, "no ACK for the terminal update within --ack-timeout"
+        )
+        self.done.set()
         if self.run_ is not None:
             self.run_.close()

@@ -40,12 +40,17 @@ async def post(port: int, endpoint: str, timeout: float = 1.0) -> bool:
     return response.code != 599
 
 
-async def wait_until(ended: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + max(0.0, seconds)
+async def wait_until(
+    ended: Callable[[], bool],
+    seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = POLL,
+) -> bool:
+    deadline = clock() + max(0.0, seconds)
     while not ended():
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             return False
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(poll)
     return True
 
 
@@ -57,13 +62,15 @@ async def shut_down(
     terminate: Callable[[], None],
     deadline: float | None,
     before: Callable[[], Awaitable[None]] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = POLL,
 ) -> None:
-    """Stop the task and return once it has ended (``ended()``)."""
+    """Stop the task and return once it has ended (``ended()``); ``deadline`` is on ``clock``."""
 
     def budget(wanted: float) -> float:
         if deadline is None:
             return wanted
-        return max(0.0, min(wanted, deadline - time.monotonic() - RESERVE))
+        return max(0.0, min(wanted, deadline - clock() - RESERVE))
 
     if before is not None:
         await before()
@@ -76,14 +83,14 @@ async def shut_down(
             if budget(wait) <= 0 or ended():
                 break
             await post(port, endpoint, timeout=min(1.0, budget(wait)))
-            if await wait_until(ended, budget(wait)):
+            if await wait_until(ended, budget(wait), clock, poll):
                 return
     terminate()  # SIGTERM to the runner: TERM, grace, KILL of every process
     if deadline is None:
         while not ended():
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(poll)
         return
-    if not await wait_until(ended, deadline - time.monotonic()):
+    if not await wait_until(ended, deadline - clock(), clock, poll):
         terminate()  # a second request: SIGKILL everything at once
         while not ended():
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(poll)

@@ -20,49 +20,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from borealis.contract.mesos import MesosReason, MesosState
+
 CONTENT_TYPE = "application/json"
 PATH = "/api/v1/executor"
 
 CALL_TYPES = ("SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT")
-EVENT_TYPES = (
-    "SUBSCRIBED",
-    "LAUNCH",
-    "LAUNCH_GROUP",
-    "KILL",
-    "ACKNOWLEDGED",
-    "MESSAGE",
-    "ERROR",
-    "SHUTDOWN",
-    "HEARTBEAT",
-)
-TASK_STATES = (
-    "TASK_STAGING",
-    "TASK_STARTING",
-    "TASK_RUNNING",
-    "TASK_KILLING",
-    "TASK_FINISHED",
-    "TASK_FAILED",
-    "TASK_KILLED",
-    "TASK_ERROR",
-    "TASK_LOST",
-    "TASK_DROPPED",
-    "TASK_UNREACHABLE",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-    "TASK_UNKNOWN",
-)
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
 
 
 def new_uuid() -> str:
@@ -89,18 +52,18 @@ def ident(value: str) -> dict[str, str]:
 
 def status(
     task_id: str,
-    state: str,
+    state: MesosState,
     *,
     executor_id: str,
     message: str = "",
-    reason: str | None = None,
+    reason: MesosReason | None = None,
     healthy: bool | None = None,
     clock: float | None = None,
 ) -> dict[str, Any]:
     """A ``TaskStatus`` as an executor sends it."""
     out: dict[str, Any] = {
         "task_id": ident(task_id),
-        "state": state,
+        "state": state.value,
         "source": "SOURCE_EXECUTOR",
         "executor_id": ident(executor_id),
         "uuid": new_uuid(),
@@ -108,8 +71,8 @@ def status(
     }
     if message:
         out["message"] = message
-    if reason:
-        out["reason"] = reason
+    if reason is not None:
+        out["reason"] = reason.value
     if healthy is not None:
         out["healthy"] = healthy
     return out
@@ -196,11 +159,12 @@ def check_call(content_type: str | None, body: bytes) -> dict[str, Any]:
                 400, "Failed to validate executor::Call: expecting 'update' to be present"
             )
         _value(task_status, "task_id")
-        if task_status.get("state") not in TASK_STATES:
+        state = MesosState.parse(task_status.get("state"))
+        if state is None:
             raise Refusal(
                 400, f"Failed to validate executor::Call: bad state {task_status.get('state')!r}"
             )
-        if task_status["state"] == "TASK_STAGING":
+        if state is MesosState.TASK_STAGING:
             raise Refusal(400, "Failed to validate executor::Call: TASK_STAGING is not allowed")
         if task_status.get("source") != "SOURCE_EXECUTOR":
             raise Refusal(400, "Failed to validate executor::Call: source must be SOURCE_EXECUTOR")

@@ -41,7 +41,6 @@ class TaskRun:
         self.paths: TaskPaths = root.task(task_id)
         self.process: subprocess.Popen[bytes] | None = None
         self._follower: Follower | None = None
-        self.stop_requests = 0
 
     def start(self, spec: TaskSpec, ports: dict[str, int], kill_grace: float) -> None:
         self.root.ensure()
@@ -96,15 +95,15 @@ class TaskRun:
         """The runner's exit status once it has exited (``None`` while it runs)."""
         return None if self.process is None else self.process.poll()
 
-    def _runner_alive(self) -> bool:
+    def runner_alive(self) -> bool:
+        """Whether the runner that last took the task is alive (by identity, not by pid)."""
         state = self.state()
         return bool(state.runners) and is_alive(state.runners[-1].identity)
 
     def stop(self) -> None:
         """Ask the runner to kill the task (again: at once)."""
-        self.stop_requests += 1
         state = self.state()
-        if self._runner_alive():
+        if self.runner_alive():
             send_signal(state.runners[-1].identity, signal.SIGTERM)
         elif self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # not yet recorded in its stream

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from borealis.contract.causes import OverLimit, Resource
 from borealis.contract.layout import TaskPaths
 from borealis.contract.replay import RunnerState
-from borealis.contract.resources import Sample, TaskUsage, format_bytes, history_files
+from borealis.contract.resources import Sample, TaskUsage, history_files
 from borealis.contract.states import ProcessState
 from borealis.contract.stream import HEADER, StreamWriter
 from borealis.contract.taskspec import TaskSpec
@@ -138,7 +139,7 @@ class ResourceMonitor:
         if self.disk is not None:
             self.disk.close()
 
-    def step(self, state: RunnerState) -> str | None:
+    def step(self, state: RunnerState) -> OverLimit | None:
         """Sample if due. Returns why the task must fail (a limit enforced), else ``None``."""
         now = self.clock()
         if not self.enabled or now < self.next_at:
@@ -184,25 +185,18 @@ class ResourceMonitor:
         self._last_time = now
         return Sample(now, interval, task, processes)
 
-    def violation(self, task: TaskUsage) -> str | None:
+    def violation(self, task: TaskUsage) -> OverLimit | None:
         if self._failed:
             return None
-        reason = None
+        over = None
         disk, reserved = task.disk_allocated, task.disk_reserved
         if self.options.enforce_disk and disk is not None and reserved and disk > reserved:
-            reason = (
-                f"disk limit exceeded: the sandbox uses {disk} bytes ({format_bytes(disk)}), "
-                f"{reserved} bytes ({format_bytes(reserved)}) reserved"
-            )
+            over = OverLimit(Resource.DISK, disk, reserved)
         ram = task.ram_reserved
-        if reason is None and ram and task.rss > ram:
+        if over is None and ram and task.rss > ram:
             if self.options.enforce_ram:
-                reason = (
-                    f"RAM limit exceeded: the task's processes use {task.rss} bytes "
-                    f"({format_bytes(task.rss)}) resident, {ram} bytes ({format_bytes(ram)}) "
-                    "reserved"
-                )
+                over = OverLimit(Resource.RAM, task.rss, ram)
             else:
                 log.info("RAM over the reservation: %d of %d bytes resident", task.rss, ram)
-        self._failed = reason is not None
-        return reason
+        self._failed = over is not None
+        return over

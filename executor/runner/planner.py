@@ -34,6 +34,7 @@ import enum
 import math
 from dataclasses import dataclass
 
+from borealis.contract.causes import Deadlocked, FailedProcess, ProcessesFailed
 from borealis.contract.replay import ProcessRun, RunnerState
 from borealis.contract.states import ProcessState
 from borealis.contract.taskspec import ProcessSpec, TaskSpec
@@ -57,7 +58,17 @@ class ProcessOutlook:
     ready_at: float = -math.inf
     failures: int = 0
     runs: int = 0
-    why: str = ""
+    waiting_for: tuple[str, ...] = ()  # BLOCKED: the processes it waits for
+    failure: FailedProcess | None = None  # FAILED, or FINISHED by failing (ephemeral): why
+
+    @property
+    def why(self) -> str:
+        """What this outlook rests on, as text."""
+        if self.failure is not None:
+            return self.failure.describe()
+        if self.waiting_for:
+            return ", ".join(self.waiting_for)
+        return "succeeded" if self.outlook is Outlook.FINISHED else ""
 
 
 @dataclass(frozen=True)
@@ -90,18 +101,18 @@ def _outlook(spec: ProcessSpec, runs: list[ProcessRun], max_runs: int) -> Proces
         return ProcessOutlook(name, Outlook.RUNNING, failures=failures, runs=len(runs))
     ended = last.stop_time if last.stop_time is not None else last.waiting_time
 
-    def done(outlook: Outlook, why: str) -> ProcessOutlook:
-        return ProcessOutlook(name, outlook, failures=failures, runs=len(runs), why=why)
+    def gave_up(outlook: Outlook, run_cap: int | None = None) -> ProcessOutlook:
+        failure = FailedProcess(
+            name, failures, spec.max_failures, len(runs), last.return_code, run_cap
+        )
+        return ProcessOutlook(name, outlook, failures=failures, runs=len(runs), failure=failure)
 
     if last.state is ProcessState.SUCCESS and not spec.daemon:
-        return done(Outlook.FINISHED, "succeeded")
+        return ProcessOutlook(name, Outlook.FINISHED, failures=failures, runs=len(runs))
     if last.state is ProcessState.FAILED and spec.max_failures and failures >= spec.max_failures:
-        why = f"failed {failures} of max_failures={spec.max_failures} runs" + (
-            f" (last exit status {last.return_code})" if last.return_code is not None else ""
-        )
-        return done(Outlook.FINISHED if spec.ephemeral else Outlook.FAILED, why)
+        return gave_up(Outlook.FINISHED if spec.ephemeral else Outlook.FAILED)
     if max_runs and len(runs) >= max_runs:
-        return done(Outlook.FAILED, f"reached the limit of {max_runs} runs")
+        return gave_up(Outlook.FAILED, run_cap=max_runs)
     return ProcessOutlook(
         name,
         Outlook.RUNNABLE,
@@ -126,7 +137,7 @@ def plan(
     finished = {n for n, o in outlooks.items() if o.outlook is Outlook.FINISHED}
     for name, o in outlooks.items():
         if o.outlook is Outlook.RUNNABLE and not deps[name] <= finished:
-            waiting_for = ", ".join(sorted(deps[name] - finished))
+            waiting_for = tuple(sorted(deps[name] - finished))
             outlooks[name] = ProcessOutlook(
                 name, Outlook.BLOCKED, o.ready_at, o.failures, o.runs, waiting_for
             )
@@ -153,16 +164,13 @@ def plan(
     )
 
 
-def healthy(task: TaskSpec, regular: Plan) -> tuple[bool, str]:
-    """Whether the task may still succeed, and if not, why (Thermos' task health)."""
+def unhealthy(task: TaskSpec, regular: Plan) -> ProcessesFailed | Deadlocked | None:
+    """Why the task can no longer succeed (Thermos' task health), or ``None`` while it can."""
     failed = regular.failed
     if task.max_failures and len(failed) >= task.max_failures:
-        details = "; ".join(f"{n}: {regular.outlooks[n].why}" for n in failed)
-        return False, (
-            f"{len(failed)} process(es) failed (task max_failures={task.max_failures}): {details}"
-        )
+        causes = tuple(regular.outlooks[n].failure for n in failed)
+        return ProcessesFailed(tuple(c for c in causes if c is not None), task.max_failures)
     if regular.deadlocked:
         blocked = [o for o in regular.outlooks.values() if o.outlook is Outlook.BLOCKED]
-        details = "; ".join(f"{o.name} waits for {o.why}" for o in blocked)
-        return False, f"no process can run any more ({details or 'nothing runnable'})"
-    return True, ""
+        return Deadlocked(tuple((o.name, o.waiting_for) for o in blocked))
+    return None

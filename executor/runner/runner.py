@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from borealis.contract.causes import Cause, Signalled
 from borealis.contract.layout import CheckpointRoot, log_dir
 from borealis.contract.records import Header, RunnerStarted, TaskStatus
 from borealis.contract.replay import RunnerState
@@ -45,7 +46,7 @@ from .checkpoint import RunnerCheckpoint
 from .coordinators import Coordinators, LaunchSettings, drain, new_spawner
 from .faults import Faults
 from .monitor import MonitorOptions, ResourceMonitor
-from .planner import DEFAULT_MAX_RUNS, healthy, plan
+from .planner import DEFAULT_MAX_RUNS, plan, unhealthy
 from .proctree import boot_id, identify
 from .spawner import Spawner
 from .stopping import Stopper
@@ -329,15 +330,19 @@ class TaskRunner:
             self._wake(self.clock())  # act on it at once
         self._wake(monitor.next_at)
 
-    def _leave_active(self, cause: TaskState, reason: str) -> None:
-        self.ckpt.record(TaskStatus(TaskState.CLEANING, self.clock(), cause, reason))
-        log.info(
-            "task %s: stopping (%s)%s", self.task_id, cause.value, f": {reason}" if reason else ""
-        )
+    def _leave_active(self, cause: TaskState, why: Cause | None) -> None:
+        now = self.clock()
+        if why is None:
+            status = TaskStatus(TaskState.CLEANING, now, cause)
+        else:
+            status = TaskStatus.because(TaskState.CLEANING, now, cause, why)
+        self.ckpt.record(status)
+        reason = f": {status.reason}" if status.reason else ""
+        log.info("task %s: stopping (%s)%s", self.task_id, cause.value, reason)
 
     def _step_active(self, now: float) -> None:
         if self._kill is not None:
-            self._leave_active(self._kill, self._kill_reason())
+            self._leave_active(self._kill, self._kill_cause())
             return
         # The plan changes only when a run ends or a min_duration gap passes;
         # a run merely starting (the bulk of the records) does not change it.
@@ -349,11 +354,11 @@ class TaskRunner:
             return
         coordinators.ended = False
         regular = plan(self.spec, self.state, now, final=False, max_runs=self.options.max_runs)
-        ok, why = healthy(self.spec, regular)
-        if not ok:
+        why = unhealthy(self.spec, regular)
+        if why is not None:
             self._leave_active(TaskState.FAILED, why)
         elif regular.complete:
-            self._leave_active(TaskState.SUCCESS, "")
+            self._leave_active(TaskState.SUCCESS, None)
         else:
             coordinators.launch(regular.launch)
             self._plan_wake = regular.wake_at
@@ -412,10 +417,9 @@ class TaskRunner:
 
     def _terminal(self, now: float) -> None:
         cause = self.state.cause or TaskState.FAILED
-        reason = self.state.statuses[-1].reason
-        if cause is TaskState.SUCCESS:
-            reason = ""
-        self.ckpt.record(TaskStatus(cause, now, None, reason))
+        last = self.state.statuses[-1]
+        reason, why = ("", None) if cause is TaskState.SUCCESS else (last.reason, last.why)
+        self.ckpt.record(TaskStatus(cause, now, None, reason, why))
         log.info("task %s: %s%s", self.task_id, cause.value, f" ({reason})" if reason else "")
 
     # -- signals and requests -----------------------------------------------
@@ -450,11 +454,12 @@ class TaskRunner:
             and current is not self._kill
             and current is not TaskState.LOST
         ):
-            self.ckpt.record(TaskStatus(state, self.clock(), self._kill, self._kill_reason()))
+            self.ckpt.record(
+                TaskStatus.because(state, self.clock(), self._kill, self._kill_cause())
+            )
 
-    def _kill_reason(self) -> str:
-        verb = "lost" if self._kill is TaskState.LOST else "killed"
-        return f"{verb} by {self._kill_signal}"
+    def _kill_cause(self) -> Signalled:
+        return Signalled(self._kill_signal, lost=self._kill is TaskState.LOST)
 
     def _reap(self) -> None:
         while True:

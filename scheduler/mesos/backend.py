@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from borealis.contract.jobspec import JobSpec
+from borealis.contract.mesos import MesosState
 
+from ..core import LaunchProblem
 from ..local import envelope
 from ..placement import MB, Host
 from ..store import Task
@@ -98,7 +100,7 @@ class MesosBackend:
     offers: dict[str, Offer] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)  # task id -> agent id
     _batch: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    on_status: Callable[[str, str, str], Awaitable[None]] | None = None
+    on_status: Callable[[str, MesosState, str], Awaitable[None]] | None = None
     on_offers: Callable[[], None] | None = None
     on_subscribed: Callable[[], Awaitable[None]] | None = None
     suppressed: bool = False
@@ -128,10 +130,10 @@ class MesosBackend:
     def _offer_of(self, hostname: str) -> Offer | None:
         return next((o for o in self.offers.values() if o.hostname == hostname), None)
 
-    async def launch(self, task: Task, job: JobSpec) -> str | None:
+    async def launch(self, task: Task, job: JobSpec) -> LaunchProblem | None:
         offer = self._offer_of(task.host or "")
         if offer is None:
-            return f"no offer from {task.host} any more"
+            return LaunchProblem(f"no offer from {task.host} any more")
         r = job.resources
         resources = [
             scalar("cpus", r.cpu, offer.allocation),
@@ -185,7 +187,9 @@ class MesosBackend:
                 for info in infos:
                     if self.on_status is not None:
                         await self.on_status(
-                            info["task_id"]["value"], "TASK_LOST", f"ACCEPT answered {status}"
+                            info["task_id"]["value"],
+                            MesosState.TASK_LOST,
+                            f"ACCEPT answered {status}",
                         )
         self._batch.clear()
         unused = [o.offer_id for o in self.offers.values() if o.agent_id not in used_agents]
@@ -219,8 +223,9 @@ class MesosBackend:
             agent_id = status.get("agent_id", {}).get("value")
             if agent_id:
                 self.agents[task_id] = agent_id
-            if self.on_status is not None:
-                await self.on_status(task_id, status.get("state", ""), status.get("message", ""))
+            state = MesosState.parse(status.get("state"))
+            if self.on_status is not None and state is not None:
+                await self.on_status(task_id, state, status.get("message", ""))
             uuid = status.get("uuid")
             if uuid and agent_id and await self.client.acknowledge(agent_id, task_id, uuid) == 202:
                 self.acknowledged += 1

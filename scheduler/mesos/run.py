@@ -12,6 +12,8 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 
+from borealis.contract.mesos import MesosState
+
 from ..api import make_app
 from ..core import Policy, Scheduler
 from ..store import Store
@@ -71,7 +73,7 @@ async def serve_mesos(
     )
     scheduler = Scheduler(store, backend, policy)
 
-    async def on_status(task_id: str, state: str, message: str) -> None:
+    async def on_status(task_id: str, state: MesosState, message: str) -> None:
         await scheduler.on_status(task_id, state, message)
 
     async def on_subscribed() -> None:

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support import REPO, borealis, replayed, start_borealis, wait_for
+from support import REPO, borealis, replayed, start_borealis, wait_for, wait_for_size
 
-from borealis.contract.layout import CheckpointRoot
-from borealis.contract.logs import rotated
+from borealis.contract.layout import CheckpointRoot, rotated
 from borealis.contract.states import ProcessState, TaskState
 
 GENERATOR = REPO / "tests" / "tools" / "numbered_lines.py"
@@ -133,9 +132,12 @@ def test_gnu_tail_follows_860_mb_at_full_speed_through_rotations_losing_nothing(
     # (the coordinator appends to it).
     stdout.touch()
     captured = tmp_path / "captured"
+    # A follower by name loses a file it is descheduled through (above); the generator and the
+    # coordinator keep both cores busy, and other tests may run beside this one, so tail gets
+    # the scheduler's preference a collector would have on a host that is not this busy.
     with open(captured, "wb") as out:
         follower = subprocess.Popen(
-            ["tail", "-F", "-n", "+1", str(stdout)],
+            ["nice", "-n", "-10", "tail", "-F", "-n", "+1", str(stdout)],
             stdout=out,
             stderr=subprocess.DEVNULL,
         )
@@ -144,8 +146,7 @@ def test_gnu_tail_follows_860_mb_at_full_speed_through_rotations_losing_nothing(
         result = borealis("run", str(cfg), "--root", str(root.path), "--task-id", "t", "-q")
         elapsed = time.monotonic() - started
         assert result.returncode == 0, result.stderr
-        expected = count * 100
-        wait_for(lambda: captured.stat().st_size >= expected, 300, "tail -F to catch up")
+        wait_for_size(captured, count * 100)  # returns early if tail lost something
         time.sleep(0.5)  # anything extra (a repeat) would show up now
     finally:
         follower.terminate()

@@ -12,6 +12,7 @@ import pytest
 from cluster import AgentProcess, envelope
 
 from borealis.contract import recordio
+from borealis.contract.mesos import MesosState
 from borealis.executor.mesos import protocol
 
 
@@ -62,7 +63,7 @@ def raw_post(agent: AgentProcess, body: bytes, content_type: str | None) -> tupl
 
 
 def update_call(fid: str, eid: str, task_id: str, **status_fields: object) -> bytes:
-    status = protocol.status(task_id, "TASK_RUNNING", executor_id=eid)
+    status = protocol.status(task_id, MesosState.TASK_RUNNING, executor_id=eid)
     status.update(status_fields)
     return protocol.encode(protocol.update(fid, eid, status))
 

@@ -53,19 +53,23 @@ def test_every_package_is_typed() -> None:
     assert [f for f in mapping().values() if not (REPO / f / "py.typed").is_file()] == []
 
 
+def tracked(*where: str) -> list[str]:
+    """The files git tracks (under ``where``), which is what a release is built from."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--", *where], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    return [os.fsdecode(n) for n in out.split(b"\0") if n and (REPO / os.fsdecode(n)).is_file()]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel built from the tracked files only."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.split(b"\0")
-    for name in filter(None, tracked):
-        target = source / os.fsdecode(name)
+    for name in tracked():
+        target = source / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if (REPO / os.fsdecode(name)).is_file():
-            shutil.copy2(REPO / os.fsdecode(name), target)
+        shutil.copy2(REPO / name, target)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(work / "dist"), str(source)],
@@ -80,12 +84,11 @@ def test_the_wheel_holds_only_borealis_at_the_top_level(wheel: Path) -> None:
         names = archive.namelist()
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"borealis"}
-    # every module and every file the observer serves made it in
+    # every tracked module and every file the observer serves made it in
     for package, folder in mapping().items():
-        for path in (REPO / folder).rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                inside = "/".join([*package.split("."), *path.relative_to(REPO / folder).parts])
-                assert inside in names, f"{path.relative_to(REPO)} is missing from the wheel"
+        for name in tracked(folder):
+            inside = "/".join([*package.split("."), *Path(name).relative_to(folder).parts])
+            assert inside in names, f"{name} is missing from the wheel"
 
 
 @pytest.mark.slow

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from borealis.contract.causes import Deadlocked, FailedProcess, ProcessesFailed, describe
 from borealis.contract.records import Identity
 from borealis.contract.replay import RunnerState, apply_process
 from borealis.contract.states import ProcessState
 from borealis.contract.taskspec import TaskSpec, task_from_json
 from borealis.contract.validation import validate
-from borealis.executor.runner.planner import Outlook, healthy, plan
+from borealis.executor.runner.planner import Outlook, plan, unhealthy
 
 B, R, RUN = Outlook.BLOCKED, Outlook.RUNNABLE, Outlook.RUNNING
 F, FAIL = Outlook.FINISHED, Outlook.FAILED
@@ -175,9 +176,13 @@ def test_task_health_counts_failed_processes_against_the_tasks_max_failures(
     task = spec(*({"name": n, "cmdline": "x", "max_failures": 1} for n in names),
                 max_failures=max_failures)  # fmt: skip
     state = history(**{n: [("FAILED", 1.0)] for n in names[:failed]})
-    verdict, why = healthy(task, plan(task, state, 2.0))
-    assert verdict is ok
-    assert (why == "") is ok
+    why = unhealthy(task, plan(task, state, 2.0))
+    if ok:
+        assert why is None
+    else:
+        assert why == ProcessesFailed(
+            tuple(FailedProcess(n, 1, 1, 1, last_exit=1) for n in names[:failed]), max_failures
+        )
 
 
 def test_a_deadlocked_task_is_unhealthy_and_says_who_waits_for_whom() -> None:
@@ -188,6 +193,16 @@ def test_a_deadlocked_task_is_unhealthy_and_says_who_waits_for_whom() -> None:
         order=(["a", "b"],),
         max_failures=2,
     )
-    verdict, why = healthy(task, plan(task, case.state, 2.0))
-    assert not verdict
-    assert why == "no process can run any more (b waits for a)"
+    why = unhealthy(task, plan(task, case.state, 2.0))
+    assert why == Deadlocked((("b", ("a",)),))
+    assert describe(why) == "no process can run any more (b waits for a)"
+
+
+def test_the_run_cap_is_the_cause_when_it_is_reached() -> None:
+    task = spec({"name": "a", "cmdline": "x", "max_failures": 0})
+    state = history(a=[("LOST", 1.0), ("LOST", 2.0)])
+    why = unhealthy(task, plan(task, state, 3.0, max_runs=2))
+    assert why == ProcessesFailed((FailedProcess("a", 0, 0, 2, None, run_cap=2),), 1)
+    assert describe(why) == (
+        "1 process(es) failed (task max_failures=1): a: reached the limit of 2 runs"
+    )

@@ -1,4 +1,5 @@
-"""Task states of the scheduler (Aurora's), and which changes are allowed.
+"""A run's status in the scheduler (Aurora's ``ScheduleStatus``), which changes are allowed,
+what a Mesos state means for it, and why a run is being stopped (``Intent``).
 
 ::
 
@@ -21,14 +22,18 @@ A run that ends (FINISHED, FAILED, KILLED, LOST) is never resumed; when the job 
 instance again, a new run (a new task id) starts in PENDING, or in THROTTLED when the previous
 run was flapping (ran shorter than the flapping threshold). ASSIGNED, STARTING and KILLING are
 *transient*: a task stuck in one longer than the transient timeout becomes LOST.
+
+Standard library only.
 """
 
 from __future__ import annotations
 
 import enum
 
+from .mesos import MesosState
 
-class TaskState(enum.Enum):
+
+class ScheduleStatus(enum.Enum):
     THROTTLED = "THROTTLED"
     PENDING = "PENDING"
     ASSIGNED = "ASSIGNED"
@@ -51,19 +56,15 @@ class TaskState(enum.Enum):
     @property
     def on_host(self) -> bool:
         """Whether the run holds resources on a host."""
-        return self in (
-            TaskState.ASSIGNED,
-            TaskState.STARTING,
-            TaskState.RUNNING,
-            TaskState.KILLING,
-        )
+        return self in ON_HOST
 
 
-TERMINAL = frozenset({TaskState.FINISHED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST})
-TRANSIENT = frozenset({TaskState.ASSIGNED, TaskState.STARTING, TaskState.KILLING})
+S = ScheduleStatus
+TERMINAL = frozenset({S.FINISHED, S.FAILED, S.KILLED, S.LOST})
+TRANSIENT = frozenset({S.ASSIGNED, S.STARTING, S.KILLING})
+ON_HOST = frozenset({S.ASSIGNED, S.STARTING, S.RUNNING, S.KILLING})
 
-S = TaskState
-ALLOWED: dict[TaskState, frozenset[TaskState]] = {
+ALLOWED: dict[ScheduleStatus, frozenset[ScheduleStatus]] = {
     S.THROTTLED: frozenset({S.PENDING, S.KILLED}),
     S.PENDING: frozenset({S.ASSIGNED, S.KILLED}),
     S.ASSIGNED: frozenset({S.STARTING, S.RUNNING, S.KILLING, *TERMINAL}),
@@ -76,24 +77,34 @@ ALLOWED: dict[TaskState, frozenset[TaskState]] = {
     S.LOST: frozenset(),
 }
 
+M = MesosState
 # What an executor's (or agent's) Mesos state means for a run.
-FROM_MESOS = {
-    "TASK_STAGING": S.ASSIGNED,
-    "TASK_STARTING": S.STARTING,
-    "TASK_RUNNING": S.RUNNING,
-    "TASK_KILLING": S.KILLING,
-    "TASK_FINISHED": S.FINISHED,
-    "TASK_FAILED": S.FAILED,
-    "TASK_ERROR": S.FAILED,
-    "TASK_KILLED": S.KILLED,
-    "TASK_LOST": S.LOST,
-    "TASK_DROPPED": S.LOST,
-    "TASK_GONE": S.LOST,
-    "TASK_GONE_BY_OPERATOR": S.LOST,
-    "TASK_UNREACHABLE": S.LOST,
-    "TASK_UNKNOWN": S.LOST,
+FROM_MESOS: dict[MesosState, ScheduleStatus] = {
+    M.TASK_STAGING: S.ASSIGNED,
+    M.TASK_STARTING: S.STARTING,
+    M.TASK_RUNNING: S.RUNNING,
+    M.TASK_KILLING: S.KILLING,
+    M.TASK_FINISHED: S.FINISHED,
+    M.TASK_FAILED: S.FAILED,
+    M.TASK_ERROR: S.FAILED,
+    M.TASK_KILLED: S.KILLED,
+    M.TASK_LOST: S.LOST,
+    M.TASK_DROPPED: S.LOST,
+    M.TASK_GONE: S.LOST,
+    M.TASK_GONE_BY_OPERATOR: S.LOST,
+    M.TASK_UNREACHABLE: S.LOST,
+    M.TASK_UNKNOWN: S.LOST,
 }
 
 
-def allowed(old: TaskState, new: TaskState) -> bool:
+def allowed(old: ScheduleStatus, new: ScheduleStatus) -> bool:
     return new in ALLOWED[old]
+
+
+class Intent(enum.Enum):
+    """Why the scheduler is stopping a run; decides what replaces it."""
+
+    NONE = ""  # not being stopped by the scheduler
+    KILL = "kill"  # the job was killed: nothing replaces it
+    RESTART = "restart"  # restarted by the user: replaced at once, never throttled
+    LOST = "lost"  # stuck in a transient state: replaced, as any lost run
