@@ -51,6 +51,7 @@ C1M_RATE = 3750.0
 
 
 def measure(host_count: int, per_host: int, policy: str, seed: int) -> dict[str, Any]:
+    from borealis.contract.taskspec import Resources
     from borealis.scheduler.constraints import parse_all
     from borealis.scheduler.placement import Host, Placer, Request
 
@@ -81,9 +82,11 @@ def measure(host_count: int, per_host: int, policy: str, seed: int) -> dict[str,
             else {}
         )
         request = Request(
-            rng.choice([0.02, 0.05, 0.1, 0.2]),
-            rng.choice([64, 128, 256, 512, 1024]) * MIB,
-            rng.randint(1, 10) * GIB,
+            Resources(
+                rng.choice([0.02, 0.05, 0.1, 0.2]),
+                rng.choice([64, 128, 256, 512, 1024]) * MIB,
+                rng.randint(1, 10) * GIB,
+            ),
             ("http",) if rng.random() < 0.5 else ("http", "health"),
         )
         jobs.append((f"role{j % 50}/prod/job{j}", request, parse_all(constraints)))

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from borealis.contract.taskspec import task_from_json
+from borealis.contract.templates import RuntimeValues, fill
 from borealis.contract.validation import validate
 from borealis.executor.config import convert
-from borealis.executor.config.schema import ThermosContext
 from borealis.executor.runner import prepare
 
 from .options import parse_ports, task_id_type
@@ -44,11 +45,10 @@ def run(args: argparse.Namespace) -> int:
     selection = select(args)
     source = selection.source
     user, _ = prepare.resolve_user(wanted_user(selection), source)
-    context: dict[str, Any] = {"user": user, "ports": parse_ports(args.port)}
-    if args.task_id:
-        context["task_id"] = args.task_id
-    bound = selection.task.bind(thermos=ThermosContext(**context))
-    plain, unbound = convert.to_plain(bound, source)
+    values = RuntimeValues(
+        args.task_id, user, os.uname().nodename, args.instance, parse_ports(args.port)
+    )
+    plain, unbound = fill(convert.plain_task(selection), values)
     for path, ref in unbound:
         print(f"note: {path}: {{{{{ref}}}}} is left unbound", file=sys.stderr)
     spec = task_from_json(plain, source)

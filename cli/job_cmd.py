@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.errors import InputError
-from borealis.contract.jobspec import JobKey
+from borealis.contract.jobkey import JobKey
 
 from .clusters import call, scheduler_uri
 from .options import parse_bindings

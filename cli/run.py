@@ -29,6 +29,7 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.states import ExitCode
+from borealis.contract.templates import RuntimeValues
 from borealis.executor.config import convert, loader
 from borealis.executor.runner import prepare
 from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
@@ -138,8 +139,9 @@ def _run(
     ports = parse_ports(args.port)
     user, run_as = prepare.resolve_user(wanted_user(selection), source)
     task_id = args.task_id or generate_task_id(convert.task_name(selection))
-    bound = convert.bind_runner_context(selection, task_id=task_id, user=user, ports=ports)
-    spec = convert.build_spec(bound, source)
+    hostname = os.uname().nodename
+    values = RuntimeValues(task_id, user, hostname, args.instance, ports)
+    spec = convert.build_spec(selection, values)
     paths = root.task(task_id)
     resumed = prepare.check_new_or_same(paths, spec)
     sandbox = (args.sandbox or paths.default_sandbox).absolute()
@@ -154,6 +156,6 @@ def _run(
         sandbox,
         root.path,
     )
-    context = RunContext(sandbox, user, ports, os.uname().nodename, run_as)
+    context = RunContext(sandbox, user, ports, hostname, run_as)
     state = TaskRunner(root, task_id, spec, context, options, spawner=spawner).run()
     return int(ExitCode.for_task_state(state))

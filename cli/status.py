@@ -92,7 +92,7 @@ def _clock(value: float | None, with_date: bool = False) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S", time.localtime(value))
 
 
-def task_json(v: TaskView) -> dict[str, Any]:
+def status_json(v: TaskView) -> dict[str, Any]:
     out = summary.task_json(v.task_id, v.state, v.spec)
     out["runner_alive"] = v.runner_alive
     out["resources"] = v.sample.to_json() if v.sample else None
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"borealis: no task {args.task_id} under {root.path}", file=sys.stderr)
             return 2
         if args.json:
-            print(json.dumps(task_json(v), indent=2))
+            print(json.dumps(status_json(v), indent=2))
         else:
             print_task(v)
         return 0
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
                 views.append(view(each, task_id))
     views.sort(key=lambda v: -(v.state.header.launch_time if v.state.header else 0))
     if args.json:
-        print(json.dumps([task_json(v) for v in views], indent=2))
+        print(json.dumps([status_json(v) for v in views], indent=2))
         return 0
     if not views:
         print(f"no tasks under {root.path} (nor under its agent/)")

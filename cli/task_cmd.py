@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from borealis.contract.jobspec import JobKey
+from borealis.contract.jobkey import JobKey
 
 from .clusters import call, scheduler_uri
 from .job_cmd import fail

@@ -22,10 +22,10 @@ Field names and defaults are Aurora's (``HealthCheckConfig``, ``HttpHealthChecke
 absent: the Aurora default (HTTP lifecycle on the ``health`` port, used only when the task has
 that port); ``{"http": null}`` turns it off.
 
-The task's strings may still hold the runtime templates ``{{thermos.ports[NAME]}}``,
-``{{mesos.instance}}``, ``{{mesos.hostname}}``, ``{{thermos.task_id}}`` and
-``{{thermos.user}}``; ``bind_task`` fills them in when the executor launches it (no other
-template is allowed, and nothing here evaluates code).
+The task's strings may still hold the runtime templates (``templates.py``: ports, instance,
+hostname, task id, user); ``bind_task`` fills them in when the executor launches it, with the
+one binder ``borealis run`` uses too (no other template is allowed, and nothing here evaluates
+code).
 
 Standard library only.
 """
@@ -33,28 +33,16 @@ Standard library only.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
+from .jobkey import JobKey, job_key_from_json
 from .reading import Reader, join_path, show
 from .taskspec import TaskSpec, task_from_json
+from .templates import RuntimeValues, bind
 
 FORMAT = 1
-IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")  # Aurora's job key identifiers
-TEMPLATE_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-PORT_RE = re.compile(r"^thermos\.ports\[([^\]]+)\]$")
-
-
-@dataclass(frozen=True)
-class JobKey:
-    role: str
-    environment: str
-    name: str
-
-    def path(self) -> str:
-        return f"{self.role}/{self.environment}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +96,7 @@ class Envelope:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "format": FORMAT,
-            "job": self.job.__dict__,
+            "job": self.job.to_json(),
             "instance": self.instance,
             "task": self.task,
             "ports": self.ports,
@@ -139,26 +127,6 @@ def lifecycle_to_json(lifecycle: HttpLifecycle | None) -> dict[str, Any]:
 _ENVELOPE_KEYS = frozenset(
     {"format", "job", "instance", "task", "ports", "health_check", "announce", "lifecycle"}
 )
-
-
-def identifier_from_json(r: Reader, value: Any, path: str) -> str:
-    text = r.string(value, path, nonempty=True)
-    if not IDENTIFIER_RE.match(text):
-        raise r.fail(path, f"{text!r} is not a valid identifier (letters, digits, '_', '.', '-')")
-    return text
-
-
-def _job(r: Reader, value: Any, path: str) -> JobKey:
-    obj = r.obj(value, path, frozenset({"role", "environment", "name"}))
-    for key in ("role", "environment", "name"):
-        if key not in obj:
-            raise r.fail(join_path(path, key), "required field is missing")
-    return JobKey(
-        *(
-            identifier_from_json(r, obj[k], join_path(path, k))
-            for k in ("role", "environment", "name")
-        )
-    )
 
 
 def _ports(r: Reader, value: Any, path: str) -> dict[str, int]:
@@ -295,7 +263,7 @@ def envelope_from_json(value: Any, source: str = "TaskInfo.data") -> Envelope:
     if "lifecycle" in obj and obj["lifecycle"] is not None:
         lifecycle = lifecycle_from_json(r, obj["lifecycle"], "lifecycle")  # type: ignore[assignment]
     return Envelope(
-        job=_job(r, obj["job"], "job"),
+        job=job_key_from_json(r, obj["job"], "job", cluster=False),
         task=obj["task"],
         instance=r.optional(obj, "instance", "", r.integer, 0),
         ports=r.optional(obj, "ports", "", lambda v, p: _ports(r, v, p), {}),
@@ -315,61 +283,10 @@ def envelope_from_bytes(data: bytes, source: str = "TaskInfo.data") -> Envelope:
     return envelope_from_json(value, source)
 
 
-def referenced_ports(task: Any) -> set[str]:
-    """Every NAME of a ``{{thermos.ports[NAME]}}`` in the task's strings."""
-    found: set[str] = set()
-    for text in _strings(task):
-        for ref in TEMPLATE_RE.findall(text):
-            match = PORT_RE.match(ref)
-            if match:
-                found.add(match.group(1))
-    return found
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def bind_task(
     envelope: Envelope, *, task_id: str, hostname: str, user: str, source: str = "TaskInfo.data"
 ) -> TaskSpec:
-    """The task with its runtime templates filled in (``InputError`` for anything unbound)."""
-    values = {
-        "mesos.instance": str(envelope.instance),
-        "mesos.hostname": hostname,
-        "thermos.task_id": task_id,
-        "thermos.user": user,
-    }
-
-    def fill(text: str, path: str) -> str:
-        def one(match: re.Match[str]) -> str:
-            ref = match.group(1)
-            port = PORT_RE.match(ref)
-            if port:
-                if port.group(1) not in envelope.ports:
-                    raise InputError(
-                        source, f"task.{path}", f"port {port.group(1)!r} is not assigned"
-                    )
-                return str(envelope.ports[port.group(1)])
-            if ref in values:
-                return values[ref]
-            raise InputError(source, f"task.{path}", f"unbound template {{{{{ref}}}}}")
-
-        return TEMPLATE_RE.sub(one, text)
-
-    def walk(value: Any, path: str) -> Any:
-        if isinstance(value, str):
-            return fill(value, path)
-        if isinstance(value, dict):
-            return {k: walk(v, join_path(path, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, join_path(path, i)) for i, v in enumerate(value)]
-        return value
-
-    return task_from_json(walk(envelope.task, ""), f"{source}: task")
+    """The task with its runtime templates filled in (``templates.UnboundTemplate`` for any
+    left, such as a port the framework did not assign)."""
+    values = RuntimeValues(task_id, user, hostname, envelope.instance, envelope.ports)
+    return bind(envelope.task, values, f"{source}: task")

@@ -20,6 +20,3 @@ class InputError(Exception):
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.field, self.problem) if p]
         return ": ".join(parts)
-
-    def with_source(self, source: str) -> InputError:
-        return InputError(source, self.field, self.problem)

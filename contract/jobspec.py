@@ -29,37 +29,16 @@ from .envelope import (
     announce_from_json,
     health_from_json,
     health_to_json,
-    identifier_from_json,
     lifecycle_from_json,
     lifecycle_to_json,
-    referenced_ports,
 )
-from .errors import InputError
+from .jobkey import JobKey, job_key_from_json
 from .reading import Reader, join_path, show
 from .taskspec import Resources, task_from_json
+from .templates import referenced_ports
 from .validation import validate
 
 MAX_INSTANCES = 10_000
-
-
-@dataclass(frozen=True)
-class JobKey:
-    cluster: str
-    role: str
-    environment: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.cluster}/{self.role}/{self.environment}/{self.name}"
-
-    @classmethod
-    def parse(cls, text: str, source: str = "job key") -> JobKey:
-        parts = text.split("/")
-        if len(parts) != 4:
-            raise InputError(source, text, "expected CLUSTER/ROLE/ENV/NAME")
-        r = Reader(source)
-        names = ("cluster", "role", "environment", "name")
-        return cls(*(identifier_from_json(r, p, n) for p, n in zip(parts, names, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -84,7 +63,7 @@ class JobSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "key": self.key.__dict__,
+            "key": self.key.to_json(),
             "instances": self.instances,
             "service": self.service,
             "max_task_failures": self.max_task_failures,
@@ -125,16 +104,7 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
     for required in ("key", "task"):
         if required not in obj:
             raise r.fail(required, "required field is missing")
-    key_obj = r.obj(obj["key"], "key", frozenset({"cluster", "role", "environment", "name"}))
-    for part in ("cluster", "role", "environment", "name"):
-        if part not in key_obj:
-            raise r.fail(join_path("key", part), "required field is missing")
-    key = JobKey(
-        *(
-            identifier_from_json(r, key_obj[p], join_path("key", p))
-            for p in ("cluster", "role", "environment", "name")
-        )
-    )
+    key = job_key_from_json(r, obj["key"], "key", cluster=True)
     spec = task_from_json(obj["task"], f"{source}: task")
     validate(spec, f"{source}: task")
     if spec.resources is None:
@@ -168,11 +138,3 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         announce=r.optional(obj, "announce", "", lambda v, p: announce_from_json(r, v, p), None),
         lifecycle=lifecycle,
     )
-
-
-def job_from_text(text: str, source: str) -> JobSpec:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(source, f"line {e.lineno}", f"invalid JSON: {e.msg}") from None
-    return job_from_json(value, source)

@@ -14,7 +14,6 @@ from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
 
 from .core import Conflict, NotFound, Scheduler
-from .store import Task
 
 KEY = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 
@@ -43,10 +42,6 @@ class Handler(tornado.web.RequestHandler):
             self.send_error(400, reason=str(e).replace("\n", " ")[:500])
         else:
             super()._handle_request_exception(e)
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    return task.to_json()
 
 
 def job_summary(
@@ -96,7 +91,7 @@ class Job(Handler):
             {
                 **job_summary(self.scheduler, key, killed, job.instances, job.service),
                 "spec": job.to_json(),
-                "tasks": [task_json(t) for t in tasks],
+                "tasks": [t.to_json() for t in tasks],
             }
         )
 
@@ -116,7 +111,7 @@ class Tasks(Handler):
         key = self.get_query_argument("job", None)
         everything = self.get_query_argument("all", "0") == "1"
         tasks = self.scheduler.store.tasks(key, current=not everything)
-        self.reply({"tasks": [task_json(t) for t in tasks]})
+        self.reply({"tasks": [t.to_json() for t in tasks]})
 
 
 class TaskHistory(Handler):
@@ -124,7 +119,7 @@ class TaskHistory(Handler):
         task = self.scheduler.store.task(task_id)
         if task is None:
             raise NotFound(f"no task {task_id}")
-        self.reply({**task_json(task), "history": self.scheduler.store.history(task_id)})
+        self.reply({**task.to_json(), "history": self.scheduler.store.history(task_id)})
 
 
 class Health(tornado.web.RequestHandler):

@@ -81,8 +81,7 @@ class Backend(Protocol):
 
 
 def request_of(job: JobSpec) -> Request:
-    r = job.resources
-    return Request(r.cpu, r.ram, r.disk, job.ports)
+    return Request(job.resources, job.ports)
 
 
 class Scheduler:

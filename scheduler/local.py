@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import socket
+from dataclasses import replace
 from typing import Any
 
 import psutil
@@ -17,7 +18,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from borealis.contract import agentapi
 from borealis.contract.agentapi import Refusal
 from borealis.contract.envelope import Envelope
-from borealis.contract.envelope import JobKey as EnvelopeJobKey
 from borealis.contract.jobspec import JobSpec
 from borealis.contract.mesos import MesosState
 
@@ -32,7 +32,7 @@ FRAMEWORK_ID = "borealis-scheduler"
 def envelope(task: Task, job: JobSpec) -> dict[str, Any]:
     """The executor's launch envelope (contract/envelope.py) for one run of ``job``."""
     return Envelope(
-        job=EnvelopeJobKey(job.key.role, job.key.environment, job.key.name),
+        job=replace(job.key, cluster=""),  # an envelope names no cluster
         task=job.task,
         instance=task.instance,
         ports=task.ports,
@@ -85,7 +85,7 @@ class LocalBackend:
     async def launch(self, task: Task, job: JobSpec) -> LaunchProblem | None:
         data = json.dumps(envelope(task, job)).encode()
         task_info = {
-            "name": f"{job.key.role}/{job.key.environment}/{job.key.name}",
+            "name": job.key.path(),
             "task_id": {"value": task.task_id},
             "agent_id": {"value": self.hostname},
             "data": base64.b64encode(data).decode(),

@@ -25,6 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from borealis.contract.taskspec import Resources
+
 from .constraints import Constraint
 
 MB = 1 << 20
@@ -34,9 +36,9 @@ EXECUTOR_RAM = 128 * MB
 
 @dataclass(frozen=True)
 class Request:
-    cpu: float
-    ram: int
-    disk: int
+    """What one instance asks of a host: its task's resources and its named ports."""
+
+    resources: Resources
     ports: tuple[str, ...] = ()
 
 
@@ -145,10 +147,11 @@ class Placer:
         self._jobs: dict[str, _JobState] = defaultdict(_JobState)
 
     def cost(self, request: Request) -> tuple[float, int, int, int]:
+        resources = request.resources
         return (
-            request.cpu + self.executor_cpu,
-            request.ram + self.executor_ram,
-            request.disk,
+            resources.cpu + self.executor_cpu,
+            resources.ram + self.executor_ram,
+            resources.disk,
             len(request.ports),
         )
 

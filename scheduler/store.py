@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from borealis.contract.jobspec import JobKey, JobSpec, job_from_json
+from borealis.contract.jobkey import JobKey
+from borealis.contract.jobspec import JobSpec, job_from_json
 from borealis.contract.schedule import Intent, ScheduleStatus
 
 SCHEMA = """

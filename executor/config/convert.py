@@ -1,17 +1,17 @@
 """From a loaded config to a typed, fully bound, validated ``TaskSpec``.
 
-Steps: pick the task (``--task``) or job (``--job``); bind the user's
-``--bind`` values, ``mesos.instance`` / ``mesos.hostname`` and the runner's
-``thermos.task_id`` / ``thermos.user`` / ``thermos.ports``; interpolate field by
-field, so that an error names its field path; convert to ``TaskSpec``; check
-the task rules. Binding follows pystachio (the binding closest to an object
-wins), a job's task sees the job's fields (``{{role}}``, ``{{environment}}``)
-as in Aurora, and ``{{mesos.instance}}`` comes from ``--instance``.
+Steps: pick the task (``--task``) or job (``--job``); bind the user's ``--bind`` values;
+interpolate field by field, so that an error names its field path, leaving only the runtime
+templates (``mesos.instance``, ``mesos.hostname``, ``thermos.task_id``, ``thermos.user``,
+``thermos.ports[NAME]``); fill those in with the one runtime binder
+(``contract/templates.py``, which the Mesos executor uses too); convert to ``TaskSpec``;
+check the task rules. Binding follows pystachio (the binding closest to an object wins), a
+job's task sees the job's fields (``{{role}}``, ``{{environment}}``) as in Aurora, and
+``{{mesos.instance}}`` comes from ``--instance``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +22,12 @@ from pystachio.container import ListContainer
 from pystachio.parsing import MustacheParser
 
 from borealis.contract.errors import InputError
-from borealis.contract.taskspec import TaskSpec, task_from_json
+from borealis.contract.taskspec import TaskSpec
+from borealis.contract.templates import RuntimeValues, UnboundTemplate, bind, is_runtime, port_of
 from borealis.contract.validation import validate
 
 from .loader import LoadedConfig
-from .schema import MesosContext, MesosTaskInstance, ThermosContext
-
-PORT_REF_RE = re.compile(r"^thermos\.ports\[([^\]]+)\]$")
+from .schema import MesosContext, MesosTaskInstance
 
 _KIND = {
     "Integer": "an integer",
@@ -76,13 +75,22 @@ def select(
     task: str | None = None,
     job: str | None = None,
     bindings: Bindings | None = None,
-    runtime_unbound: bool = False,
+    on_host: bool = True,
 ) -> Selection:
-    """Pick one task (Thermos ``export``) or one job (Aurora ``jobs``) from ``config``."""
+    """Pick one task (Thermos ``export``) or one job (Aurora ``jobs``) from ``config``.
+
+    ``on_host``: the task runs here, so ``mesos.instance`` and ``mesos.hostname`` are bound
+    now, which a nested template such as ``{{hosts[{{mesos.instance}}]}}`` needs; otherwise
+    (a job sent to a scheduler) they stay for the host's runtime binder, like ``thermos.*``.
+    """
     bindings = bindings or Bindings()
     source = str(config.path)
     user_env = [Environment(bindings.user)] if bindings.user else []
     mesos = MesosContext(instance=bindings.instance, hostname=bindings.hostname)
+
+    def here(obj: Any) -> Any:
+        return obj.bind(mesos=mesos) if on_host else obj
+
     if task is not None and job is not None:
         raise InputError(source, "", "give --task or --job, not both")
     if job is not None or (task is None and not config.tasks and config.jobs):
@@ -109,15 +117,13 @@ def select(
             ),
             instance=bindings.instance,
         )
-        if not runtime_unbound:
-            instance = instance.bind(mesos=mesos)
-        scoped = instance.find(Ref.from_address("task"))
+        scoped = here(instance).find(Ref.from_address("task"))
         return Selection(scoped, chosen, source)
     if not config.tasks:
         if config.jobs:
             raise InputError(source, "", "this config exports no tasks, only jobs (use --job)")
         raise InputError(source, "", "this config neither exports a task nor defines jobs")
-    tasks = [t.bind(*user_env).bind(mesos=mesos) for t in config.tasks]
+    tasks = [here(t.bind(*user_env)) for t in config.tasks]
     if task is None:
         if len(tasks) > 1:
             names = ", ".join(_names(tasks))
@@ -181,46 +187,39 @@ def _coercion_problem(obj: Any, error: Exception) -> str:
     return str(error)
 
 
-def referenced_ports(selection: Selection) -> set[str]:
-    """Names of every ``{{thermos.ports[NAME]}}`` the task uses."""
-    _, unbound = to_plain(selection.task, selection.source)
-    ports = set()
-    for _, ref in unbound:
-        match = PORT_REF_RE.match(ref)
-        if match:
-            ports.add(match.group(1))
-    return ports
-
-
 def task_name(selection: Selection) -> str:
     value, refs = selection.task.name().interpolate()
     return str(value.get()) if not refs else "task"
 
 
 def unbound_problem(ref: str) -> str:
-    match = PORT_REF_RE.match(ref)
-    if match:
-        port = match.group(1)
+    port = port_of(ref)
+    if port is not None:
         return f"port {port!r} is referenced but not given (pass --port {port}=NUMBER)"
     return f"unbound template {{{{{ref}}}}} (bind it with --bind {ref}=VALUE)"
 
 
-def bind_runner_context(
-    selection: Selection, *, task_id: str, user: str, ports: dict[str, int]
-) -> Any:
-    context = ThermosContext(task_id=task_id, user=user, ports=ports)
-    return selection.task.bind(thermos=context)
-
-
-def build_spec(task: Any, source: str) -> TaskSpec:
-    """Interpolate a fully bound pystachio task, convert it and check its rules."""
-    plain, unbound = to_plain(task, source)
+def plain_task(selection: Selection, where: str = "") -> dict[str, Any]:
+    """The selected task as JSON, every template bound but the runtime ones (errors name
+    fields from ``where``: ``task`` inside a job document)."""
+    plain, unbound = to_plain(selection.task, selection.source, where)
     if isinstance(plain, dict) and not plain.get("processes"):
         # before the unbound check: the default name {{processes[0].name}} cannot bind
-        raise InputError(source, "processes", "a task needs at least one process")
-    if unbound:
-        path, ref = unbound[0]
-        raise InputError(source, path, unbound_problem(ref))
-    spec = task_from_json(plain, source)
+        where_processes = f"{where}.processes" if where else "processes"
+        raise InputError(selection.source, where_processes, "a task needs at least one process")
+    for path, ref in unbound:
+        if not is_runtime(ref):
+            raise InputError(selection.source, path, unbound_problem(ref))
+    assert isinstance(plain, dict)
+    return plain
+
+
+def build_spec(selection: Selection, values: RuntimeValues) -> TaskSpec:
+    """The selected task with its runtime templates filled in from ``values``, checked."""
+    source = selection.source
+    try:
+        spec = bind(plain_task(selection), values, source)
+    except UnboundTemplate as e:
+        raise InputError(source, e.field, unbound_problem(e.ref)) from None
     validate(spec, source)
     return spec

@@ -12,30 +12,22 @@ from typing import Any
 
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import JobSpec, job_from_json
+from borealis.contract.templates import is_runtime
 
 from . import convert
 from .loader import LoadedConfig
 
-RUNTIME = ("mesos.instance", "mesos.hostname", "thermos.task_id", "thermos.user")
-
-
-def _runtime(ref: str) -> bool:
-    return ref in RUNTIME or convert.PORT_REF_RE.match(ref) is not None
-
 
 def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindings) -> JobSpec:
-    selection = convert.select(config, job=job, bindings=bindings, runtime_unbound=True)
+    selection = convert.select(config, job=job, bindings=bindings, on_host=False)
     source = selection.source
     if selection.job is None:
         raise InputError(source, "jobs", "this config exports a task, not a job")
     plain, unbound = convert.to_plain(selection.job, source)
     for path, ref in unbound:
-        if not _runtime(ref):
+        if not is_runtime(ref):
             raise InputError(source, path, convert.unbound_problem(ref))
-    task, task_unbound = convert.to_plain(selection.task, source)
-    for path, ref in task_unbound:
-        if not _runtime(ref):
-            raise InputError(source, f"task.{path}", convert.unbound_problem(ref))
+    task = convert.plain_task(selection, "task")
     document: dict[str, Any] = {
         "key": {k: plain.get(k) for k in ("cluster", "role", "environment", "name")},
         "instances": plain.get("instances", 1),

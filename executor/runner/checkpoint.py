@@ -78,10 +78,6 @@ class RunnerCheckpoint:
         if not isinstance(record, ProcessStatus) or record.state.terminal:
             self._sync = True
 
-    @property
-    def dirty(self) -> bool:
-        return bool(self._pending)
-
     def commit(self) -> None:
         if not self._pending:
             return

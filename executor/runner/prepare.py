@@ -7,7 +7,6 @@ leaves no sandbox, task file or checkpoint behind.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import tempfile
@@ -94,10 +93,6 @@ def make_sandbox(sandbox: Path, run_as: RunAs | None) -> None:
     sandbox.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
         os.chown(sandbox, run_as.uid, run_as.gid)
-
-
-def task_json(spec: TaskSpec) -> str:
-    return json.dumps(spec.to_json(), indent=2, sort_keys=True)
 
 
 def resume(

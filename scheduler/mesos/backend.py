@@ -148,7 +148,7 @@ class MesosBackend:
             resources.append(ports)
         data = json.dumps(envelope(task, job)).encode()
         task_info = {
-            "name": f"{job.key.role}/{job.key.environment}/{job.key.name}",
+            "name": job.key.path(),
             "task_id": {"value": task.task_id},
             "agent_id": {"value": offer.agent_id},
             "resources": resources,

@@ -19,6 +19,7 @@ from borealis.contract.taskspec import (
     RotatePolicy,
     TaskSpec,
 )
+from borealis.contract.templates import RuntimeValues, referenced_ports
 from borealis.executor.config import convert, loader
 from borealis.executor.config.helpers import java_options, python_options
 
@@ -41,8 +42,9 @@ def build(
 ) -> TaskSpec:
     """What ``borealis run`` does with a config, up to the typed, validated task."""
     selection = convert.select(loader.load(path), task=task, job=job, bindings=bindings)
-    bound = convert.bind_runner_context(selection, task_id="tid", user="alice", ports=ports or {})
-    return convert.build_spec(bound, selection.source)
+    chosen = bindings or convert.Bindings()
+    values = RuntimeValues("tid", "alice", chosen.hostname, chosen.instance, ports or {})
+    return convert.build_spec(selection, values)
 
 
 def spec_of(tmp_path: Path, text: str, **kw: Any) -> TaskSpec:
@@ -792,7 +794,8 @@ def test_referenced_ports(tmp_path: Path) -> None:
         export(Task(processes=[a, b]))
     """
     selection = convert.select(loader.load(write(tmp_path / "job.aurora", text)))
-    assert convert.referenced_ports(selection) == {"http", "admin"}
+    plain, _ = convert.to_plain(selection.task, selection.source)
+    assert referenced_ports(plain) == {"http", "admin"}
 
 
 def test_unbound_problem() -> None:

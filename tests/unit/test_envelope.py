@@ -13,9 +13,9 @@ from borealis.contract.envelope import (
     ShellChecker,
     bind_task,
     envelope_from_json,
-    referenced_ports,
 )
 from borealis.contract.errors import InputError
+from borealis.contract.templates import referenced_ports
 
 JOB = {"role": "www-data", "environment": "prod", "name": "web"}
 TASK = {"name": "web", "processes": [{"name": "p", "cmdline": "serve {{thermos.ports[http]}}"}]}

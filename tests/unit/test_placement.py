@@ -8,10 +8,15 @@ from collections import Counter
 
 import pytest
 
+from borealis.contract.taskspec import Resources
 from borealis.scheduler.constraints import ConstraintError, parse, parse_all
 from borealis.scheduler.placement import MB, Host, Placer, Request
 
 GB = 1024 * MB
+
+
+def ask(cpu: float, ram: int, disk: int, ports: tuple[str, ...] = ()) -> Request:
+    return Request(Resources(cpu, ram, disk), ports)
 
 
 def hosts(
@@ -35,7 +40,7 @@ def placed_hosts(
     return [a.host for a in done] + [f"-{m.reason}" for m in missed]
 
 
-SMALL = Request(cpu=0.5, ram=512 * MB, disk=1 * GB)
+SMALL = ask(cpu=0.5, ram=512 * MB, disk=1 * GB)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +56,7 @@ def test_resources_include_the_executor_overhead(
     cpu: float, ram: int, disk: int, fits: bool
 ) -> None:
     placer = Placer(hosts(1))
-    done, missed = placer.place_job("j", [0], Request(cpu, ram, disk))
+    done, missed = placer.place_job("j", [0], ask(cpu, ram, disk))
     assert bool(done) is fits and bool(missed) is not fits
     if missed:
         assert "lack resources or ports" in missed[0].reason
@@ -62,7 +67,7 @@ def test_no_host_is_ever_overcommitted() -> None:
     fleet = hosts(20, cpu=8, ram=16 * GB, disk=50 * GB)
     placer = Placer(fleet, policy=rng.choice(["spread", "pack"]))
     for j in range(60):
-        request = Request(
+        request = ask(
             rng.choice([0.25, 0.5, 1, 2]),
             rng.choice([256, 512, 2048]) * MB,
             rng.choice([1, 5]) * GB,
@@ -80,7 +85,7 @@ def test_no_host_is_ever_overcommitted() -> None:
 
 def test_named_ports_are_distinct_per_host_and_run_out() -> None:
     placer = Placer(hosts(1))  # 10 ports
-    request = Request(0.1, 64 * MB, 1 * GB, ("http", "health", "admin"))
+    request = ask(0.1, 64 * MB, 1 * GB, ("http", "health", "admin"))
     done, missed = placer.place_job("j", range(4), request)
     assert len(done) == 3 and len(missed) == 1  # 3 x 3 ports = 9 of 10
     ports = [p for a in done for p in a.ports.values()]
@@ -141,7 +146,7 @@ def test_spread_against_pack() -> None:
     assert len(set(pack)) == 1  # one host takes all four (4 x 0.75 cpu of 4)
     # pack fills a partly used host before an empty one
     placer = Placer(hosts(2), policy="pack")
-    placer.record("old", "h1", Request(1, 1 * GB, 1 * GB))
+    placer.record("old", "h1", ask(1, 1 * GB, 1 * GB))
     assert placed_hosts(placer, "new", 1, SMALL) == ["h1"]
     # spread avoids hosts already running the same job
     placer = Placer(hosts(2), policy="spread")
@@ -151,12 +156,12 @@ def test_spread_against_pack() -> None:
 
 def test_release_gives_the_resources_back() -> None:
     placer = Placer(hosts(1, cpu=1))
-    done, _ = placer.place_job("j", [0], Request(0.75, 64 * MB, 1 * GB, ("http",)))
-    assert placed_hosts(placer, "k", 1, Request(0.5, 64 * MB, 1 * GB))[0].startswith("-")
+    done, _ = placer.place_job("j", [0], ask(0.75, 64 * MB, 1 * GB, ("http",)))
+    assert placed_hosts(placer, "k", 1, ask(0.5, 64 * MB, 1 * GB))[0].startswith("-")
     placer.release(
-        "j", done[0].host, Request(0.75, 64 * MB, 1 * GB, ("http",)), list(done[0].ports.values())
+        "j", done[0].host, ask(0.75, 64 * MB, 1 * GB, ("http",)), list(done[0].ports.values())
     )
-    assert placed_hosts(placer, "k", 1, Request(0.5, 64 * MB, 1 * GB)) == ["h0"]
+    assert placed_hosts(placer, "k", 1, ask(0.5, 64 * MB, 1 * GB)) == ["h0"]
 
 
 @pytest.mark.parametrize(
