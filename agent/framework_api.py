@@ -1,17 +1,11 @@
-"""The framework-facing JSON API of ``borealis agent`` (docs/mesos.md) and its server."""
+"""The framework-facing JSON API of ``borealis agent`` (docs/mesos.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import signal
-from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
-import tornado.ioloop
-import tornado.netutil
 import tornado.web
 
 from borealis.contract import agentapi
@@ -19,7 +13,6 @@ from borealis.contract.agentapi import Refusal
 
 from .executors import Agent, ExecutorAPI, Refused
 
-log = logging.getLogger("borealis.agent")
 MAX_WAIT = 30.0
 
 
@@ -145,28 +138,3 @@ def make_app(agent: Agent) -> tornado.web.Application:
         ],
         serve_traceback=False,
     )
-
-
-def serve(work_dir: Path, ip: str, port: int, reregistration_timeout: float) -> int:
-    sockets = tornado.netutil.bind_sockets(port, address=ip)
-    bound = sockets[0].getsockname()[1]
-    loop = tornado.ioloop.IOLoop.current()
-    agent = Agent(work_dir, f"{ip}:{bound}", reregistration_timeout=reregistration_timeout)
-    agent.recover()
-    server = tornado.httpserver.HTTPServer(make_app(agent), max_body_size=16 << 20)
-    server.add_sockets(sockets)
-    loop.spawn_callback(agent.watch)
-    print(f"borealis agent: http://{ip}:{bound}/ (agent id {agent.store.agent_id})", flush=True)
-
-    def stop(signum: int, frame: Any) -> None:
-        loop.add_callback_from_signal(loop.stop)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        loop.start()
-    finally:
-        server.stop()
-        agent.store.close()
-    log.info("stopped")
-    return 0

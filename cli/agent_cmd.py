@@ -1,6 +1,6 @@
 """borealis agent: the embedded single-host agent (launches executors, serves their API)
 
-    borealis agent [--work-dir DIR] [--ip 127.0.0.1] [--port 5051]
+    borealis agent [--work-dir DIR | --root DIR] [--ip 127.0.0.1] [--port 5051]
 
 Launches ``borealis executor`` for each task a framework sends it, as a Mesos agent would,
 and serves the agent side of the Mesos v1 executor API. Restarted with the same work
@@ -11,15 +11,12 @@ docs/mesos.md.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 from pathlib import Path
 from typing import Any
 
-from borealis.contract.errors import InputError
-from borealis.contract.layout import CheckpointRoot, default_root
-
-from .options import parse_duration
+from .options import add_listen, add_root, duration_type, listen_of, root_of
+from .serve import Service, serve
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
@@ -29,11 +26,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--work-dir", type=Path, help="default: <checkpoint root>/agent")
-    parser.add_argument("--ip", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5051)
+    parser.add_argument("--work-dir", type=Path, help="default: ROOT/agent")
+    add_root(parser)
+    add_listen(parser, port=5051)
     parser.add_argument(
         "--reregistration-timeout",
+        type=duration_type("--reregistration-timeout"),
         default="2s",
         metavar="DURATION",
         help="how long checkpointed executors get to re-subscribe after a restart (default 2s)",
@@ -42,19 +40,27 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        ipaddress.ip_address(args.ip)
-    except ValueError:
-        raise InputError("--ip", args.ip, "not an IP address") from None
-    if not 0 <= args.port <= 65535:
-        raise InputError("--port", str(args.port), "must be between 0 and 65535")
-    timeout = parse_duration(args.reregistration_timeout, "--reregistration-timeout")
-    work_dir = args.work_dir or CheckpointRoot(default_root()).agent_work_dir.path
+    listen = listen_of(args)
+    work_dir = (args.work_dir or root_of(args).agent_work_dir.path).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from borealis.agent.framework_api import serve
+    from borealis.agent.executors import Agent
+    from borealis.agent.framework_api import make_app
 
-    try:
-        return serve(work_dir.absolute(), args.ip, args.port, timeout)
-    except OSError as e:
-        raise InputError("--port", f"{args.ip}:{args.port}", e.strerror or str(e)) from None
+    async def build(port: int) -> Service:
+        endpoint = f"{listen.ip}:{port}"
+        agent = Agent(work_dir, endpoint, reregistration_timeout=args.reregistration_timeout)
+        agent.recover()
+
+        def close() -> None:
+            agent.store.close()
+
+        return Service(
+            make_app(agent),
+            about=f"(agent id {agent.store.agent_id}, work dir {work_dir})",
+            server={"max_body_size": 16 << 20},
+            loops=[agent.watch],
+            close=close,
+        )
+
+    return serve("agent", listen, build)

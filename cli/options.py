@@ -1,16 +1,23 @@
-"""Arguments and conversions shared by several commands.
+"""Arguments and conversions shared by every command: one syntax for each kind of value.
 
-Converters raise ``InputError`` naming the flag, so a bad value is reported
-like any other bad input: one line, exit status 2.
+Durations: a number with ``ms``, ``s``, ``m``, ``h``, ``d`` or ``w`` (none: seconds), such as
+``500ms``, ``90s``, ``10m``. Sizes: a number with ``K``, ``M``, ``G`` or ``T`` (powers of 1024,
+as in the config language; ``KB``, ``KiB`` and ``B`` are read too). Addresses: ``--ip`` is an
+IP address (127.0.0.1 unless given), ``--port`` 0 to 65535 (0: any free port).
+
+Converters raise ``InputError`` naming the flag, so a bad value is reported like any other
+bad input: one line, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from borealis.contract.errors import InputError
@@ -25,9 +32,9 @@ from borealis.executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
 from borealis.executor.runner.planner import DEFAULT_MAX_RUNS
 from borealis.executor.runner.runner import RunnerOptions
 
-DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|[smhdw]?)$")
 SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B)?$", re.IGNORECASE)
-DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_UNITS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -101,8 +108,62 @@ def parse_bindings(values: list[str] | None) -> dict[str, str]:
 def parse_duration(value: str, flag: str) -> float:
     match = DURATION_RE.match(value.strip())
     if not match:
-        raise InputError(flag, value, "expected a duration such as 90s, 10m, 12h, 7d or 2w")
+        raise InputError(flag, value, "expected a duration such as 500ms, 90s, 10m, 12h or 7d")
     return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def duration_type(flag: str) -> Callable[[str], float]:
+    """An argparse ``type`` for a duration flag (its default may be written as one too)."""
+    return lambda value: parse_duration(value, flag)
+
+
+def size_type(flag: str) -> Callable[[str], int]:
+    return lambda value: parse_size(value, flag)
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where a daemon listens (``--ip``, ``--port``)."""
+
+    ip: str
+    port: int
+
+    def url(self, port: int | None = None) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"http://{host}:{self.port if port is None else port}/"
+
+
+def add_listen(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument(
+        "--ip",
+        type=ip_type,
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this host only)",
+    )
+    parser.add_argument(
+        "--port",
+        type=port_type,
+        default=port,
+        help=f"the port to listen on (default {port}; 0: any free port)",
+    )
+
+
+def listen_of(args: argparse.Namespace) -> Listen:
+    return Listen(args.ip, args.port)
+
+
+def ip_type(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise InputError("--ip", value, "not an IP address") from None
+    return value
+
+
+def port_type(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise InputError("--port", value, "expected a port number from 0 to 65535")
+    return int(value)
 
 
 def parse_size(value: str, flag: str) -> int:

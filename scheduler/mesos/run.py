@@ -5,16 +5,10 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
-import signal
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import tornado.httpserver
-import tornado.netutil
-
-from borealis.contract.mesos import MesosState
-
-from ..api import make_app
 from ..core import Policy, Scheduler
 from ..store import Store
 from .backend import MesosBackend
@@ -37,102 +31,95 @@ def framework_info(name: str, user: str | None = None) -> dict[str, Any]:
     }
 
 
-async def serve_mesos(
-    store: Store,
-    policy: Policy,
-    *,
-    master: str,
-    ip: str,
-    port: int,
-    observer_url: str = "",
-    framework_name: str = "borealis",
-    executor_command: str = "python3 borealis.pyz executor",
-    executor_uris: list[str] | None = None,
-    reconcile_interval: float = 900.0,
-) -> int:
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
-    background: list[asyncio.Future[Any]] = []  # cancelled on the way out
+class OnMesos:
+    """The scheduler as a Mesos framework: subscribed to the master (found in ZooKeeper for a
+    ``zk://`` address), placing runs on offers, reconciling on every subscription and every
+    ``reconcile_interval``."""
 
-    async def on_event(event: dict[str, Any]) -> None:
-        await backend.handle(event)
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        *,
+        master: str,
+        framework_name: str = "borealis",
+        executor_command: str = "python3 borealis.pyz executor",
+        executor_uris: list[str] | None = None,
+        reconcile_interval: float = 900.0,
+    ) -> None:
+        self.store = store
+        self.master = master
+        self.reconcile_interval = reconcile_interval
+        self.wake = asyncio.Event()
+        self._spawned: set[asyncio.Future[None]] = set()  # cancelled on the way out
+        self.client = SchedulerClient(
+            framework_info(framework_name),
+            self._on_event,
+            master=None if master.startswith("zk://") else master,
+            framework_id=store.get_meta("framework_id") or None,
+            on_framework_id=lambda fid: store.set_meta("framework_id", fid),
+        )
+        self.backend = MesosBackend(
+            self.client,
+            executor_command=executor_command,
+            executor_uris=list(executor_uris or []),
+            executor_cpu=policy.executor_cpu,
+            executor_ram=policy.executor_ram,
+        )
+        self.scheduler = Scheduler(store, self.backend, policy)
+        self.backend.on_status = self.scheduler.on_status
+        self.backend.on_offers = self.wake.set
+        self.backend.on_subscribed = self._on_subscribed
+        self.detector: MasterDetector | None = None
 
-    client = SchedulerClient(
-        framework_info(framework_name),
-        on_event,
-        master=None if master.startswith("zk://") else master,
-        framework_id=store.get_meta("framework_id") or None,
-        on_framework_id=lambda fid: store.set_meta("framework_id", fid),
-    )
-    backend = MesosBackend(
-        client,
-        executor_command=executor_command,
-        executor_uris=list(executor_uris or []),
-        executor_cpu=policy.executor_cpu,
-        executor_ram=policy.executor_ram,
-    )
-    scheduler = Scheduler(store, backend, policy)
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        await self.backend.handle(event)
 
-    async def on_status(task_id: str, state: MesosState, message: str) -> None:
-        await scheduler.on_status(task_id, state, message)
-
-    async def on_subscribed() -> None:
+    async def _on_subscribed(self) -> None:
         ours = [
-            (t.task_id, backend.agents.get(t.task_id)) for t in store.tasks() if t.state.on_host
+            (t.task_id, self.backend.agents.get(t.task_id))
+            for t in self.store.tasks()
+            if t.state.on_host
         ]
-        background.append(asyncio.ensure_future(reconcile(ours)))  # not inside the stream
+        future = asyncio.ensure_future(self._reconcile(ours))  # not inside the stream
+        self._spawned.add(future)
+        future.add_done_callback(self._spawned.discard)
 
-    async def reconcile(ours: list[tuple[str, str | None]]) -> None:
+    async def _reconcile(self, ours: list[tuple[str, str | None]]) -> None:
         if ours:
-            await client.reconcile(ours)  # explicit: what we believe runs
-        await client.reconcile([])  # implicit: whatever else the master knows of us
+            await self.client.reconcile(ours)  # explicit: what we believe runs
+        await self.client.reconcile([])  # implicit: whatever else the master knows of us
 
-    backend.on_status = on_status
-    backend.on_offers = wake.set
-    backend.on_subscribed = on_subscribed
-    detector = None
-    if master.startswith("zk://"):
-        detector = MasterDetector(master, client.leader_changed)
-        await asyncio.to_thread(detector.start)
-    sockets = tornado.netutil.bind_sockets(port, address=ip)
-    server = tornado.httpserver.HTTPServer(make_app(scheduler, observer_url), max_body_size=4 << 20)
-    server.add_sockets(sockets)
-    print(
-        f"borealis scheduler: http://{ip}:{sockets[0].getsockname()[1]}/ (Mesos: {master})",
-        flush=True,
-    )
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    async def start(self) -> None:
+        if self.master.startswith("zk://"):
+            self.detector = MasterDetector(self.master, self.client.leader_changed)
+            await asyncio.to_thread(self.detector.start)
 
-    async def place() -> None:
+    @property
+    def loops(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self.client.run, self.place, self.periodic_reconcile]
+
+    async def place(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(wake.wait(), 1.0)
+                await asyncio.wait_for(self.wake.wait(), 1.0)
             except TimeoutError:
                 pass
-            wake.clear()
+            self.wake.clear()
             try:
-                await scheduler.tick()
+                await self.scheduler.tick()
             except Exception:
                 log.exception("scheduling pass failed; trying again")
 
-    async def periodic_reconcile() -> None:
+    async def periodic_reconcile(self) -> None:
         while True:
-            await asyncio.sleep(reconcile_interval)
-            await client.reconcile([])
+            await asyncio.sleep(self.reconcile_interval)
+            await self.client.reconcile([])
 
-    background += [
-        asyncio.ensure_future(client.run()),
-        asyncio.ensure_future(place()),
-        asyncio.ensure_future(periodic_reconcile()),
-    ]
-    await stop.wait()
-    client.stop()
-    for task in background:
-        task.cancel()
-    if detector is not None:
-        detector.stop()
-    server.stop()
-    store.close()
-    return 0
+    def close(self) -> None:
+        self.client.stop()
+        for future in self._spawned:
+            future.cancel()
+        if self.detector is not None:
+            self.detector.stop()
+        self.store.close()

@@ -234,9 +234,9 @@ def test_oversized_requests_are_refused(host: Host) -> None:
         (["--root", "/nonexistent/root"], "--root: /nonexistent/root: no such directory"),
         (["--mesos-root", "/nonexistent/m"], "--mesos-root: /nonexistent/m: no such directory"),
         (["--ip", "localhost:80"], "--ip: localhost:80: not an IP address"),
-        (["--port", "70000"], "--port: 70000: must be between 0 and 65535"),
+        (["--port", "70000"], "--port: 70000: expected a port number from 0 to 65535"),
         (["--auth-token-file", "/nonexistent/t"], "--auth-token-file: /nonexistent/t:"),
-        (["--refresh-interval", "0"], "--refresh-interval: 0.0: must be between"),
+        (["--refresh-interval", "0"], "--refresh-interval: 0s: must be between"),
     ],
 )
 def test_bad_flags_are_one_line_errors(args: list[str], words: str, tmp_path: Path) -> None:
