@@ -2,7 +2,7 @@
 
     borealis agent [--work-dir DIR | --root DIR] [--ip 127.0.0.1] [--port 5051]
 
-Launches ``borealis executor`` for each task a framework sends it, as a Mesos agent would,
+Launches borealis executor for each task a framework sends it, as a Mesos agent would,
 and serves the agent side of the Mesos v1 executor API. Restarted with the same work
 directory and port, it lets checkpointed executors re-subscribe. Not a Mesos agent: see
 docs/mesos.md.

@@ -1,9 +1,9 @@
-"""Where a cluster's scheduler is: ``clusters.json`` as in Aurora.
+"""Where a cluster's scheduler is: clusters.json as in Aurora.
 
     [{"name": "local", "scheduler_uri": "http://127.0.0.1:8081"}, ...]
 
-Looked up in ``--clusters FILE``, ``$BOREALIS_CLUSTERS``, ``~/.borealis/clusters.json``, then
-``/etc/borealis/clusters.json``; the cluster ``local`` defaults to http://127.0.0.1:8081.
+Looked up in --clusters FILE, $BOREALIS_CLUSTERS, ~/.borealis/clusters.json, then
+/etc/borealis/clusters.json; the cluster local defaults to http://127.0.0.1:8081.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
     borealis executor
 
-Reads the ``MESOS_*`` environment a Mesos agent sets, subscribes to the agent's v1 executor
-API, runs the task in ``TaskInfo.data`` through the runner and reports its states; exits
+Reads the MESOS_* environment a Mesos agent sets, subscribes to the agent's v1 executor
+API, runs the task in TaskInfo.data through the runner and reports its states; exits
 once its terminal update is acknowledged. See docs/mesos.md.
 """
 

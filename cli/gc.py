@@ -2,10 +2,10 @@
 
     borealis gc [--older-than DURATION] [--root DIR] [--dry-run]
 
-Removes every task that ended more than DURATION ago (default 7d; ``0`` for
+Removes every task that ended more than DURATION ago (default 7d; 0 for
 all finished tasks): its task file, its checkpoint directory and, when it lies
-under ``<root>/sandboxes``, its sandbox. Sandboxes elsewhere (given with
-``--sandbox``) are the user's and are left alone. Active tasks are never
+under <root>/sandboxes, its sandbox. Sandboxes elsewhere (given with
+--sandbox) are the user's and are left alone. Active tasks are never
 touched.
 """
 

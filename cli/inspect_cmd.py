@@ -4,11 +4,11 @@
                      [--bind KEY=VALUE]... [--port NAME=NUM]... [--task-id ID]
 
 Prints the task as JSON (the wire format and task-file format, see
-docs/config.md), with every template bound that can be: ``--bind`` values,
-``mesos.instance``, ``mesos.hostname``, ``thermos.user``, and
-``thermos.ports`` / ``thermos.task_id`` when given. Templates that stay
-unbound are listed on stderr and kept as ``{{...}}`` in the output. The task
-is checked exactly as ``borealis run`` checks it.
+docs/config.md), with every template bound that can be: --bind values,
+mesos.instance, mesos.hostname, thermos.user, and
+thermos.ports / thermos.task_id when given. Templates that stay
+unbound are listed on stderr and kept as {{...}} in the output. The task
+is checked exactly as borealis run checks it.
 """
 
 from __future__ import annotations

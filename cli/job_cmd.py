@@ -6,9 +6,12 @@
     borealis job restart CLUSTER/ROLE/ENV/NAME
     borealis job list CLUSTER[/ROLE] [--json]
 
-``create`` evaluates CONFIG here (it is Python) and sends the job as JSON; the scheduler
-never runs submitted code. The scheduler of CLUSTER comes from clusters.json (see
-``cli/clusters.py``; ``local`` is http://127.0.0.1:8081 by default).
+create evaluates CONFIG here (it is Python) and sends the job as JSON; the scheduler
+never runs submitted code. The scheduler of CLUSTER comes from a clusters.json
+([{"name": "local", "scheduler_uri": "http://127.0.0.1:8081"}, ...], as in Aurora): the
+one given with --clusters, else $BOREALIS_CLUSTERS, ~/.borealis/clusters.json, then
+/etc/borealis/clusters.json. The cluster local is http://127.0.0.1:8081 unless one says
+otherwise.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``borealis`` command: one sub-command per module in this package.
+"""The borealis command: one sub-command per module in this package.
 
 Every failure caused by input (a bad config, flag or task id) is printed as
 one line and exits with status 2; an internal error is logged with its
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -39,6 +41,7 @@ COMMANDS = {
     "scheduler": ("scheduler_cmd", "keep every job's instances running (embedded or on Mesos)"),
 }
 CANNOT_RUN = 5
+CLOSED_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a program ended by SIGPIPE
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,7 +69,26 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:  # argparse's --help and usage errors
+        code = e.code if isinstance(e.code, int) else int(ExitCode.INVALID)
+    try:
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at the exit
+    except BrokenPipeError:
+        return closed_pipe()
+    return code
+
+
+def closed_pipe() -> int:
+    """The reader went away (borealis status | head): nothing more to say, and nothing to
+    report. What is still buffered goes nowhere, so that exiting does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return CLOSED_PIPE
+
+
+def run(argv: list[str]) -> int:
     try:
         args = parser(argv).parse_args(argv)
         return int(args.func(args))
@@ -81,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         return CANNOT_RUN
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
     except Exception:
         logging.getLogger("borealis").exception("internal error")
         return int(ExitCode.INTERNAL_ERROR)

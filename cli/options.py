@@ -1,11 +1,11 @@
 """Arguments and conversions shared by every command: one syntax for each kind of value.
 
-Durations: a number with ``ms``, ``s``, ``m``, ``h``, ``d`` or ``w`` (none: seconds), such as
-``500ms``, ``90s``, ``10m``. Sizes: a number with ``K``, ``M``, ``G`` or ``T`` (powers of 1024,
-as in the config language; ``KB``, ``KiB`` and ``B`` are read too). Addresses: ``--ip`` is an
-IP address (127.0.0.1 unless given), ``--port`` 0 to 65535 (0: any free port).
+Durations: a number with ms, s, m, h, d or w (none: seconds), such as
+500ms, 90s, 10m. Sizes: a number with K, M, G or T (powers of 1024,
+as in the config language; KB, KiB and B are read too). Addresses: --ip is an
+IP address (127.0.0.1 unless given), --port 0 to 65535 (0: any free port).
 
-Converters raise ``InputError`` naming the flag, so a bad value is reported like any other
+Converters raise InputError naming the flag, so a bad value is reported like any other
 bad input: one line, exit status 2.
 """
 

@@ -3,13 +3,15 @@
     borealis run CONFIG [--task NAME | --job NAME [--instance N]] [--task-id ID]
                  [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [--bind KEY=VALUE]...
 
-CONFIG is a Thermos-style file that calls ``export(task)`` or an Aurora-style
-file that assigns ``jobs = [...]``. The task runs in a sandbox (default
-``<root>/sandboxes/<task_id>``) and its progress is printed as it happens.
+CONFIG is a Thermos-style file that calls export(task) or an Aurora-style
+file that assigns jobs = [...]. The task runs in a sandbox (default
+<root>/sandboxes/<task_id>) and its progress is printed as it happens; with
+--follow, every process's output too. When a process fails, its line says where
+its stderr is.
 Ctrl-C or SIGTERM stops it cleanly: SIGTERM to every process, SIGKILL after
 the kill grace, then the final processes; a second Ctrl-C kills at once.
 
-Running the same command again with the same ``--task-id`` resumes a task
+Running the same command again with the same --task-id resumes a task
 whose runner died: live processes are re-attached, none is started twice.
 
 Exit status: 0 SUCCESS, 1 FAILED, 2 invalid input, 3 KILLED, 4 LOST,
@@ -22,6 +24,7 @@ import argparse
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from borealis.executor.runner import prepare
 from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
 from borealis.executor.runner.spawner import Spawner
 
+from .follow import OutputFollower
 from .options import (
     add_root,
     add_runner_options,
@@ -92,6 +96,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     add_root(parser)
     parser.add_argument("--sandbox", type=Path, help="sandbox directory")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print every process's output as it comes: name[run] | stdout, name[run] ! stderr",
+    )
     add_runner_options(parser)
     parser.set_defaults(func=run)
 
@@ -157,5 +167,12 @@ def _run(
         root.path,
     )
     context = RunContext(sandbox, user, ports, hostname, run_as)
-    state = TaskRunner(root, task_id, spec, context, options, spawner=spawner).run()
+    follower = OutputFollower(paths, sys.stdout.buffer) if args.follow else None
+    if follower is not None:
+        follower.start()
+    try:
+        state = TaskRunner(root, task_id, spec, context, options, spawner=spawner).run()
+    finally:
+        if follower is not None:
+            follower.stop()
     return int(ExitCode.for_task_state(state))

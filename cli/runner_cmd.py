@@ -2,11 +2,11 @@
 
     borealis runner TASK_ID [--root DIR] [--sandbox DIR] [--port NAME=NUM]...
 
-The task file ``<root>/tasks/active/TASK_ID`` must exist (``borealis run``
+The task file <root>/tasks/active/TASK_ID must exist (borealis run
 and the executor write it). Use this to restart a task whose runner died: the
 new runner re-attaches to the live processes and carries on. The sandbox and
 ports recorded at the task's first start win over the flags. Exit status as
-for ``borealis run``.
+for borealis run.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The one serve loop of Borealis' daemons (``borealis agent``, ``observer``, ``scheduler``).
+"""The one serve loop of Borealis' daemons (borealis agent, observer, scheduler).
 
 Bind first (a busy port is bad input: one line, exit status 2), build the daemon around the
-port it got, serve, print ``borealis NAME: http://IP:PORT/ ...`` once it answers, run its
+port it got, serve, print borealis NAME: http://IP:PORT/ ... once it answers, run its
 start-up step and its background loops, and on SIGTERM or SIGINT stop in order: the loops are
 cancelled, the server stops taking requests, the daemon closes what it holds, and
-``borealis NAME: stopped`` goes to stderr.
+borealis NAME: stopped goes to stderr.
 """
 
 from __future__ import annotations

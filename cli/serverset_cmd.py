@@ -2,9 +2,9 @@
 
     borealis serverset ZK_HOSTS PATH [--watch] [--json]
 
-Prints one line per member: ``member_NNNNNNNNNN host:port shard=N name=host:port ...``
-(only ``member_*`` nodes with valid JSON and status ALIVE, as Finagle's resolver reads
-them). ``--watch`` prints the list again at every change until Ctrl-C.
+Prints one line per member: member_NNNNNNNNNN host:port shard=N name=host:port ...
+(only member_* nodes with valid JSON and status ALIVE, as Finagle's resolver reads
+them). --watch prints the list again at every change until Ctrl-C.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ agent working under it (ROOT/agent). With TASK_ID: the task's header, its
 state history, and every run of every process with state, pid, exit status
 and start/stop times. Figures
 for CPU (cores), RSS and sandbox disk come from the runner's latest resource
-sample (docs/resources.md); nothing is measured here. ``--json`` prints the
+sample (docs/resources.md); nothing is measured here. --json prints the
 same as JSON. An ACTIVE task whose runner is not alive needs
-``borealis runner TASK_ID`` (or ``borealis run`` again) to carry on.
+borealis runner TASK_ID (or borealis run again) to carry on.
 """
 
 from __future__ import annotations

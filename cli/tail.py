@@ -3,17 +3,16 @@
     borealis tail TASK_ID PROCESS [--run N] [--stderr] [-n LINES] [-f] [--root DIR]
 
 Prints the last LINES lines (default 10; 0 for everything) of the stdout (or
-``--stderr``) of the process's latest run, or of run N, reaching back into
-rotated files (``stdout.1`` ...) when needed. With ``-f`` it keeps printing
+--stderr) of the process's latest run, or of run N, reaching back into
+rotated files (stdout.1 ...) when needed. With -f it keeps printing
 what the process writes, across rotations, without gaps or repeats; without
-``--run`` it moves on to the process's next run when one starts (announced on
+--run it moves on to the process's next run when one starts (announced on
 stderr), and it stops once the task has ended and everything was printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -100,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(POLL)
     except KeyboardInterrupt:
         return 0
-    except BrokenPipeError:
-        os._exit(0)  # the reader went away (e.g. `| head`): nothing left to do
     finally:
         follower.close()
         reader.close()

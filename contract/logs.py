@@ -63,11 +63,13 @@ def chain(live: Path) -> list[Segment]:
 
 
 class LogFollower:
-    """Follows ``path`` by name through rotations, from its start (or its end)."""
+    """Follows ``path`` by name through rotations, from the start of the live file (or its end,
+    or, ``oldest``, from the start of the oldest rotated file kept: the whole stream)."""
 
-    def __init__(self, path: Path, *, at_end: bool = False) -> None:
+    def __init__(self, path: Path, *, at_end: bool = False, oldest: bool = False) -> None:
         self.path = path
         self.at_end = at_end
+        self.oldest = oldest
         self.gaps = 0  # times the reader fell so far behind that rotated data was gone
         self._fd: int | None = None
         self._inode: int | None = None
@@ -91,7 +93,7 @@ class LogFollower:
 
     def read(self, limit: int = CHUNK) -> bytes:
         """What was appended since the last call (``b""``: nothing new yet)."""
-        if self._fd is None and not self._open(self.path, seek_end=self.at_end):
+        if self._fd is None and not self._open(self._first(), seek_end=self.at_end):
             return b""
         assert self._fd is not None
         data = os.read(self._fd, limit)
@@ -109,6 +111,13 @@ class LogFollower:
             return data
         self._open(self._successor())
         return os.read(self._fd, limit) if self._fd is not None else b""
+
+    def _first(self) -> Path:
+        if self.oldest and not self.at_end:
+            segments = chain(self.path)
+            if segments:
+                return segments[0].path
+        return self.path
 
     def _successor(self) -> Path:
         """The file written after ours: the one after it in the chain."""

@@ -225,7 +225,7 @@ class Coordinators:
                 continue
             if advances(self.ckpt.state, record):
                 self.ckpt.record(record)
-                log_transition(record)
+                log_transition(record, self.sandbox)
                 if record.state.terminal:
                     self.ended = True
 
@@ -264,7 +264,7 @@ class Coordinators:
             signal_all(table.live(pids), signal.SIGKILL)
         record = ProcessStatus(run.process, run.run, ProcessState.LOST, self.clock(), reason=reason)
         self.ckpt.record(record)
-        log_transition(record)
+        log_transition(record, self.sandbox)
         self.ended = True
 
     def check_stuck(self, now: float) -> None:
@@ -490,7 +490,7 @@ def new_spawner(paths: TaskPaths) -> Spawner | None:
         return None
 
 
-def log_transition(record: ProcessStatus) -> None:
+def log_transition(record: ProcessStatus, sandbox: Path) -> None:
     label = f"{record.process}[{record.run}]"
     if record.state is ProcessState.RUNNING and record.pid is not None:
         log.info("%s running (pid %d)", label, record.pid.pid)
@@ -499,4 +499,8 @@ def log_transition(record: ProcessStatus) -> None:
         if record.return_code is not None and record.return_code < 0:
             detail = f"signal {-record.return_code}"
         extra = "; ".join(p for p in (detail, record.reason) if p)
+        if record.state in (ProcessState.FAILED, ProcessState.KILLED):
+            # where to look next: what the process said before it went
+            stderr = process_log_dir(sandbox, record.process, record.run) / "stderr"
+            extra = "; ".join(p for p in (extra, f"its stderr: {stderr}") if p)
         log.info("%s %s%s", label, record.state.value, f" ({extra})" if extra else "")
