@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -118,18 +119,30 @@ def start_borealis(*args: str, log: Path, **kw: Any) -> subprocess.Popen[bytes]:
     return proc
 
 
+def names_path_under(data: bytes, under: Path) -> bool:
+    """Whether ``data`` (a command line, an environment) names ``under`` or a path inside it:
+    as a whole path component, so that /tmp/x/test_kill1 never matches /tmp/x/test_kill10."""
+    return _under_re(under).search(data) is not None
+
+
+def _under_re(under: Path) -> re.Pattern[bytes]:
+    return re.compile(
+        rb"(?:^|[\0\s=:'\"])" + re.escape(str(under).encode()) + rb"(?:/|$|[\0\s'\"])"
+    )
+
+
 def kill_leftovers(under: Path) -> list[int]:
     """SIGKILL every process a test left behind under ``under``; return their pids.
 
-    Found by the task marker (``BOREALIS_SANDBOX`` inside ``under``) or by a
-    command line that names a path inside it (runners, spawners, coordinators).
+    Found by the task marker (``BOREALIS_SANDBOX`` inside ``under``) or by a command line
+    that names a path inside it (runners, spawners, coordinators), component by component.
     """
     for proc in STARTED:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     STARTED.clear()
-    needle = str(under).encode()
+    pattern = _under_re(under)
     killed = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -141,7 +154,10 @@ def kill_leftovers(under: Path) -> list[int]:
                 environ = fp.read()
         except OSError:
             continue
-        if needle in cmdline or b"BOREALIS_SANDBOX=" + needle in environ:
+        marker = any(
+            v.startswith(b"BOREALIS_SANDBOX=") and pattern.search(v) for v in environ.split(b"\0")
+        )
+        if marker or pattern.search(cmdline):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry), 9)
                 killed.append(int(entry))

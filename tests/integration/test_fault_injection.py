@@ -1,17 +1,21 @@
 """Seeded fault injection: SIGKILL the runner at random points, over and over.
 
 Each drive runs a task with ``borealis run`` and, until it has killed the
-runner ``KILLS_PER_DRIVE`` times, either arms the runner's own fault points
-(``BOREALIS_FAULTS``: SIGKILL at a checkpoint write, a torn write, around a
-fork, before the task file moves) or SIGKILLs it from outside after a random
-delay. Every killed runner is replaced by ``borealis runner TASK_ID``. Once
+runner at work ``KILLS_PER_DRIVE`` times, either arms the runner's own fault
+points (``BOREALIS_FAULTS``: SIGKILL at a checkpoint write, a torn write, around
+a fork, before the task file moves) or SIGKILLs it from outside at a random
+moment of the task's working life: after the runner has taken control of the
+task (its ``runner`` record is in the checkpoint), within the next
+``EXTERNAL_SPREAD`` seconds. Only kills of a runner at work count (one that
+had taken control); a runner killed while Python was still starting proves
+nothing. Every killed runner is replaced by ``borealis runner TASK_ID``. Once
 the task has ended, the drive checks that the outcome is exactly the one a
 fault-free run gives, that every run in the checkpoint executed exactly once
 (each process appends ``$BOREALIS_RUN`` to a file when it starts), and that no
 process of the task is left.
 
 5 scenarios x 6 seeds x up to 10 kills, at least 40 per scenario: at least
-200 runner kills per run of the suite (the tests assert the count).
+200 kills of a runner at work per run of the suite (the tests assert the count).
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import REPO, marked, replayed, run_lines
+from support import REPO, marked, replayed, run_lines, wait_for
 
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.states import TaskState
 
 SEEDS = range(6)
 KILLS_PER_DRIVE = 10
+EXTERNAL_SPREAD = 0.3  # kill within this long after a runner took control (tasks work ~2-4 s)
 MIN_KILLS_PER_SCENARIO = 40
 MAX_ATTEMPTS = 200
 
@@ -50,7 +55,7 @@ SCENARIOS = [
     Scenario(
         "sequence",
         f"""
-steps = [Process(name='s%d' % i, cmdline='{MARK}sleep 0.3') for i in range(4)]
+steps = [Process(name='s%d' % i, cmdline='{MARK}sleep 0.6') for i in range(4)]
 fin = Process(name='fin', cmdline='{MARK}true', final=True)
 export(Task(name='sequence', processes=steps + [fin], constraints=order(*steps)))
 """,
@@ -67,8 +72,8 @@ export(Task(name='sequence', processes=steps + [fin], constraints=order(*steps))
         "flaky",
         f"""
 flaky = Process(name='flaky', max_failures=3, min_duration=0, cmdline='{MARK}'
-  'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; sleep 0.3; [ $n -ge 3 ]')
-after = Process(name='after', cmdline='{MARK}sleep 0.3')
+  'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; sleep 0.6; [ $n -ge 3 ]')
+after = Process(name='after', cmdline='{MARK}sleep 0.6')
 export(Task(name='flaky', processes=[flaky, after], constraints=order(flaky, after)))
 """,
         TaskState.SUCCESS,
@@ -77,7 +82,7 @@ export(Task(name='flaky', processes=[flaky, after], constraints=order(flaky, aft
     Scenario(
         "failing",
         f"""
-bad = Process(name='bad', max_failures=3, min_duration=0, cmdline='{MARK}sleep 0.3; exit 3')
+bad = Process(name='bad', max_failures=3, min_duration=0, cmdline='{MARK}sleep 0.6; exit 3')
 cleanup = Process(name='cleanup', cmdline='{MARK}sleep 0.1', final=True)
 export(Task(name='failing', processes=[bad, cleanup]))
 """,
@@ -87,7 +92,7 @@ export(Task(name='failing', processes=[bad, cleanup]))
     Scenario(
         "parallel",
         f"""
-procs = [Process(name='p%d' % i, cmdline='{MARK}sleep 0.5') for i in range(6)]
+procs = [Process(name='p%d' % i, cmdline='{MARK}sleep 0.6') for i in range(6)]
 export(Task(name='parallel', processes=procs, max_concurrency=3))
 """,
         TaskState.SUCCESS,
@@ -96,9 +101,9 @@ export(Task(name='parallel', processes=procs, max_concurrency=3))
     Scenario(
         "killed_retry",
         f"""
-p = Process(name='p', min_duration=0, cmdline='{MARK}sleep 0.3; '
+p = Process(name='p', min_duration=0, cmdline='{MARK}sleep 0.6; '
   'if [ "$BOREALIS_RUN" = 0 ]; then kill -9 $$; fi')
-q = Process(name='q', cmdline='{MARK}sleep 0.3')
+q = Process(name='q', cmdline='{MARK}sleep 0.6')
 export(Task(name='killed_retry', processes=[p, q], constraints=order(p, q)))
 """,
         TaskState.SUCCESS,
@@ -124,21 +129,30 @@ def drive(root: CheckpointRoot, scenario: Scenario, seed: int, tmp_path: Path) -
     try:
         for attempt in range(MAX_ATTEMPTS):
             env = dict(os.environ)
-            external_delay = None
+            external = False
             if kills < KILLS_PER_DRIVE:
                 if attempt % 2 == 0:
                     env["BOREALIS_FAULTS"] = f"seed={seed * 1000 + attempt},rate=0.25"
                 else:
-                    external_delay = rng.uniform(0.0, 0.35)
+                    external = True
             args = first if attempt == 0 else resume
+            before = runners(root, task_id)
             proc = subprocess.Popen(_command(*args), cwd=REPO, env=env, stdout=log, stderr=log)
+            if external:
+                # at a random moment of its work: once it has taken control, not before
+                wait_for(lambda: proc.poll() is not None or runners(root, task_id) > before,  # noqa: B023
+                         30, "the runner to take control")  # fmt: skip
+                try:
+                    proc.wait(timeout=rng.uniform(0.0, EXTERNAL_SPREAD))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
             try:
-                status = proc.wait(timeout=external_delay if external_delay is not None else 60)
+                status = proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 status = proc.wait()
             if status == -signal.SIGKILL:
-                kills += 1
+                kills += runners(root, task_id) > before  # it was at work
                 continue
             if status == 5:  # a coordinator briefly held the runner lock; try again
                 continue
@@ -146,6 +160,14 @@ def drive(root: CheckpointRoot, scenario: Scenario, seed: int, tmp_path: Path) -
         raise AssertionError(f"{task_id}: no end after {MAX_ATTEMPTS} attempts")
     finally:
         log.close()
+
+
+def runners(root: CheckpointRoot, task_id: str) -> int:
+    """How many runners have taken control of the task so far (from its checkpoint)."""
+    try:
+        return len(replayed(root, task_id).runners)
+    except FileNotFoundError:
+        return 0
 
 
 def leftovers(root: CheckpointRoot, task_id: str) -> list[int]:
@@ -189,5 +211,5 @@ def test_runner_killed_at_random_converges(
             )
         assert root.task(task_id).finished_task_file.exists(), where
         assert leftovers(root, task_id) == [], where
-    print(f"{scenario.name}: {total} runner kills")
+    print(f"{scenario.name}: {total} kills of a runner at work")
     assert total >= MIN_KILLS_PER_SCENARIO, f"only {total} runner kills in {scenario.name}"

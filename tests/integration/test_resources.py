@@ -71,9 +71,11 @@ def busy(share: float, seconds: float = 30) -> str:
 
 
 @pytest.mark.parametrize("share", [1.0, 0.5])
-def test_cpu_of_a_busy_loop_within_ten_percent(
+def test_cpu_of_a_busy_loop_within_ten_percent_of_what_it_got(
     root: CheckpointRoot, tmp_path: Path, share: float
 ) -> None:
+    """Against the CPU time the kernel charged the process over the same window (its own
+    /proc/PID/stat), not against the share it asks for: on a loaded machine it gets less."""
     history = start(
         root, tmp_path, "cpu",
         f"p = Process(name='p', cmdline='{busy(share)}')\n"
@@ -90,10 +92,12 @@ def test_cpu_of_a_busy_loop_within_ten_percent(
     assert first is not None and last is not None
     ticks = os.sysconf("SC_CLK_TCK")
     truth = (last.utime + last.stime - first.utime - first.stime) / ticks / (t1 - t0)
-    measured = [s.processes["p"].cpu for s in samples[1:]]  # whole intervals only
-    mean = sum(measured) / len(measured)
-    assert abs(mean - share) <= 0.1 * share, (mean, measured)
-    assert abs(mean - truth) <= 0.1 * truth, (mean, truth)
+    # whole intervals inside the window, weighted by their length
+    inside = [s for s in samples if s.time - s.interval >= t0 - 0.05 and s.interval > 0]
+    assert len(inside) >= 4, [(s.time, s.interval) for s in samples]
+    mean = sum(s.processes["p"].cpu * s.interval for s in inside) / sum(s.interval for s in inside)
+    assert truth > 0.1 * share, truth  # it ran at all; how fast is the machine's business
+    assert abs(mean - truth) <= 0.1 * truth + 0.02, (mean, truth)
     assert all(s.task.cpu == s.processes["p"].cpu for s in samples)
 
 

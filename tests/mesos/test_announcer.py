@@ -120,23 +120,41 @@ def test_session_expiry_creates_the_member_again(zk_agent: AgentProcess, zk: Kaz
     assert name not in again and len(again) == 1
 
 
-def test_zookeeper_restart_keeps_or_restores_the_member(
-    zk_agent: AgentProcess, zookeeper: ZooKeeper, zk: KazooClient
+def test_a_zookeeper_restart_within_the_session_keeps_the_member(
+    tmp_path: Path, zookeeper: ZooKeeper, zk: KazooClient
 ) -> None:
-    announced_service(zk_agent, "a4")
-    wait_for(lambda: members(zk), 20, "a member")
-    zookeeper.stop()
-    time.sleep(3)  # longer than the session timeout
-    zookeeper.start()
-    fresh = KazooClient(hosts=zookeeper.hosts)
-    fresh.start(timeout=15)
-    try:
-        wait_for(lambda: len(members(fresh)) == 1, 40, "one member after the restart")
-        time.sleep(1)
-        assert len(members(fresh)) == 1  # and not two
-    finally:
-        fresh.stop()
-        fresh.close()
+    """ZooKeeper keeps sessions across its restart and gives each its whole timeout again:
+    an announcer that reconnects within it keeps its session, so the member is the same node
+    (not one made again), and there is exactly one. (A lost session, the other path, is
+    test_session_expiry_creates_the_member_again.)"""
+    env = {
+        "BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
+        "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "40s",  # far longer than a restart takes
+    }
+    with running_agent(tmp_path, env) as agent:
+        announced_service(agent, "a4")
+        ((name, _),) = wait_for(lambda: members(zk), 20, "a member").items()
+        _, before = zk.get(f"{PATH}/{name}")
+        zookeeper.stop()
+        zookeeper.start()
+        fresh = KazooClient(hosts=zookeeper.hosts)
+        fresh.start(timeout=15)
+        try:
+            # the announcer reconnects; the node it made is the one still there
+            wait_for(lambda: agent_reconnected(agent, "a4"), 40, "the announcer to reconnect")
+            assert list(members(fresh)) == [name]
+            _, after = fresh.get(f"{PATH}/{name}")
+            assert (after.czxid, after.ephemeralOwner) == (before.czxid, before.ephemeralOwner)
+        finally:
+            fresh.stop()
+            fresh.close()
+            agent.post("/api/v1/agent/kill", {"task_id": "a4"})
+            agent.wait_state("a4", "TASK_KILLED")
+
+
+def agent_reconnected(agent: AgentProcess, task_id: str) -> bool:
+    log = Path(agent.executor(task_id)["run_dir"]) / "stderr"
+    return log.read_text().count("Zookeeper connection established") >= 2
 
 
 def test_member_is_gone_before_the_service_gets_sigterm(

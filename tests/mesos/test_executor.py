@@ -14,6 +14,7 @@ from support import REPO, gone, pid_alive, wait_for
 
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.replay import load
+from borealis.contract.states import TaskState
 
 SERVICE = REPO / "tests" / "tools" / "lifecycle_service.py"
 
@@ -200,19 +201,21 @@ def test_malformed_task_data_fails_with_a_clear_message(agent: AgentProcess) -> 
     assert "not base64" in agent.wait_state("raw", "TASK_FAILED")["message"]
 
 
-def test_agent_restart_with_checkpointing_keeps_the_task_and_resends_updates(
+def test_agent_restart_with_checkpointing_keeps_the_task_and_reports_it_once(
     agent: AgentProcess,
 ) -> None:
     agent.launch(
         "keep",
         envelope(
-            {"name": "sleeper", "cmdline": "sleep 1000"}, {"name": "short", "cmdline": "sleep 3"}
+            {"name": "sleeper", "cmdline": "sleep 1000"}, {"name": "short", "cmdline": "sleep 2"}
         ),
     )
     agent.wait_state("keep", "TASK_RUNNING")
     executor = agent.executor("keep")
+    stream = CheckpointRoot(Path(executor["run_dir"])).task("keep").runner_stream
     agent.stop()  # SIGTERM: the agent goes away; the executor keeps retrying
-    time.sleep(4)  # meanwhile "short" ends; nothing else changes the task's state
+    # meanwhile "short" ends; nothing else changes the task's state
+    wait_for(lambda: load(stream).last_run("short").state.terminal, 20, "short to end")  # type: ignore[union-attr]
     assert pid_alive(executor["pid"])
     agent.start()
     wait_for(lambda: agent.executor("keep")["subscribed"], 15, "the executor to re-subscribe")
@@ -229,12 +232,23 @@ def test_an_update_sent_while_the_agent_is_down_is_resent_on_resubscribe(
 ) -> None:
     agent.launch("late", envelope({"name": "short", "cmdline": "sleep 2"}))
     agent.wait_state("late", "TASK_RUNNING")
+    executor = agent.executor("late")
+    stream = CheckpointRoot(Path(executor["run_dir"])).task("late").runner_stream
     agent.stop()
-    time.sleep(4)  # the task finishes while the agent is down: its update is not acknowledged
+    down = time.time()
+
+    def sent_finished() -> bool:  # the executor tried, and the agent was not there
+        log = Path(executor["run_dir"]) / "stderr"
+        return "TASK_FINISHED" in log.read_text() and "UPDATE not delivered" in log.read_text()
+
+    wait_for(lambda: load(stream).task_state is TaskState.SUCCESS, 20, "the task to end")
+    wait_for(sent_finished, 20, "the executor to try sending TASK_FINISHED")
+    up = time.time()
     agent.start()
     finished = agent.wait_state("late", "TASK_FINISHED", timeout=20)
     assert agent.states("late") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
-    assert finished["uuid"]
+    # made while the agent was down, delivered after it came back: resent on re-subscription
+    assert down < finished["timestamp"] < up
     agent.wait_executor_gone("late")
 
 

@@ -12,13 +12,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright  # a test dependency: missing is a failure
 import pytest
 from observing import Host
 from support import borealis
 
 from borealis.contract.logs import rotated
 
-playwright = pytest.importorskip("playwright.sync_api")  # installed by the test extras
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 Page = playwright.Page
 

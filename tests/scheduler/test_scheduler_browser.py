@@ -11,11 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright  # a test dependency: missing is a failure
 import pytest
 from cluster import Embedded, SchedulerProcess
 from support import REPO, borealis, wait_for
 
-playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 KEY = "local/www-data/devel/two"
 CONFIG = """
