@@ -6,6 +6,9 @@ session and descendants of each active run plus anything carrying the task's
 environment marker (see ``proctree.py``), so a double-forked daemon is not
 missed; the scan is repeated at most every ``SCAN_INTERVAL`` and once more,
 fresh, before the runner is told that nothing is left.
+
+The host is reached through ``Processes`` (``HostProcesses``: /proc, pidfds, process groups),
+so the rule can be played against a fake host and clock (tests/unit/test_stopping.py).
 """
 
 from __future__ import annotations
@@ -14,19 +17,57 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable
+from typing import Protocol
 
 from borealis.contract.records import Identity
 from borealis.contract.replay import RunnerState
 
-from .proctree import ProcessTable, is_alive, send_signal, signal_all
+from .proctree import ProcessTable, is_alive, send_signal
 
 SCAN_INTERVAL = 0.25
 
 
+class Processes(Protocol):
+    """What stopping needs of the host."""
+
+    def members(self, roots: list[Identity], task_id: str, sandbox: str) -> list[Identity]:
+        """Every live process of the task (trees of ``roots``, and the marked ones)."""
+
+    def alive(self, who: Identity) -> bool: ...
+
+    def signal(self, who: Identity, sig: int) -> None:
+        """Exactly this process (never a recycled pid), if it is still there."""
+
+    def signal_group(self, leader: Identity, sig: int) -> None:
+        """The process group whose leader is ``leader`` (a run: its pid is its group)."""
+
+
+class HostProcesses:
+    def members(self, roots: list[Identity], task_id: str, sandbox: str) -> list[Identity]:
+        return ProcessTable().task_members(roots, task_id, sandbox)
+
+    def alive(self, who: Identity) -> bool:
+        return is_alive(who)
+
+    def signal(self, who: Identity, sig: int) -> None:
+        with contextlib.suppress(PermissionError):
+            send_signal(who, sig)
+
+    def signal_group(self, leader: Identity, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(leader.pid, sig)
+
+
 class Stopper:
-    def __init__(self, task_id: str, wake: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        wake: Callable[[float], None],
+        processes: Processes | None = None,
+    ) -> None:
         self.task_id = task_id
         self.wake = wake
+        self.host: Processes = processes or HostProcesses()
         self._termed: set[Identity] = set()
         self._members: list[Identity] = []
         self._members_at = -1.0
@@ -61,25 +102,27 @@ class Stopper:
             if not members:
                 return True
         sig = signal.SIGKILL if now >= escalate_at else signal.SIGTERM
+        host = self.host
         for run in active:
             # The group id is the run's pid: certainly ours while that process lives.
-            if run.pid is None or not is_alive(run.pid):
+            if run.pid is None or not host.alive(run.pid):
                 continue
             if sig == signal.SIGKILL or run.pid not in self._termed:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(run.pid.pid, sig)
+                host.signal_group(run.pid, sig)
         if sig == signal.SIGKILL:
-            signal_all(members, signal.SIGKILL)
+            for member in members:
+                host.signal(member, signal.SIGKILL)
         else:
             fresh = [m for m in members if m not in self._termed]
-            signal_all(fresh, signal.SIGTERM)
+            for member in fresh:
+                host.signal(member, signal.SIGTERM)
             self._termed.update(fresh)
             self.wake(escalate_at)
         self.wake(now + SCAN_INTERVAL)
         if now >= escalate_at + coordinator_grace:
             for run in active:
                 if run.coordinator is not None:
-                    send_signal(run.coordinator, signal.SIGKILL)
+                    host.signal(run.coordinator, signal.SIGKILL)
         elif active:
             self.wake(escalate_at + coordinator_grace)
         return False
@@ -90,6 +133,6 @@ class Stopper:
         """The task's live processes, re-scanned at most every SCAN_INTERVAL."""
         if fresh or now - self._members_at >= SCAN_INTERVAL or self._members_at > now:
             roots = [r.pid for r in state.active_runs() if r.pid is not None]
-            self._members = ProcessTable().task_members(roots, self.task_id, sandbox)
+            self._members = self.host.members(roots, self.task_id, sandbox)
             self._members_at = now
-        return [m for m in self._members if is_alive(m)]
+        return [m for m in self._members if self.host.alive(m)]

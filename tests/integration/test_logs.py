@@ -185,7 +185,8 @@ def test_runner_killed_during_a_flood_loses_nothing(root: CheckpointRoot, tmp_pa
     wait_for(lambda: rotation_count(stdout) >= 3, 30, "a few rotations")
     first.kill()  # SIGKILL the runner while the process floods its log
     first.wait()
-    time.sleep(0.3)
+    rotations = rotation_count(stdout)
+    wait_for(lambda: rotation_count(stdout) > rotations, 30, "a rotation with no runner")
     second = start_borealis("runner", "k", "--root", str(root.path), log=tmp_path / "2.log")
     assert second.wait(60) == 0, (tmp_path / "2.log").read_text()
     state = replayed(root, "k")

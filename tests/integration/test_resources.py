@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,16 @@ def samples_after(history: Path, since: float, count: int, timeout: float = 30) 
 
     wait_for(enough, timeout, f"{count} resource samples")
     return found
+
+
+def samples_after_one(history: Path, seen: Callable[[Sample], bool], timeout: float = 30) -> float:
+    """Wait for a sample for which ``seen`` holds; return its time."""
+
+    def found() -> float | None:
+        return next((s.time for s in read_history(history) if "p" in s.processes and seen(s)), None)
+
+    when: float = wait_for(found, timeout, "a sample showing it")
+    return when
 
 
 def running_pid(root: CheckpointRoot, task_id: str, process: str) -> int:
@@ -134,8 +145,8 @@ def test_double_forked_daemon_still_counted(root: CheckpointRoot, tmp_path: Path
         "export(Task(name='dd', processes=[p]))\n",
     )  # fmt: skip
     running_pid(root, "dd", "p")
-    time.sleep(1.0)
-    samples = samples_after(history, time.time(), 4)
+    daemon_seen = samples_after_one(history, lambda s: s.processes["p"].procs >= 2)
+    samples = samples_after(history, daemon_seen, 4)
     stop(root, "dd")
     late = samples[-1].processes["p"]
     assert late.procs >= 2  # bash + sleep + the daemon (its parent exited)
@@ -173,8 +184,9 @@ def test_threads_started_late_are_threads_not_processes(
         "--threads 6')\nexport(Task(name='thr', processes=[p]))\n",
     )  # fmt: skip
     running_pid(root, "thr", "p")
-    time.sleep(2.5)  # the first samples saw bash + sleep; then python and its threads appear
-    samples = samples_after(history, time.time(), 2)
+    # the first samples saw bash + sleep; then python and its threads appear
+    python_seen = samples_after_one(history, lambda s: s.processes["p"].threads >= 7)
+    samples = samples_after(history, python_seen, 2)
     stop(root, "thr")
     last = samples[-1].processes["p"]
     assert last.procs == 1 and last.threads >= 7, last

@@ -191,10 +191,10 @@ def test_master_failover_through_zookeeper_and_reconciliation(
     zk.start()
     try:
         first = start_double(tmp_path / "m1.log", "--zk", f"{zk.hosts}/mesos")
-        time.sleep(0.3)
-        second = start_double(tmp_path / "m2.log", "--zk", f"{zk.hosts}/mesos")
-        doubles += [first, second]
+        doubles.append(first)
         wait_for(lambda: first.state()["leader"] == first.address, 20, "the first to lead")
+        second = start_double(tmp_path / "m2.log", "--zk", f"{zk.hosts}/mesos")
+        doubles.append(second)
         scheduler = scheduler_for(f"zk://{zk.hosts}/mesos")
         wait_for(lambda: first.state()["subscribed"], 20, "subscribed to the leader")
         framework_id = first.state()["framework_id"]
@@ -242,11 +242,11 @@ def test_scheduler_restart_reconciles_without_duplicates(
         20,
         "explicit reconciliation",
     )
-    time.sleep(1)
-    assert running(scheduler)
-    assert (
-        len(double.state()["tasks"]) == 3 and double.state()["counts"]["launched"] == 3
-    )  # nothing twice
+    deadline = time.monotonic() + 1  # a second launch would show up now
+    while time.monotonic() < deadline:
+        assert running(scheduler)
+        state = double.state()
+        assert len(state["tasks"]) == 3 and state["counts"]["launched"] == 3  # nothing twice
     task = next(iter(double.state()["tasks"].values()))
     assert task["agent_id"].startswith("agent-")
 
