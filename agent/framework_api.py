@@ -11,7 +11,8 @@ import tornado.web
 from borealis.contract import agentapi
 from borealis.contract.agentapi import Refusal
 
-from .executors import Agent, ExecutorAPI, Refused
+from .executor_api import ExecutorAPI
+from .executors import Agent, Refused
 
 MAX_WAIT = 30.0
 

@@ -1,0 +1,144 @@
+"""The agent side of the Mesos v1 executor API at ``/api/v1/executor``: subscriptions (one
+event stream per executor), updates stored before they are acknowledged, and every check a
+real Mesos agent makes (exact content type, valid uuids, SOURCE_EXECUTOR, subscribed before
+other calls; ``executor/mesos/protocol.py`` holds them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tornado.iostream
+import tornado.web
+
+from borealis.contract import recordio
+from borealis.executor.mesos import protocol
+
+from .executors import Agent, Subscription
+from .store import ExecutorRecord
+
+
+class ExecutorAPI(tornado.web.RequestHandler):
+    """``POST /api/v1/executor``: the agent side of the executor API."""
+
+    agent: Agent
+
+    def initialize(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def refuse(self, code: int, message: str) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(message)
+
+    def get(self) -> None:
+        self.set_header("Allow", "POST")
+        self.refuse(405, "Expecting POST")
+
+    async def post(self) -> None:
+        try:
+            call = protocol.check_call(self.request.headers.get("Content-Type"), self.request.body)
+        except protocol.Refusal as e:
+            self.refuse(e.code, e.message)
+            return
+        kind = call["type"]
+        if kind == "HEARTBEAT":
+            self.set_status(202)
+            self.finish()
+            return
+        key = (call["framework_id"]["value"], call["executor_id"]["value"])
+        record = self.agent.store.executors.get(key)
+        if record is None or record.terminated:
+            self.refuse(400, "Executor cannot be found")
+            return
+        if kind == "SUBSCRIBE":
+            await self.subscribe(record, call["subscribe"])
+            return
+        if key not in self.agent.streams:
+            self.refuse(403, "Executor is not subscribed")
+            return
+        if kind == "UPDATE":
+            task_status = call["update"]["status"]
+            if task_status["task_id"]["value"] not in record.tasks:
+                self.refuse(400, "Task cannot be found")
+                return
+            self.agent.store.record_update(record, task_status)
+            self.agent.new_update.set()
+            self.agent.send(
+                record,
+                {
+                    "type": "ACKNOWLEDGED",
+                    "acknowledged": {
+                        "task_id": task_status["task_id"],
+                        "uuid": task_status["uuid"],
+                    },
+                },
+            )
+        self.set_status(202)
+        self.finish()
+
+    async def subscribe(self, record: ExecutorRecord, payload: dict[str, Any]) -> None:
+        agent = self.agent
+        old = agent.streams.pop(record.key, None)
+        if old is not None:
+            old.queue.put_nowait(None)  # only one subscription per executor
+        stream = Subscription()
+        agent.streams[record.key] = stream
+        agent.launched_at.setdefault(record.key, agent.started)
+        self.set_status(200)
+        self.set_header("Content-Type", protocol.CONTENT_TYPE)
+        subscribed = {
+            "type": "SUBSCRIBED",
+            "subscribed": {
+                "executor_info": {"executor_id": protocol.ident(record.executor_id)},
+                "framework_info": {
+                    "id": protocol.ident(record.framework_id),
+                    "user": "root",
+                    "name": "borealis",
+                    "capabilities": [{"type": c} for c in record.capabilities],
+                    "checkpoint": record.checkpoint,
+                },
+                "agent_info": {"id": protocol.ident(agent.store.agent_id), "hostname": "localhost"},
+                "container_id": {"value": Path(record.run_dir).name},
+            },
+        }
+        stream.queue.put_nowait(subscribed)
+        for entry in payload.get("unacknowledged_updates", []):
+            task_status = entry.get("status") if isinstance(entry, dict) else None
+            if isinstance(task_status, dict) and protocol.valid_uuid(task_status.get("uuid")):
+                agent.store.record_update(record, task_status)
+                stream.queue.put_nowait(
+                    {
+                        "type": "ACKNOWLEDGED",
+                        "acknowledged": {
+                            "task_id": task_status["task_id"],
+                            "uuid": task_status["uuid"],
+                        },
+                    }
+                )
+        agent.new_update.set()
+        for task_id in list(record.undelivered):
+            stream.queue.put_nowait({"type": "LAUNCH", "launch": {"task": record.tasks[task_id]}})
+        record.undelivered.clear()
+        agent.store.save(record)
+        self._stream = stream
+        try:
+            while True:
+                event = await stream.queue.get()
+                if event is None:
+                    break
+                self.write(recordio.encode(protocol.encode(event)))
+                await self.flush()
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            if agent.streams.get(record.key) is stream:
+                agent.streams.pop(record.key)
+        if not self._finished:
+            self.finish()
+
+    _stream: Subscription | None = None
+
+    def on_connection_close(self) -> None:
+        if self._stream is not None:
+            self._stream.queue.put_nowait(None)  # the executor went away: end the stream
