@@ -25,7 +25,7 @@ from typing import Any
 import tornado.web
 
 from borealis.contract.agentapi import STATUS, Refusal
-from borealis.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot, executor_output
 from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.records import Identity
 from borealis.executor.mesos import protocol
@@ -137,7 +137,10 @@ class Agent:
         fetch(body.get("executor_uris", []), run_dir)
         command = body.get("executor_command")
         argv = ["/bin/sh", "-c", str(command)] if command else [*borealis_command(), "executor"]
-        with open(run_dir / "stdout", "ab") as out, open(run_dir / "stderr", "ab") as err:
+        with (
+            open(executor_output(run_dir, "stdout"), "ab") as out,
+            open(executor_output(run_dir, "stderr"), "ab") as err,
+        ):
             child = subprocess.Popen(
                 argv,
                 cwd=run_dir,

@@ -85,7 +85,7 @@ class AgentStore:
         base = self.layout.runs_dir(self.agent_id, framework_id, executor_id)
         run = base / uuid.uuid4().hex
         run.mkdir(parents=True)
-        latest = base / "latest"
+        latest = self.layout.latest_link(base)
         tmp = base / f".latest.{os.getpid()}"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(run.name)

@@ -15,17 +15,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .options import add_listen, add_root, duration_type, listen_of, root_of
+from .options import add_listen, add_root, command_parser, duration_type, listen_of, root_of
 from .serve import Service, serve
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--work-dir", type=Path, help="default: ROOT/agent")
     add_root(parser)
     add_listen(parser, port=5051)

@@ -18,16 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .options import parse_duration
+from .options import command_parser, parse_duration
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument(
         "--kill-grace", default="10s", metavar="DURATION", help="runner TERM->KILL grace"
     )

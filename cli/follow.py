@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
-from borealis.contract.layout import TaskPaths, process_log_dir
+from borealis.contract.layout import TaskPaths, process_log
 from borealis.contract.logs import LogFollower
 from borealis.contract.replay import Follower
 
@@ -68,7 +68,7 @@ class OutputFollower:
                 for stream, _ in STREAMS:
                     key = (process, each.run, stream)
                     if key not in self._logs:
-                        path = process_log_dir(Path(header.sandbox), process, each.run) / stream
+                        path = process_log(Path(header.sandbox), process, each.run, stream)
                         self._logs[key] = (LogFollower(path, oldest=True), bytearray())
         for (process, run, stream), (reader, pending) in self._logs.items():
             while chunk := reader.read():

@@ -19,16 +19,11 @@ from typing import Any
 
 from borealis.contract.replay import load
 
-from .options import add_root, parse_duration, root_of
+from .options import add_root, command_parser, parse_duration, root_of
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--older-than", default="7d", metavar="DURATION")
     add_root(parser)
     parser.add_argument("--dry-run", action="store_true", help="only list what would go")

@@ -25,17 +25,12 @@ from borealis.contract.validation import validate
 from borealis.executor.config import convert
 from borealis.executor.runner import prepare
 
-from .options import parse_ports, task_id_type
+from .options import command_parser, parse_ports, task_id_type
 from .run import add_selection, select, wanted_user
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     add_selection(parser)
     parser.add_argument("--task-id", type=task_id_type("--task-id"), help="bind thermos.task_id")
     parser.set_defaults(func=run)

@@ -26,16 +26,11 @@ from borealis.contract.errors import InputError
 from borealis.contract.jobkey import JobKey
 
 from .clusters import call, scheduler_uri
-from .options import parse_bindings
+from .options import command_parser, parse_bindings
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--clusters", type=Path, help="clusters.json to use")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     create = verbs.add_parser("create", help="create a job from a config")

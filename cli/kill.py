@@ -22,22 +22,18 @@ from borealis.executor.runner.proctree import send_signal
 
 from .options import (
     add_root,
+    command_parser,
     parse_duration,
     root_holding,
-    runner_options,
     setup_logging,
     task_id_type,
 )
+from .runner_flags import runner_options
 from .status import view
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument(

@@ -21,7 +21,7 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot, default_root
 
-from .options import add_listen, duration_type, listen_of
+from .options import add_listen, command_parser, duration_type, listen_of
 from .serve import Service, serve
 
 DEFAULT_PORT = 1338
@@ -30,12 +30,7 @@ MAX_HEADERS = 16 * 1024
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--root", type=Path, action="append", default=[], help="checkpoint root")
     parser.add_argument(
         "--mesos-root", type=Path, action="append", default=[], help="Mesos agent work directory"

@@ -19,23 +19,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot, check_task_id, default_root
-from borealis.contract.taskspec import (
-    LOGGER_DESTINATIONS,
-    LOGGER_MODES,
-    LoggerSpec,
-    RotatePolicy,
-)
-from borealis.executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
-from borealis.executor.runner.planner import DEFAULT_MAX_RUNS
-from borealis.executor.runner.runner import RunnerOptions
 
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|[smhdw]?)$")
 SIZE_RE = re.compile(r"^(\d+)\s*([KMGT]?)(i?B)?$", re.IGNORECASE)
 DURATION_UNITS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def command_parser(sub: Any, name: str, help_text: str, doc: str | None) -> argparse.ArgumentParser:
+    """A sub-command's parser: its --help shows ``doc`` (its module's docstring) as written."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:
@@ -173,114 +176,6 @@ def parse_size(value: str, flag: str) -> int:
         raise InputError(flag, value, "expected a size such as 4096, 512KB, 64MB or 1GB")
     power = " KMGT".index(match.group(2).upper() or " ")
     return int(match.group(1)) << (10 * power)
-
-
-def add_runner_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("runner")
-    group.add_argument(
-        "--kill-grace",
-        default="10s",
-        metavar="DURATION",
-        help="time between SIGTERM and SIGKILL when stopping processes (default 10s, "
-        "never more than the task's finalization_wait)",
-    )
-    group.add_argument(
-        "--max-runs",
-        type=int_type("--max-runs"),
-        default=DEFAULT_MAX_RUNS,
-        metavar="N",
-        help=f"most runs of one process, whatever their outcome (default {DEFAULT_MAX_RUNS}; "
-        "0 = no limit)",
-    )
-    group.add_argument(
-        "--preserve-env",
-        action="store_true",
-        help="start processes with this command's environment instead of a clean one",
-    )
-    logs = parser.add_argument_group(
-        "logs (for processes whose config sets no Logger; see docs/logs.md)"
-    )
-    logs.add_argument(
-        "--log-destination",
-        choices=LOGGER_DESTINATIONS,
-        default="file",
-        help="where output goes (default file)",
-    )
-    logs.add_argument(
-        "--log-mode",
-        choices=LOGGER_MODES,
-        default="rotate",
-        help="rotate (bounded, the default) or standard (one file that grows)",
-    )
-    logs.add_argument(
-        "--log-size",
-        default="100MB",
-        metavar="SIZE",
-        help="rotate a log file at about this size (default 100MB)",
-    )
-    logs.add_argument(
-        "--log-backups",
-        type=int_type("--log-backups"),
-        default=5,
-        metavar="N",
-        help="rotated files kept: stdout.1 .. stdout.N (default 5)",
-    )
-
-    res = parser.add_argument_group("resources (see docs/resources.md)")
-    res.add_argument(
-        "--sample-interval",
-        default=f"{DEFAULT_INTERVAL:g}s",
-        metavar="DURATION",
-        help=f"measure CPU, memory and disk this often (default {DEFAULT_INTERVAL:g}s; "
-        "0 = never, which also turns limits off)",
-    )
-    res.add_argument(
-        "--no-disk-usage", action="store_true", help="do not measure the sandbox's disk usage"
-    )
-    res.add_argument(
-        "--disk-reconcile",
-        default="10m",
-        metavar="DURATION",
-        help="walk the whole sandbox this often to correct the incremental figure (default 10m)",
-    )
-    res.add_argument(
-        "--disk-scan",
-        default="60s",
-        metavar="DURATION",
-        help="without inotify, walk the sandbox at most this often (default 60s)",
-    )
-    res.add_argument(
-        "--no-enforce-disk",
-        action="store_true",
-        help="report a sandbox over Resources.disk instead of failing the task",
-    )
-    res.add_argument(
-        "--enforce-ram",
-        action="store_true",
-        help="fail the task when its processes' RSS exceeds Resources.ram (default: report)",
-    )
-    res.add_argument(
-        "--sample-pss", action="store_true", help="also measure PSS (reads smaps; costlier)"
-    )
-
-
-def runner_options(args: argparse.Namespace) -> RunnerOptions:
-    policy = RotatePolicy(parse_size(args.log_size, "--log-size"), args.log_backups)
-    return RunnerOptions(
-        kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
-        max_runs=args.max_runs,
-        preserve_env=args.preserve_env,
-        logger=LoggerSpec(args.log_destination, args.log_mode, policy),
-        monitor=MonitorOptions(
-            interval=parse_duration(args.sample_interval, "--sample-interval"),
-            disk=not args.no_disk_usage,
-            enforce_disk=not args.no_enforce_disk,
-            enforce_ram=args.enforce_ram,
-            pss=args.sample_pss,
-            disk_reconcile=parse_duration(args.disk_reconcile, "--disk-reconcile"),
-            disk_scan=parse_duration(args.disk_scan, "--disk-scan"),
-        ),
-    )
 
 
 def setup_logging(quiet: bool = False) -> None:

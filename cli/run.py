@@ -41,15 +41,15 @@ from borealis.executor.runner.spawner import Spawner
 from .follow import OutputFollower
 from .options import (
     add_root,
-    add_runner_options,
+    command_parser,
     int_type,
     parse_bindings,
     parse_ports,
     root_of,
-    runner_options,
     setup_logging,
     task_id_type,
 )
+from .runner_flags import add_runner_options, runner_options
 
 log = logging.getLogger("borealis.cli")
 
@@ -83,12 +83,7 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     add_selection(parser)
     parser.add_argument(
         "--task-id", type=task_id_type("--task-id"), help="task id (default: generated)"

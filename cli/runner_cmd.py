@@ -21,22 +21,17 @@ from borealis.executor.runner import prepare
 
 from .options import (
     add_root,
-    add_runner_options,
+    command_parser,
     parse_ports,
     root_of,
-    runner_options,
     setup_logging,
     task_id_type,
 )
+from .runner_flags import add_runner_options, runner_options
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument("--sandbox", type=Path, help="sandbox directory (first start only)")

@@ -15,17 +15,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .options import add_listen, add_root, duration_type, listen_of, root_of, size_type
+from .options import (
+    add_listen,
+    add_root,
+    command_parser,
+    duration_type,
+    listen_of,
+    root_of,
+    size_type,
+)
 from .serve import Service, serve
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--agent", default="http://127.0.0.1:5051", help="borealis agent URL")
     mesos = parser.add_argument_group("Mesos (instead of the embedded agent)")
     mesos.add_argument("--master", help="the Mesos master: zk://HOSTS/PATH or HOST:PORT")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from borealis.scheduler.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    db = args.db or root_of(args).path / "scheduler.db"
+    db = args.db or root_of(args).scheduler_db
     db.parent.mkdir(parents=True, exist_ok=True)
     policy = Policy(
         flapping_threshold=args.flapping_threshold,

@@ -16,14 +16,11 @@ from typing import Any
 
 from borealis.contract.errors import InputError
 
+from .options import command_parser
+
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("hosts", metavar="ZK_HOSTS", help="host:port[,host:port...]")
     parser.add_argument("path", metavar="PATH", help="the serverset, e.g. /aurora/role/env/job")
     parser.add_argument("--watch", action="store_true", help="print again at every change")

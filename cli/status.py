@@ -29,16 +29,11 @@ from borealis.contract.resources import Sample, format_bytes, latest
 from borealis.contract.taskspec import TaskSpec, task_from_text
 from borealis.executor.runner.proctree import is_alive
 
-from .options import add_root, root_of, task_id_type
+from .options import add_root, command_parser, root_of, task_id_type
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("task_id", nargs="?", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     add_root(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")

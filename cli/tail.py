@@ -19,23 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from borealis.contract.errors import InputError
-from borealis.contract.layout import process_log_dir
+from borealis.contract.layout import process_log
 from borealis.contract.logs import LogFollower, last_lines
 from borealis.contract.replay import Follower
 
-from .options import add_root, int_type, root_holding, task_id_type
+from .options import add_root, command_parser, int_type, root_holding, task_id_type
 from .status import view
 
 POLL = 0.2
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("task_id", type=task_id_type("TASK_ID"), metavar="TASK_ID")
     parser.add_argument("process", metavar="PROCESS")
     parser.add_argument(
@@ -65,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
 
     def path_of(run: int) -> Path:
-        return process_log_dir(sandbox, args.process, run) / stream
+        return process_log(sandbox, args.process, run, stream)
 
     reader = LogFollower(path_of(current), at_end=True)
     reader.read(0)  # opens the live file at its end, if it exists yet

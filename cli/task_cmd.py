@@ -13,15 +13,11 @@ from borealis.contract.jobkey import JobKey
 
 from .clusters import call, scheduler_uri
 from .job_cmd import fail
+from .options import command_parser
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
-    parser = sub.add_parser(
-        name,
-        help=help_text,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser(sub, name, help_text, __doc__)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     listing = verbs.add_parser("list", help="list tasks")
     listing.add_argument("where", metavar="CLUSTER[/ROLE/ENV/NAME]")

@@ -38,6 +38,7 @@ AGENT_DIR = "agent"  # the embedded agent's work directory, under the checkpoint
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 LOG_DIR_NAME = ".logs"
+LOG_STREAMS = ("stdout", "stderr")  # a run's log files, in its log directory
 
 
 def default_root() -> Path:
@@ -71,11 +72,11 @@ class CheckpointRoot:
 
     @property
     def active_dir(self) -> Path:
-        return self.path / "tasks" / "active"
+        return self.tasks_dir / "active"
 
     @property
     def finished_dir(self) -> Path:
-        return self.path / "tasks" / "finished"
+        return self.tasks_dir / "finished"
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -84,6 +85,16 @@ class CheckpointRoot:
     @property
     def sandboxes_dir(self) -> Path:
         return self.path / "sandboxes"
+
+    @property
+    def tasks_dir(self) -> Path:
+        """Holds ``active/`` and ``finished/``: where a watcher learns of new and ended tasks."""
+        return self.path / "tasks"
+
+    @property
+    def scheduler_db(self) -> Path:
+        """The embedded scheduler's SQLite file, by default."""
+        return self.path / "scheduler.db"
 
     @property
     def agent_work_dir(self) -> AgentWorkDir:
@@ -192,6 +203,10 @@ class AgentWorkDir:
             / "executors" / executor_id / "runs"
         )  # fmt: skip
 
+    def latest_link(self, runs_dir: Path) -> Path:
+        """``runs/latest``: a link to the newest run of an executor."""
+        return runs_dir / "latest"
+
     def run_dirs(self) -> list[Path]:
         """Every run directory that holds a Borealis checkpoint root, skipping ``latest``."""
         found = []
@@ -220,6 +235,17 @@ class AgentWorkDir:
         return self.meta / "updates.jsonl"
 
 
+def executor_sandbox(run_dir: Path) -> Path:
+    """The sandbox of a Borealis executor's task, inside the executor's run directory."""
+    return run_dir / "sandbox"
+
+
+def executor_output(run_dir: Path, stream: str) -> Path:
+    """The executor's own stdout or stderr, in its run directory (as a Mesos agent puts them)."""
+    assert stream in LOG_STREAMS
+    return run_dir / stream
+
+
 def rotated(path: Path, index: int) -> Path:
     """The ``index``-th older file of a rotated file: ``stdout`` -> ``stdout.1`` ... (0: itself).
 
@@ -234,3 +260,14 @@ def log_dir(sandbox: Path) -> Path:
 
 def process_log_dir(sandbox: Path, process: str, run: int) -> Path:
     return log_dir(sandbox) / process / str(run)
+
+
+def process_log(sandbox: Path, process: str, run: int, stream: str) -> Path:
+    """``<sandbox>/.logs/<process>/<run>/stdout`` (or ``stderr``): the live file."""
+    return run_log_in(log_dir(sandbox), process, run, stream)
+
+
+def run_log_in(logs: Path, process: str, run: int, stream: str) -> Path:
+    """The live log file of a run under a log directory (a header's ``log_dir``)."""
+    assert stream in LOG_STREAMS
+    return logs / process / str(run) / stream

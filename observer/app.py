@@ -124,7 +124,7 @@ class Keeper:
                 keeper.loop.add_callback(keeper.soon)
 
         for root in self.store.roots:
-            tasks = root.path / "tasks"
+            tasks = root.tasks_dir
             if tasks in self._watched or not tasks.is_dir():
                 continue
             if self._observer is None:

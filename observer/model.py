@@ -19,7 +19,7 @@ from typing import Any
 
 from borealis.contract import summary
 from borealis.contract.errors import InputError
-from borealis.contract.layout import CheckpointRoot, TaskPaths
+from borealis.contract.layout import LOG_STREAMS, CheckpointRoot, TaskPaths, run_log_in
 from borealis.contract.records import RecordError
 from borealis.contract.replay import Follower, RunnerState, TransitionError, load
 from borealis.contract.resources import Sample, latest
@@ -183,6 +183,6 @@ def log_file(detail: Detail, process: str, run: int, stream: str) -> Path | None
     """Where a run's ``stdout``/``stderr`` is written (``None``: no such run)."""
     header = detail.state.header
     runs = detail.state.runs(process)
-    if header is None or not 0 <= run < len(runs) or stream not in ("stdout", "stderr"):
+    if header is None or not 0 <= run < len(runs) or stream not in LOG_STREAMS:
         return None
-    return Path(header.log_dir) / process / str(run) / stream
+    return run_log_in(Path(header.log_dir), process, run, stream)

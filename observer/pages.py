@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import tornado.web
 
+from borealis.contract.layout import run_log_in
 from borealis.contract.resources import format_bytes
 from borealis.contract.taskspec import task_to_json
 
@@ -190,8 +192,8 @@ class LogPage(Page):
         header = detail.state.header
         download = "#"
         if header is not None:
-            log_dir = f"{header.log_dir}/{process}/{run}/{stream}"
-            rel = log_dir[len(header.sandbox) :].lstrip("/")
+            live = run_log_in(Path(header.log_dir), process, int(run), stream)
+            rel = str(live)[len(header.sandbox) :].lstrip("/")
             download = f"/download/{tid}/{url_path(rel)}"
         self.render(
             "viewer.html",

@@ -37,7 +37,7 @@ from typing import Any
 
 from borealis.contract.envelope import Envelope, HttpChecker, bind_task, envelope_from_bytes
 from borealis.contract.errors import InputError
-from borealis.contract.layout import TASK_ID_RE, CheckpointRoot
+from borealis.contract.layout import TASK_ID_RE, CheckpointRoot, executor_sandbox
 from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.states import TaskState
 from borealis.contract.validation import validate
@@ -295,7 +295,7 @@ class TaskDriver:
         spec = bind_task(self.envelope, task_id=self.task_id, hostname=ex.hostname, user=user)
         validate(spec, "TaskInfo.data: task")
         root = CheckpointRoot(ex.env.directory)
-        self.run_ = TaskRun(root, self.task_id, ex.env.directory / "sandbox")
+        self.run_ = TaskRun(root, self.task_id, executor_sandbox(ex.env.directory))
         self.run_.start(spec, self.envelope.ports, self.options.kill_grace)
 
     def _task_state(self) -> TaskState | None:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
+from borealis.contract.layout import LOG_STREAMS
 from borealis.contract.records import ProcessStatus, ProcessWarning, encode
 from borealis.contract.states import ProcessState, process_state_for_exit
 from borealis.contract.stream import StreamWriter
@@ -162,7 +163,7 @@ def _open_outputs(
             os.chown(path, *owner)
     append = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
     if logger.destination == "file" and logger.mode == "standard":
-        fds = [os.open(f"{directory}/{name}", append, 0o644) for name in ("stdout", "stderr")]
+        fds = [os.open(os.path.join(directory, name), append, 0o644) for name in LOG_STREAMS]
         if owner is not None:
             for fd in fds:
                 os.fchown(fd, *owner)
@@ -170,10 +171,10 @@ def _open_outputs(
     policy = logger.rotate or RotatePolicy()
     child_ends: list[int] = []
     outputs: list[Output] = []
-    for name, console in (("stdout", 1), ("stderr", 2)):
+    for name, console in zip(LOG_STREAMS, (1, 2), strict=True):
         read_end, write_end = make_pipe()
         child_ends.append(write_end)
-        path = f"{directory}/{name}"
+        path = os.path.join(directory, name)
         rotating = plain = None
         if logger.mode == "rotate":
             rotating = RotatingFile(path, policy.log_size, policy.backups, owner=owner)

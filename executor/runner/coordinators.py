@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from borealis.contract.layout import TaskPaths, process_log_dir
+from borealis.contract.layout import TaskPaths, process_log, process_log_dir
 from borealis.contract.records import Identity, ProcessStatus, ProcessWarning, decode
 from borealis.contract.replay import ProcessRun, advances, warning_is_new
 from borealis.contract.states import ProcessState
@@ -501,6 +501,6 @@ def log_transition(record: ProcessStatus, sandbox: Path) -> None:
         extra = "; ".join(p for p in (detail, record.reason) if p)
         if record.state in (ProcessState.FAILED, ProcessState.KILLED):
             # where to look next: what the process said before it went
-            stderr = process_log_dir(sandbox, record.process, record.run) / "stderr"
+            stderr = process_log(sandbox, record.process, record.run, "stderr")
             extra = "; ".join(p for p in (extra, f"its stderr: {stderr}") if p)
         log.info("%s %s%s", label, record.state.value, f" ({extra})" if extra else "")
