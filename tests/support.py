@@ -23,8 +23,14 @@ from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunne
 REPO = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    seen: Callable[[], Any] | None = None,
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``; the
+    failure says ``what`` was awaited and, with ``seen``, what there was instead."""
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
@@ -32,7 +38,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            instead = f" (instead: {seen()!r})" if seen is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{instead}")
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
 

@@ -66,7 +66,8 @@ def process_pid(cluster: Embedded, task_id: str) -> int:
 
 def test_five_instance_service_runs_and_a_killed_process_is_rescheduled(cluster: Embedded) -> None:
     create(cluster, KEY, SERVICE)
-    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING instances")
+    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING instances",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
     tasks = cluster.scheduler.tasks(KEY)
     ports = {t["ports"]["http"] for t in tasks}
     assert len(ports) == 5 and [t["instance"] for t in tasks] == [0, 1, 2, 3, 4]
@@ -80,7 +81,8 @@ def test_five_instance_service_runs_and_a_killed_process_is_rescheduled(cluster:
         "a new run of instance 2",
     )
     assert replaced["instance"] == 2
-    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING again")
+    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING again",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
     old = next(t for t in cluster.scheduler.all_runs(KEY) if t["task_id"] == victim["task_id"])
     assert old["state"] == "FAILED"
     assert [t["task_id"] for t in cluster.scheduler.tasks(KEY)][:2] == [
@@ -91,7 +93,8 @@ def test_five_instance_service_runs_and_a_killed_process_is_rescheduled(cluster:
     # kill the job: every instance goes, every process with it
     code, out, _ = job(cluster, "kill", KEY)
     assert code == 0
-    wait_for(lambda: set(cluster.scheduler.states(KEY)) == {"KILLED"}, 60, "all KILLED")
+    wait_for(lambda: set(cluster.scheduler.states(KEY)) == {"KILLED"}, 60, "all KILLED",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
     for task in cluster.scheduler.tasks(KEY):
         executor = wait_for(
             lambda t=task: (e := cluster.agent.executor(t["task_id"]))["terminated"] and e,
@@ -124,7 +127,8 @@ def test_scheduler_restart_recovers_without_duplicates(cluster: Embedded) -> Non
     )
     cluster.scheduler.stop(signal.SIGKILL)  # mid-flight: some may still be starting
     cluster.scheduler.start()
-    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING after the restart")
+    wait_for(lambda: all_running(cluster, KEY, 5), 60, "5 RUNNING after the restart",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
     task_ids = {t["task_id"] for t in cluster.scheduler.tasks(KEY)}
     state = cluster.agent.get("/api/v1/agent/state")
     live = [e for e in state["executors"] if not e["terminated"]]
@@ -162,7 +166,8 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Embedded) -> None:
 
 def test_a_dead_executor_is_replaced_and_its_task_stopped(cluster: Embedded) -> None:
     create(cluster, KEY, SERVICE.replace("instances=5", "instances=1"))
-    wait_for(lambda: all_running(cluster, KEY, 1), 60, "1 RUNNING")
+    wait_for(lambda: all_running(cluster, KEY, 1), 60, "1 RUNNING",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
     (task,) = cluster.scheduler.tasks(KEY)
     executor = cluster.agent.executor(task["task_id"])
 
@@ -177,7 +182,8 @@ def test_a_dead_executor_is_replaced_and_its_task_stopped(cluster: Embedded) -> 
         "a new run",
     )
     assert new["instance"] == 0
-    wait_for(lambda: all_running(cluster, KEY, 1), 60, "RUNNING again")
+    wait_for(lambda: all_running(cluster, KEY, 1), 60, "RUNNING again",
+             seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
 
 
 def test_the_example_service_runs_healthy_instances(cluster: Embedded) -> None:
@@ -186,7 +192,8 @@ def test_the_example_service_runs_healthy_instances(cluster: Embedded) -> None:
         cluster, "create", key, str(REPO / "sandbox_examples" / "hello_service.aurora")
     )
     assert code == 0, err
-    wait_for(lambda: all_running(cluster, key, 3), 90, "3 healthy instances")
+    wait_for(lambda: all_running(cluster, key, 3), 90, "3 healthy instances",
+             seen=lambda: cluster.scheduler.states(key))  # fmt: skip
     for task in cluster.scheduler.tasks(key):
         running = cluster.agent.wait_state(task["task_id"], "TASK_RUNNING")
         assert running["healthy"] is True  # RUNNING only after a passing health check
@@ -194,4 +201,5 @@ def test_the_example_service_runs_healthy_instances(cluster: Embedded) -> None:
             assert f"hello from instance {task['instance']}" in r.read().decode()
     code, _, _ = job(cluster, "kill", key)
     assert code == 0
-    wait_for(lambda: set(cluster.scheduler.states(key)) == {"KILLED"}, 60, "all KILLED")
+    wait_for(lambda: set(cluster.scheduler.states(key)) == {"KILLED"}, 60, "all KILLED",
+             seen=lambda: cluster.scheduler.states(key))  # fmt: skip

@@ -150,7 +150,8 @@ def test_subscribe_offers_launch_updates_and_acks(
     # kill the job through the master
     done = borealis("job", "--clusters", str(scheduler.clusters), "kill", KEY)
     assert done.returncode == 0
-    wait_for(lambda: set(scheduler.states(KEY)) == {"KILLED"}, 30, "KILLED")
+    wait_for(lambda: set(scheduler.states(KEY)) == {"KILLED"}, 30, "KILLED",
+             seen=lambda: scheduler.states(KEY))  # fmt: skip
     assert double.state()["counts"]["KILL"] == 3
 
 

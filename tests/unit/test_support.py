@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import names_path_under
+from support import names_path_under, wait_for
 
 UNDER = Path("/tmp/pytest-of-root/pytest-3/test_kill1")
 
@@ -24,3 +24,11 @@ UNDER = Path("/tmp/pytest-of-root/pytest-3/test_kill1")
 )  # fmt: skip
 def test_a_path_is_matched_component_by_component(data: bytes, ours: bool) -> None:
     assert names_path_under(data, UNDER) is ours
+
+
+def test_a_timed_out_wait_says_what_there_was_instead() -> None:
+    with pytest.raises(AssertionError) as info:
+        wait_for(lambda: False, 0.05, "all KILLED", seen=lambda: ["KILLED", "RUNNING"])
+    assert str(info.value) == (
+        "timed out after 0.05s waiting for all KILLED (instead: ['KILLED', 'RUNNING'])"
+    )
