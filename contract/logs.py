@@ -109,7 +109,7 @@ class LogFollower:
         data = os.read(self._fd, limit)
         if data:
             return data
-        self._open(self._successor())
+        self._advance()
         return os.read(self._fd, limit) if self._fd is not None else b""
 
     def _first(self) -> Path:
@@ -119,18 +119,34 @@ class LogFollower:
                 return segments[0].path
         return self.path
 
-    def _successor(self) -> Path:
-        """The file written after ours: the one after it in the chain."""
+    def _advance(self) -> None:
+        """Open the file written after ours. Names shift at every rotation, so the successor is
+        found by name, opened, and kept only if it is still the file (inode) that was found: a
+        rotation in between renames it, and a look at the chain again finds where it went."""
+        finished = self._inode
+        for _ in range(MAX_BACKUPS):
+            path, inode, gap = self._successor(finished)
+            if not self._open(path):
+                return  # between a rename and the new live file: try again at the next read
+            if inode is None or self._inode == inode:
+                self.gaps += gap
+                return
+        self.gaps += 1  # rotating faster than it can be looked at: go on from here
+
+    def _successor(self, finished: int | None) -> tuple[Path, int | None, int]:
+        """Where the file after ``finished`` is, its inode, and 1 if files were lost between."""
         segments = chain(self.path)
         for index, segment in enumerate(segments):
-            if segment.inode == self._inode:
-                return segments[index + 1].path if index + 1 < len(segments) else self.path
+            if segment.inode == finished:
+                if index + 1 < len(segments):
+                    after = segments[index + 1]
+                    return after.path, after.inode, 0
+                return self.path, None, 0
         # Our file is gone from the chain (dropped beyond the backups): continue with the
         # oldest one kept; anything in between is lost to us.
         if segments and segments[0].path != self.path:
-            self.gaps += 1
-            return segments[0].path
-        return self.path
+            return segments[0].path, segments[0].inode, 1
+        return self.path, None, 0
 
     def close(self) -> None:
         if self._fd is not None:

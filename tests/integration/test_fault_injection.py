@@ -92,11 +92,11 @@ export(Task(name='failing', processes=[bad, cleanup]))
     Scenario(
         "parallel",
         f"""
-procs = [Process(name='p%d' % i, cmdline='{MARK}sleep 0.6') for i in range(6)]
+procs = [Process(name='p%d' % i, cmdline='{MARK}sleep 0.6') for i in range(9)]
 export(Task(name='parallel', processes=procs, max_concurrency=3))
 """,
         TaskState.SUCCESS,
-        {f"p{i}": ["SUCCESS"] for i in range(6)},
+        {f"p{i}": ["SUCCESS"] for i in range(9)},
     ),
     Scenario(
         "killed_retry",

@@ -129,7 +129,9 @@ def test_a_zookeeper_restart_within_the_session_keeps_the_member(
     test_session_expiry_creates_the_member_again.)"""
     env = {
         "BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
-        "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "40s",  # far longer than a restart takes
+        # far longer than a restart and the announcer's reconnection back-off (up to 30 s) take;
+        # the test server allows sessions of up to 60 s
+        "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "60s",
     }
     with running_agent(tmp_path, env) as agent:
         announced_service(agent, "a4")
@@ -141,7 +143,7 @@ def test_a_zookeeper_restart_within_the_session_keeps_the_member(
         fresh.start(timeout=15)
         try:
             # the announcer reconnects; the node it made is the one still there
-            wait_for(lambda: agent_reconnected(agent, "a4"), 40, "the announcer to reconnect")
+            wait_for(lambda: agent_reconnected(agent, "a4"), 55, "the announcer to reconnect")
             assert list(members(fresh)) == [name]
             _, after = fresh.get(f"{PATH}/{name}")
             assert (after.czxid, after.ephemeralOwner) == (before.czxid, before.ephemeralOwner)
