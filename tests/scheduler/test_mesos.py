@@ -206,10 +206,12 @@ def test_master_failover_through_zookeeper_and_reconciliation(
         first.process.wait()
         wait_for(lambda: second.state()["subscribed"], 60, "re-subscribed to the new leader")
         assert second.state()["framework_id"] == framework_id  # the same framework fails over
-        wait_for(
-            lambda: second.state()["counts"].get("reconciled_tasks", 0) >= 3, 20, "reconciliation"
-        )
-        assert second.state()["counts"].get("implicit_reconciliations", 0) >= 1
+        counts = lambda: second.state()["counts"]  # noqa: E731
+        wait_for(lambda: counts().get("reconciled_tasks", 0) >= 3, 20, "reconciliation",
+                 seen=counts)  # fmt: skip
+        # the implicit one follows the explicit one (one call after the other): wait for it too
+        wait_for(lambda: counts().get("implicit_reconciliations", 0) >= 1, 20,
+                 "implicit reconciliation", seen=counts)  # fmt: skip
         # the new master knows none of the tasks: they are LOST and run again, on it
         wait_for(
             lambda: running(scheduler) and not old & {t["task_id"] for t in scheduler.tasks(KEY)},
