@@ -22,7 +22,7 @@ from typing import Protocol
 from borealis.contract.records import Identity
 from borealis.contract.replay import RunnerState
 
-from .proctree import ProcessTable, is_alive, send_signal
+from .proctree import ProcessTable, is_alive, read_stat, send_signal
 
 SCAN_INTERVAL = 0.25
 
@@ -34,6 +34,9 @@ class Processes(Protocol):
         """Every live process of the task (trees of ``roots``, and the marked ones)."""
 
     def alive(self, who: Identity) -> bool: ...
+
+    def group_of(self, who: Identity) -> int | None:
+        """Its process group (``None`` once it is gone)."""
 
     def signal(self, who: Identity, sig: int) -> None:
         """Exactly this process (never a recycled pid), if it is still there."""
@@ -48,6 +51,10 @@ class HostProcesses:
 
     def alive(self, who: Identity) -> bool:
         return is_alive(who)
+
+    def group_of(self, who: Identity) -> int | None:
+        stat = read_stat(who.pid)
+        return stat.pgrp if stat is not None and stat.start_ticks == who.start_ticks else None
 
     def signal(self, who: Identity, sig: int) -> None:
         with contextlib.suppress(PermissionError):
@@ -69,12 +76,14 @@ class Stopper:
         self.wake = wake
         self.host: Processes = processes or HostProcesses()
         self._termed: set[Identity] = set()
+        self._termed_groups: set[int] = set()  # each of their members had SIGTERM with it
         self._members: list[Identity] = []
         self._members_at = -1.0
 
     def reset(self) -> None:
         """A new stage: whatever was signalled before may be signalled again."""
         self._termed.clear()
+        self._termed_groups.clear()
 
     def stop_all(
         self,
@@ -103,17 +112,25 @@ class Stopper:
                 return True
         sig = signal.SIGKILL if now >= escalate_at else signal.SIGTERM
         host = self.host
+        # read before anything is signalled: a member that goes with its group has no group after
+        group = {m: host.group_of(m) for m in members} if sig == signal.SIGTERM else {}
         for run in active:
             # The group id is the run's pid: certainly ours while that process lives.
             if run.pid is None or not host.alive(run.pid):
                 continue
             if sig == signal.SIGKILL or run.pid not in self._termed:
                 host.signal_group(run.pid, sig)
+                if sig == signal.SIGTERM:
+                    self._termed.add(run.pid)
+                    self._termed_groups.add(run.pid.pid)
         if sig == signal.SIGKILL:
             for member in members:
                 host.signal(member, signal.SIGKILL)
         else:
-            fresh = [m for m in members if m not in self._termed]
+            # once each: a member of a group that had SIGTERM had it with its group
+            fresh = [
+                m for m in members if m not in self._termed and group[m] not in self._termed_groups
+            ]
             for member in fresh:
                 host.signal(member, signal.SIGTERM)
             self._termed.update(fresh)

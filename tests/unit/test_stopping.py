@@ -34,6 +34,11 @@ class FakeHost:
     def alive(self, who: Identity) -> bool:
         return who in self.live
 
+    def group_of(self, who: Identity) -> int | None:
+        if who not in self.live:
+            return None
+        return next((leader.pid for leader, ids in self.groups.items() if who in ids), who.pid)
+
     def _deliver(self, who: Identity, sig: int) -> None:
         if who in self.live and not (sig == TERM and who in self.ignores_term):
             self.live.discard(who)
@@ -77,8 +82,8 @@ def test_a_tree_that_leaves_on_sigterm_gets_it_once_and_never_sigkill() -> None:
     stop, wakes = stopper(host)
     state = running()
     assert stop.stop_all(state, "/s", 0.0, escalate_at=10.0, coordinator_grace=5.0) is False
-    # to the run's group, and to each member the scan found (a no-op for those already gone)
-    assert host.sent == [("group", RUN, TERM), ("one", RUN, TERM), ("one", CHILD, TERM)]
+    # to the run's group, which holds both: once, not again to each
+    assert host.sent == [("group", RUN, TERM)]
     assert 10.0 in wakes and SCAN_INTERVAL in wakes
     ended(state, 0.1)
     assert stop.stop_all(state, "/s", 0.3, escalate_at=10.0, coordinator_grace=5.0) is True
@@ -91,7 +96,7 @@ def test_sigterm_is_not_repeated_and_sigkill_comes_at_the_deadline() -> None:
     state = running()
     for now in (0.0, 0.3, 0.6, 9.9):
         assert stop.stop_all(state, "/s", now, escalate_at=10.0, coordinator_grace=5.0) is False
-    assert host.sent == [("group", RUN, TERM), ("one", RUN, TERM)]  # once, whatever the passes
+    assert host.sent == [("group", RUN, TERM)]  # once, whatever the passes
     assert stop.stop_all(state, "/s", 10.0, escalate_at=10.0, coordinator_grace=5.0) is False
     assert ("group", RUN, KILL) in host.sent and RUN not in host.live
     ended(state, 10.1)
