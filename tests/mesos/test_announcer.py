@@ -120,33 +120,55 @@ def test_session_expiry_creates_the_member_again(zk_agent: AgentProcess, zk: Kaz
     assert name not in again and len(again) == 1
 
 
-def test_a_zookeeper_restart_within_the_session_keeps_the_member(
-    tmp_path: Path, zookeeper: ZooKeeper, zk: KazooClient
+@pytest.mark.parametrize(
+    ("session", "away", "kept"),
+    [
+        ("10s", 0.0, True),  # back within its session: the same member
+        ("2s", 4.0, False),  # back after it: the server expired it, a new member
+    ],
+    ids=["within-the-session", "after-the-session"],
+)
+def test_a_zookeeper_restart(
+    tmp_path: Path, zookeeper: ZooKeeper, zk: KazooClient, session: str, away: float, kept: bool
 ) -> None:
-    """ZooKeeper keeps sessions across its restart and gives each its whole timeout again:
-    an announcer that reconnects within it keeps its session, so the member is the same node
-    (not one made again), and there is exactly one. (A lost session, the other path, is
-    test_session_expiry_creates_the_member_again.)"""
-    env = {
-        "BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
-        # far longer than a restart and the announcer's reconnection back-off (up to 30 s) take;
-        # the test server allows sessions of up to 60 s
-        "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": "60s",
-    }
+    """ZooKeeper keeps sessions across a restart and gives each its whole timeout again from
+    the moment it is up. The executor is frozen while ZooKeeper restarts and for ``away``
+    seconds after, so when its announcer reconnects is set by the test, not by luck (a client
+    that connects while the server is still starting waits a whole session for an answer)."""
+    env = {"BOREALIS_ANNOUNCER_ENSEMBLE": zookeeper.hosts,
+           "BOREALIS_ANNOUNCER_SESSION_TIMEOUT": session}  # fmt: skip
     with running_agent(tmp_path, env) as agent:
         announced_service(agent, "a4")
         ((name, _),) = wait_for(lambda: members(zk), 20, "a member").items()
         _, before = zk.get(f"{PATH}/{name}")
-        zookeeper.stop()
-        zookeeper.start()
-        fresh = KazooClient(hosts=zookeeper.hosts)
-        fresh.start(timeout=15)
+        executor = agent.executor("a4")["pid"]
+        os.kill(executor, signal.SIGSTOP)
         try:
-            # the announcer reconnects; the node it made is the one still there
-            wait_for(lambda: agent_reconnected(agent, "a4"), 55, "the announcer to reconnect")
-            assert list(members(fresh)) == [name]
-            _, after = fresh.get(f"{PATH}/{name}")
-            assert (after.czxid, after.ephemeralOwner) == (before.czxid, before.ephemeralOwner)
+            zookeeper.stop()
+            zookeeper.start()
+            fresh = KazooClient(hosts=zookeeper.hosts)
+            fresh.start(timeout=15)
+            deadline = time.monotonic() + away
+            while time.monotonic() < deadline:  # the frozen announcer's session runs out
+                time.sleep(0.1)
+        finally:
+            os.kill(executor, signal.SIGCONT)
+        try:
+            if kept:
+                wait_for(lambda: agent_reconnected(agent, "a4"), 30, "the announcer to reconnect")
+                assert list(members(fresh)) == [name]
+                _, after = fresh.get(f"{PATH}/{name}")
+                assert (after.czxid, after.ephemeralOwner) == (before.czxid, before.ephemeralOwner)
+            else:
+                again = wait_for(lambda: (m := members(fresh)) and name not in m and m, 30,
+                                 "a new member", seen=lambda: members(fresh))  # fmt: skip
+                assert len(again) == 1
+                (new,) = again
+                _, after = fresh.get(f"{PATH}/{new}")
+                assert after.ephemeralOwner != before.ephemeralOwner  # a new session
+            deadline = time.monotonic() + 1  # a duplicate would show up now
+            while time.monotonic() < deadline:
+                assert len(members(fresh)) == 1
         finally:
             fresh.stop()
             fresh.close()
