@@ -112,8 +112,13 @@ class Stopper:
                 return True
         sig = signal.SIGKILL if now >= escalate_at else signal.SIGTERM
         host = self.host
-        # read before anything is signalled: a member that goes with its group has no group after
-        group = {m: host.group_of(m) for m in members} if sig == signal.SIGTERM else {}
+        # read before anything is signalled (a member that goes with its group has no group
+        # after), and only for members that did not have SIGTERM yet: passes repeat until KILL
+        group = (
+            {m: host.group_of(m) for m in members if m not in self._termed}
+            if sig == signal.SIGTERM
+            else {}
+        )
         for run in active:
             # The group id is the run's pid: certainly ours while that process lives.
             if run.pid is None or not host.alive(run.pid):
@@ -128,9 +133,7 @@ class Stopper:
                 host.signal(member, signal.SIGKILL)
         else:
             # once each: a member of a group that had SIGTERM had it with its group
-            fresh = [
-                m for m in members if m not in self._termed and group[m] not in self._termed_groups
-            ]
+            fresh = [m for m, g in group.items() if g not in self._termed_groups]
             for member in fresh:
                 host.signal(member, signal.SIGTERM)
             self._termed.update(fresh)
