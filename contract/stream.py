@@ -15,21 +15,61 @@ stream's lock truncates it before appending. Any other damage (a bad frame with
 valid data after it) is corruption and raises ``CorruptStream``: silently
 skipping records would rebuild a state that never existed.
 
+Disk full: a frame that cannot be written whole is taken back (the stream is
+truncated to where it was) and ``OSError(ENOSPC)`` is raised, so a full disk
+never leaves a partial frame that a later append would turn into corruption.
+The writer keeps the record and tries again (``no_space`` tells which errors
+mean "try again later").
+
 Standard library only.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 HEADER = struct.Struct(">II")
 MAX_RECORD_BYTES = 1 << 20
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(error: OSError) -> bool:
+    """Whether ``error`` means the file system (or the user's quota) is full."""
+    return error.errno in NO_SPACE_ERRNOS
+
+
+def append_whole(
+    fd: int, data: bytes, path: Path | str, write: Callable[[int, bytes], int] = os.write
+) -> None:
+    """Append ``data`` to the ``O_APPEND`` stream ``fd`` with one write, or not at all.
+
+    On a short write or an error the stream is cut back to its previous end
+    and ``OSError`` is raised (``ENOSPC`` for a short write).
+    """
+    start = os.fstat(fd).st_size
+    try:
+        written = write(fd, data)
+    except OSError:
+        _cut_back(fd, start)
+        raise
+    if written != len(data):
+        _cut_back(fd, start)
+        raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(path))
+
+
+def _cut_back(fd: int, size: int) -> None:
+    try:
+        if os.fstat(fd).st_size > size:
+            os.ftruncate(fd, size)
+    except OSError:
+        pass  # the next writer to take the lock repairs a torn tail
 
 
 class CorruptStream(Exception):
@@ -194,10 +234,7 @@ class StreamWriter:
 
     def append(self, payloads: list[bytes]) -> None:
         if payloads:
-            data = b"".join(frame(p) for p in payloads)
-            written = os.write(self.fd, data)
-            if written != len(data):
-                raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes)")
+            append_whole(self.fd, b"".join(frame(p) for p in payloads), self.path)
 
     def sync(self) -> None:
         os.fdatasync(self.fd)

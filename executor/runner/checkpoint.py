@@ -11,6 +11,12 @@ per loop iteration that recorded anything, and always before it forks a
 coordinator for a run it just recorded (a run must be on disk before its
 process can exist).
 
+Disk full: ``commit()`` returns False and keeps the batch when the stream is
+out of space (nothing of it stays on disk, see ``append_whole``); the runner
+carries on from memory, forks nothing new (a run must be on disk first) and
+commits again shortly, so no record is lost once there is room. It does not
+end while a record is still pending.
+
 The stream's ``flock`` is the runner lock: a second runner for the same task
 fails to take it and stops, naming the pid that holds it.
 """
@@ -25,7 +31,7 @@ from pathlib import Path
 from borealis.contract.layout import TaskPaths
 from borealis.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
 from borealis.contract.replay import RunnerState, apply, replay_payloads
-from borealis.contract.stream import Tail, frame, read_all
+from borealis.contract.stream import Tail, append_whole, frame, no_space, read_all
 
 from .faults import Faults
 
@@ -78,20 +84,30 @@ class RunnerCheckpoint:
         if not isinstance(record, ProcessStatus) or record.state.terminal:
             self._sync = True
 
-    def commit(self) -> None:
+    @property
+    def pending(self) -> bool:
+        """Whether recorded records are still waiting to be written."""
+        return bool(self._pending)
+
+    def commit(self) -> bool:
+        """Write what was recorded; False (the batch kept) while the disk is full."""
         if not self._pending:
-            return
+            return True
         data = b"".join(frame(p) for p in self._pending)
-        self._pending.clear()
         self.faults.point("before-write")
-        written = self.faults.write(self._fd, data)
-        if written != len(data):
-            raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes)")
+        try:
+            append_whole(self._fd, data, self.path, self.faults.write)
+        except OSError as e:
+            if not no_space(e):
+                raise
+            return False
+        self._pending.clear()
         if self._sync:
             self._sync = False
             self.faults.point("before-sync")
             os.fdatasync(self._fd)
             self.faults.point("after-sync")
+        return True
 
     def close(self) -> None:
         if self._fd >= 0:

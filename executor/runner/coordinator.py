@@ -16,6 +16,16 @@ for the coordinator's whole life; a free lock therefore proves no coordinator
 of that process is alive. Only the exit record is fsynced: after a host crash
 every process is gone anyway, but the results of finished runs must survive.
 
+Disk full: a status record that cannot be written (``ENOSPC``/``EDQUOT``) is
+held and written again every ``NO_SPACE_RETRY`` seconds (up to
+``NO_SPACE_RETRY_MAX``) until there is room; the coordinator stays alive all
+that time, so the runner waits for it instead of declaring the run LOST. A
+warning record that cannot be written is dropped (the dropped bytes are still
+counted and reported with the next warning that fits). A run whose command
+cannot be started at all (a bad cwd, an exec failure, a string the kernel
+refuses) ends FAILED with the reason and ``START_FAILURE_RC``, so it counts
+against ``max_failures`` like any other failure.
+
 SIGTERM, SIGINT and SIGHUP are caught and ignored here (a caught signal goes
 back to its default in the exec'd child), so the coordinator stays to record
 the exit of a process that a kill reached; only SIGKILL ends it early, and the
@@ -40,7 +50,7 @@ from typing import NoReturn
 from borealis.contract.layout import LOG_STREAMS
 from borealis.contract.records import ProcessStatus, ProcessWarning, encode
 from borealis.contract.states import ProcessState, process_state_for_exit
-from borealis.contract.stream import StreamWriter
+from borealis.contract.stream import StreamWriter, no_space
 from borealis.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
 
 from .logpump import Output, linger, make_pipe, pump_until_exit
@@ -50,6 +60,8 @@ from .proctree import identify, set_process_name
 BASH = "/bin/bash"
 MAX_FD = 1 << 20
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
+NO_SPACE_RETRY = 0.1
+NO_SPACE_RETRY_MAX = 2.0
 
 
 @dataclass(frozen=True)
@@ -242,21 +254,56 @@ def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
     )
 
 
+def start_problem(error: Exception) -> str:
+    """One line saying why a command could not start."""
+    if isinstance(error, OSError):
+        text = error.strerror or str(error)
+        return text + (f": {error.filename}" if error.filename else "")
+    return str(error) or type(error).__name__
+
+
+def append_until_written(stream: StreamWriter, payload: bytes) -> None:
+    """Append one record, waiting for room while the disk is full (never dropping it)."""
+    delay = NO_SPACE_RETRY
+    announced = False
+    while True:
+        try:
+            stream.append([payload])
+            return
+        except OSError as e:
+            if not no_space(e):
+                raise
+            if not announced:
+                announced = True
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(
+                        f"{stream.path}: {e.strerror}; holding a record until there is room\n"
+                    )
+        time.sleep(delay)
+        delay = min(delay * 2, NO_SPACE_RETRY_MAX)
+
+
 def coordinate(launch: Launch, stream: StreamWriter) -> int:
     name, run = launch.process.name, launch.run
     warnings = 0
 
     def record(state: ProcessState, *, final: bool = False, **fields: object) -> None:
         status = ProcessStatus(name, run, state, time.time(), **fields)  # type: ignore[arg-type]
-        stream.append([encode(status)])
+        append_until_written(stream, encode(status))
         if final:
-            stream.sync()
+            with contextlib.suppress(OSError):  # written is what matters; the sync is for crashes
+                stream.sync()
         if state is not ProcessState.FORKED:  # the runner that forked us knows that much
             ring(launch.doorbell, name)
 
     def report(message: str) -> None:
         nonlocal warnings
-        stream.append([encode(ProcessWarning(name, run, warnings, time.time(), message))])
+        try:
+            stream.append([encode(ProcessWarning(name, run, warnings, time.time(), message))])
+        except OSError as e:
+            if not no_space(e):
+                raise
+            return  # a warning about a full disk may not fit on it: dropped
         warnings += 1
         ring(launch.doorbell, name)
 
@@ -265,15 +312,14 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
     try:
         stdout, stderr, outputs = _open_outputs(launch, report)
         pid = _start(launch, stdout, stderr)
-    except OSError as e:
+    except Exception as e:  # whatever stops the command from starting ends the run FAILED
         for output in outputs:
             output.close()
         record(
             ProcessState.FAILED,
             final=True,
             return_code=START_FAILURE_RC,
-            reason=f"could not start: {e.strerror or e}"
-            + (f": {e.filename}" if e.filename else ""),
+            reason=f"could not start: {start_problem(e)}",
         )
         return 0
     for fd in {stdout, stderr}:

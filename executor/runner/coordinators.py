@@ -12,7 +12,9 @@ process stream is locked and the lock handed to the new coordinator, forked by
 the spawner (``spawner.py``) or, failing that, by the runner itself. A WAITING
 run without a live coordinator (after a runner or spawner crash) is resolved
 by the lock: free means no coordinator lives, so fork one (after merging
-anything a dead one wrote); held means one is alive and will report.
+anything a dead one wrote); held means one is alive and will report. A run
+whose WAITING record could not be written (disk full) waits in the same way
+until the runner stream takes it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .spawner import Spawner
 log = logging.getLogger("borealis.runner")
 
 FORK_RETRY = 0.02
+NO_SPACE_RETRY = 0.5  # the runner stream is full: write it again this soon
 DOORBELL_OVERFLOW = 60_000  # a FIFO holds 64 KiB: this much at once means it may have filled
 SPAWNER_DEATHS = 3  # more than this many in a minute: fork coordinators directly
 
@@ -306,7 +309,10 @@ class Coordinators:
             started.append(name)
         if not started:
             return
-        self.ckpt.commit()  # the runs exist on disk before their processes do
+        if not self.ckpt.commit():  # the runs exist on disk before their processes do
+            self.waiting.update(started)  # forked by resolve_waiting() once they are written
+            self.wake(self.clock() + NO_SPACE_RETRY)
+            return
         self.faults.point("before-fork")
         for name in started:
             # A run just recorded has no coordinator yet: fork as soon as the
@@ -351,6 +357,9 @@ class Coordinators:
         run's coordinator is still exiting: look again shortly.
         """
         state = self.ckpt.state
+        if self.waiting and not self.ckpt.commit():
+            self.wake(self.clock() + NO_SPACE_RETRY)  # no fork before its run is on disk
+            return
         for name in sorted(self.waiting):
             run = state.last_run(name)
             assert run is not None

@@ -10,7 +10,10 @@ timers the planner asks for. Each iteration:
 3. act on the task state (``ACTIVE``: launch what the plan says is ready;
    ``CLEANING``: stop every process (``stopping.py``); ``FINALIZING``: run the
    final plan within ``finalization_wait``);
-4. commit (one write for everything recorded; see ``checkpoint.py``).
+4. commit (one write for everything recorded; see ``checkpoint.py``). On a
+   full disk the records stay in memory and the commit is tried again every
+   ``NO_SPACE_RETRY`` seconds; nothing new is forked meanwhile, and the runner
+   does not exit before its terminal record is written.
 
 All state lives in the checkpoint: the runner's in-memory state is only ever
 changed by ``RunnerCheckpoint.record``, which applies a record exactly as
@@ -43,7 +46,7 @@ from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint
-from .coordinators import Coordinators, LaunchSettings, drain, new_spawner
+from .coordinators import NO_SPACE_RETRY, Coordinators, LaunchSettings, drain, new_spawner
 from .faults import Faults
 from .monitor import MonitorOptions, ResourceMonitor
 from .planner import DEFAULT_MAX_RUNS, plan, unhealthy
@@ -120,6 +123,7 @@ class TaskRunner:
         self._wakeup_w = -1
         self._old_handlers: dict[int, object] = {}
         self._old_wakeup = -1
+        self._disk_full = False  # the last commit found no space (logged once per episode)
 
     @property
     def state(self) -> RunnerState:
@@ -143,7 +147,7 @@ class TaskRunner:
             while True:
                 self._step()
                 final = self.state.task_state
-                if final is not None and final.terminal:
+                if final is not None and final.terminal and not self.ckpt.pending:
                     break
                 self._wait()
             self._finish()
@@ -254,11 +258,11 @@ class TaskRunner:
         if previous_boot is not None and previous_boot != current_boot:
             for run in self.state.active_runs():
                 coordinators.record_lost(run, "the host rebooted while the run was active")
-        self.ckpt.commit()
+        self._commit()
         if not (self.state.task_state and self.state.task_state.terminal):
             coordinators.recover()
             coordinators.resolve_waiting(stopping=self._stopping())
-            self.ckpt.commit()
+            self._commit()
             if self.options.monitor.interval > 0:
                 try:
                     self.monitor = ResourceMonitor(
@@ -314,7 +318,23 @@ class TaskRunner:
             self._stopper.reset()
         coordinators.check_stuck(self.clock())
         self._sample()
-        self.ckpt.commit()
+        self._commit()
+
+    def _commit(self) -> None:
+        """Write what was recorded; on a full disk, keep it and try again soon."""
+        if self.ckpt.commit():
+            if self._disk_full:
+                self._disk_full = False
+                log.info("task %s: the checkpoint is written again", self.task_id)
+            return
+        if not self._disk_full:
+            self._disk_full = True
+            log.warning(
+                "task %s: %s: no space left; holding records until there is room",
+                self.task_id,
+                self.ckpt.path,
+            )
+        self._wake(self.clock() + NO_SPACE_RETRY)
 
     def _sample(self) -> None:
         """Resource sampling when due (``monitor.py``); an enforced limit fails the task."""
