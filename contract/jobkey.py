@@ -2,7 +2,9 @@
 
 ``cluster/role/environment/name`` is how people and the scheduler write it; a launch envelope
 carries only role, environment and name (an executor has no use for the cluster). Identifiers
-follow Aurora: letters, digits, ``_``, ``.``, ``-``.
+follow Aurora: letters, digits, ``_``, ``.``, ``-``; they become directory names (the
+serverset path, run directories), so none may start with ``.`` (``.``, ``..`` and hidden names
+are refused).
 
 Standard library only.
 """
@@ -56,6 +58,8 @@ def identifier_from_json(r: Reader, value: Any, path: str) -> str:
     text = r.string(value, path, nonempty=True)
     if not IDENTIFIER_RE.match(text):
         raise r.fail(path, f"{text!r} is not a valid identifier (letters, digits, '_', '.', '-')")
+    if text.startswith("."):
+        raise r.fail(path, f"{text!r} must not start with '.'")
     return text
 
 

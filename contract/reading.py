@@ -42,6 +42,10 @@ class Reader:
             raise self.fail(path, f"expected a string, got {show(value)}")
         if nonempty and not value:
             raise self.fail(path, "must not be empty")
+        if "\0" in value:
+            # No string of a task, job or envelope can carry one: argv, environment
+            # entries and paths end at the first NUL, so it could only fail later.
+            raise self.fail(path, "must not contain a NUL byte")
         return value
 
     def integer(self, value: Any, path: str, *, minimum: int | None = 0) -> int:

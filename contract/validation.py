@@ -7,7 +7,9 @@ Rules (Thermos' own, plus the checks Thermos skipped):
 
 * there is at least one process; names are unique, 1-200 bytes, do not
   start with ``.``, contain no ``/`` and no control characters (they become
-  file and directory names);
+  file and directory names); the task's name follows the same rules;
+* no cmdline and no user contains a NUL byte (argv and the environment end
+  at the first one, so such a process could never start as written);
 * every name in a constraint is a process of the task; one constraint orders
   either only regular or only final processes; nothing may depend on a daemon;
   a non-ephemeral process may not depend on an ephemeral one; no cycles;
@@ -27,17 +29,17 @@ from .taskspec import ProcessSpec, TaskSpec
 MAX_NAME_BYTES = 200
 
 
-def process_name_problem(name: str) -> str | None:
+def process_name_problem(name: str, what: str = "process name") -> str | None:
     if not name:
-        return "process name must not be empty"
+        return f"{what} must not be empty"
     if name.startswith("."):
-        return f"process name {name!r} must not start with '.'"
+        return f"{what} {name!r} must not start with '.'"
     if "/" in name:
-        return f"process name {name!r} must not contain '/'"
+        return f"{what} {name!r} must not contain '/'"
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return f"process name {name!r} must not contain control characters"
+        return f"{what} {name!r} must not contain control characters"
     if len(name.encode()) > MAX_NAME_BYTES:
-        return f"process name is longer than {MAX_NAME_BYTES} bytes"
+        return f"{what} is longer than {MAX_NAME_BYTES} bytes"
     return None
 
 
@@ -58,12 +60,19 @@ def validate(task: TaskSpec, source: str = "<task>") -> None:
 
     if not task.processes:
         raise fail("processes", "a task needs at least one process")
+    problem = process_name_problem(task.name, "task name")
+    if problem:
+        raise fail("name", problem)
+    if task.user is not None and "\0" in task.user:
+        raise fail("user", "must not contain a NUL byte")
     by_name: dict[str, ProcessSpec] = {}
     for index, process in enumerate(task.processes):
         path = f"processes[{index}].name"
         problem = process_name_problem(process.name)
         if problem:
             raise fail(path, problem)
+        if "\0" in process.cmdline:
+            raise fail(f"processes[{index}].cmdline", "must not contain a NUL byte")
         if process.name in by_name:
             raise fail(path, f"duplicate process name {process.name!r}")
         by_name[process.name] = process
