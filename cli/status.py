@@ -11,6 +11,12 @@ for CPU (cores), RSS and sandbox disk come from the runner's latest resource
 sample (docs/resources.md); nothing is measured here. --json prints the
 same as JSON. An ACTIVE task whose runner is not alive needs
 borealis runner TASK_ID (or borealis run again) to carry on.
+
+A task whose checkpoint is damaged (a corrupt record in its stream, an
+unreadable task file) does not hide the others: it is listed as CORRUPT with
+what could be read before the damage, and one line on stderr names the file
+and the byte offset. Exit status: 0, or 5 when any task listed could not be
+read in full; 2 for an unknown TASK_ID.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from borealis.contract import summary
+from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot
-from borealis.contract.replay import RunnerState, load
+from borealis.contract.replay import RunnerState, load_salvaged
 from borealis.contract.resources import Sample, format_bytes, latest
 from borealis.contract.taskspec import TaskSpec, task_from_text
 from borealis.executor.runner.proctree import is_alive
 
 from .options import add_root, command_parser, root_of, task_id_type
+
+UNREADABLE = 5  # as ``borealis run`` for a checkpoint that cannot be read
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
@@ -46,6 +55,7 @@ class TaskView:
     state: RunnerState
     spec: TaskSpec | None
     sample: Sample | None = None
+    problem: str | None = None  # what could not be read (its state is what came before)
 
     @property
     def live_sample(self) -> Sample | None:
@@ -59,14 +69,26 @@ class TaskView:
 
     @property
     def state_name(self) -> str:
-        return summary.state_name(self.state)
+        return "CORRUPT" if self.problem else summary.state_name(self.state)
 
 
 def view(root: CheckpointRoot, task_id: str) -> TaskView:
+    """A task as far as it can be read (``problem`` says what could not be)."""
     paths = root.task(task_id)
+    salvage = load_salvaged(paths.runner_stream)
+    problem = salvage.problem
+    spec = None
     location = paths.task_file()
-    spec = task_from_text(location.read_text(), str(location)) if location else None
-    return TaskView(task_id, load(paths.runner_stream), spec, latest(paths.resources))
+    if location:
+        try:
+            spec = task_from_text(location.read_text(), str(location))
+        except (InputError, OSError, UnicodeDecodeError) as e:
+            problem = problem or str(e)
+    try:
+        sample = latest(paths.resources)
+    except Exception:  # resource figures are advisory: never the reason a task is hidden
+        sample = None
+    return TaskView(task_id, salvage.state, spec, sample, problem)
 
 
 def _bytes(n: int | None) -> str:
@@ -91,6 +113,7 @@ def status_json(v: TaskView) -> dict[str, Any]:
     out = summary.task_json(v.task_id, v.state, v.spec)
     out["runner_alive"] = v.runner_alive
     out["resources"] = v.sample.to_json() if v.sample else None
+    out["unreadable"] = v.problem
     return out
 
 
@@ -168,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(status_json(v), indent=2))
         else:
             print_task(v)
-        return 0
+        return _report_unreadable([v])
     seen: set[str] = set()
     views = []
     for each in root.with_agent_runs():  # and the embedded agent's tasks under it
@@ -179,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     views.sort(key=lambda v: -(v.state.header.launch_time if v.state.header else 0))
     if args.json:
         print(json.dumps([status_json(v) for v in views], indent=2))
-        return 0
+        return _report_unreadable(views)
     if not views:
         print(f"no tasks under {root.path} (nor under its agent/)")
         return 0
@@ -192,4 +215,12 @@ def run(args: argparse.Namespace) -> int:
         launched = _clock(v.state.header.launch_time, True) if v.state.header else "-"
         rows.append([v.task_id, v.state_name, launched, *_resources(v.live_sample), runner])
     print(_table(rows))
-    return 0
+    return _report_unreadable(views)
+
+
+def _report_unreadable(views: list[TaskView]) -> int:
+    """One line on stderr per task that could not be read; the exit status."""
+    damaged = [v for v in views if v.problem]
+    for v in damaged:
+        print(f"borealis: task {v.task_id}: cannot be read in full: {v.problem}", file=sys.stderr)
+    return UNREADABLE if damaged else 0

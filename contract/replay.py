@@ -37,7 +37,7 @@ from .states import (
     ProcessState,
     TaskState,
 )
-from .stream import StreamFollower, read_all
+from .stream import CorruptStream, StreamFollower, read_all, read_before
 
 
 class TransitionError(ValueError):
@@ -246,6 +246,36 @@ def decode_all(payloads: Iterable[bytes], name: str) -> list[Record]:
 def load(path: Path) -> RunnerState:
     """Replay a whole runner stream (tolerating a torn tail)."""
     return replay_payloads(read_all(path).payloads, str(path))
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What can be read of a runner stream that may be damaged."""
+
+    state: RunnerState  # every record before the damage
+    problem: str | None  # why the rest cannot be read (names the file and offset), or None
+
+
+def load_salvaged(path: Path) -> Salvage:
+    """Replay a runner stream as far as it can be read.
+
+    For the commands that must keep working on a damaged task (``status``
+    lists the others; ``kill`` still stops its processes): the records before
+    the first damaged frame or bad record are applied, the rest is reported.
+    """
+    try:
+        return Salvage(load(path), None)
+    except CorruptStream as e:
+        payloads, problem = read_before(path, e.offset), str(e)
+    except (RecordError, TransitionError) as e:
+        payloads, problem = read_all(path).payloads, str(e)
+    state = RunnerState()
+    for payload in payloads:
+        try:
+            apply(state, decode(payload))
+        except (RecordError, TransitionError, KeyError, TypeError, ValueError):
+            break
+    return Salvage(state, problem)
 
 
 def replay_payloads(payloads: list[bytes], name: str) -> RunnerState:

@@ -245,5 +245,12 @@ class StreamWriter:
             self.fd = -1
 
 
+def read_before(path: Path, end: int) -> list[bytes]:
+    """The whole frames of a stream before byte ``end`` (where a ``CorruptStream`` was found)."""
+    with open(path, "rb") as fp:
+        data = fp.read(end)
+    return scan(data, name=str(path)).payloads
+
+
 def iter_payloads(path: Path) -> Iterator[bytes]:
     yield from read_all(path).payloads
