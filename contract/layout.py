@@ -28,6 +28,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -39,6 +40,14 @@ AGENT_DIR = "agent"  # the embedded agent's work directory, under the checkpoint
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 LOG_DIR_NAME = ".logs"
 LOG_STREAMS = ("stdout", "stderr")  # a run's log files, in its log directory
+
+# File modes (docs/security.md): checkpoints and task files are private to the
+# user that runs the task's runner; sandboxes and logs are readable by the task
+# user's group (log collectors run as root), never by others.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SANDBOX_DIR = 0o750
+LOG_FILE = 0o640
 
 
 def default_root() -> Path:
@@ -133,8 +142,19 @@ class CheckpointRoot:
         return list(ids)
 
     def ensure(self) -> None:
-        for directory in (self.active_dir, self.finished_dir, self.checkpoints_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        """Create the root's trees: ``tasks/`` and ``checkpoints/`` private to their owner.
+
+        The root itself is 0711 when created here: task users must pass through it to
+        their sandboxes (``sandboxes/<task_id>``), but need not list it.
+        """
+        with contextlib.suppress(FileExistsError):
+            self.path.mkdir(mode=0o711, parents=True)
+        tasks = self.active_dir.parent
+        for directory in (tasks, self.active_dir, self.finished_dir, self.checkpoints_dir):
+            directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            with contextlib.suppress(PermissionError):  # someone else's root: theirs to keep
+                if directory.stat().st_mode & 0o077:
+                    os.chmod(directory, PRIVATE_DIR)
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ class StreamWriter:
 
     @classmethod
     def open(cls, path: Path, *, repair: bool = True) -> StreamWriter:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         writer = cls(fd, path)
         if repair:
             writer.repair()

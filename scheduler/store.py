@@ -6,7 +6,9 @@ and task exactly as last committed: nothing lost, nothing duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -71,13 +73,27 @@ def _task(row: sqlite3.Row) -> Task:
     return Task(**values)
 
 
+DB_MODE = 0o600  # jobs hold commands and environments: the scheduler's user only
+
+
+def private(path: Path) -> None:
+    """Create the database file 0600 if it is missing; make it and its WAL files 0600."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DB_MODE))
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", DB_MODE)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
+        private(path)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        private(path)  # the -wal and -shm files exist now (SQLite gives them the db's mode)
 
     def close(self) -> None:
         self.db.close()

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from borealis.contract.layout import LOG_STREAMS
+from borealis.contract.layout import LOG_FILE, LOG_STREAMS, SANDBOX_DIR
 from borealis.contract.records import ProcessStatus, ProcessWarning, encode
 from borealis.contract.states import ProcessState, process_state_for_exit
 from borealis.contract.stream import StreamWriter, no_space
@@ -163,9 +163,12 @@ def _open_outputs(
         return devnull, devnull, []
     directory = launch.log_dir
     try:
-        os.mkdir(directory)
+        os.mkdir(directory, SANDBOX_DIR)
     except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
+        for level in (os.path.dirname(os.path.dirname(directory)), os.path.dirname(directory)):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(level, SANDBOX_DIR)  # not makedirs: its parents get 0o777 & ~umask
+        os.makedirs(directory, SANDBOX_DIR, exist_ok=True)
     except FileExistsError:
         pass
     owner = (launch.run_as.uid, launch.run_as.gid) if launch.run_as is not None else None
@@ -175,7 +178,7 @@ def _open_outputs(
             os.chown(path, *owner)
     append = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
     if logger.destination == "file" and logger.mode == "standard":
-        fds = [os.open(os.path.join(directory, name), append, 0o644) for name in LOG_STREAMS]
+        fds = [os.open(os.path.join(directory, name), append, LOG_FILE) for name in LOG_STREAMS]
         if owner is not None:
             for fd in fds:
                 os.fchown(fd, *owner)
@@ -191,7 +194,7 @@ def _open_outputs(
         if logger.mode == "rotate":
             rotating = RotatingFile(path, policy.log_size, policy.backups, owner=owner)
         else:
-            plain = os.open(path, append, 0o644)
+            plain = os.open(path, append, LOG_FILE)
             if owner is not None:
                 os.fchown(plain, *owner)
         outputs.append(

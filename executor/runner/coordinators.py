@@ -131,9 +131,9 @@ class Coordinators:
         try:
             if not stat.S_ISFIFO(os.lstat(doorbell).st_mode):
                 os.unlink(doorbell)
-                os.mkfifo(doorbell, 0o622)
+                os.mkfifo(doorbell, 0o600)
         except FileNotFoundError:
-            os.mkfifo(doorbell, 0o622)
+            os.mkfifo(doorbell, 0o600)
         # O_RDWR: the FIFO never reports EOF, and never blocks this open.
         self._doorbell = os.open(doorbell, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         selector.register(self._doorbell, selectors.EVENT_READ, self.rang)
@@ -336,7 +336,7 @@ class Coordinators:
     def _lock_stream(self, name: str) -> int | None:
         """Open and lock a process stream; ``None`` while a coordinator holds it."""
         stream = self.paths.process_stream(name)
-        fd = os.open(stream, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(stream, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

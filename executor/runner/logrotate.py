@@ -90,7 +90,7 @@ class RotatingFile:
         # Not O_APPEND: splice(2) refuses append-mode files. This process is the
         # only writer, so its own offset is the end of the file.
         # O_RDWR: the last byte is read back after a splice, to know if a line ended there.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         if self.owner is not None:
             os.fchown(self.fd, *self.owner)
         self.size = os.lseek(self.fd, 0, os.SEEK_END)

@@ -7,13 +7,14 @@ leaves no sandbox, task file or checkpoint behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import tempfile
 from pathlib import Path
 
 from borealis.contract.errors import InputError
-from borealis.contract.layout import TaskPaths
+from borealis.contract.layout import PRIVATE_FILE, SANDBOX_DIR, TaskPaths
 from borealis.contract.states import TaskState
 from borealis.contract.taskspec import TaskSpec, task_from_text
 
@@ -71,7 +72,7 @@ def write_task_file(paths: TaskPaths, spec: TaskSpec) -> None:
     directory = paths.root.active_dir
     fd, tmp = tempfile.mkstemp(prefix=f".{paths.task_id}.", dir=directory)
     try:
-        os.fchmod(fd, 0o644)  # as every other file of the layout (docs/layout.md)
+        os.fchmod(fd, PRIVATE_FILE)  # as every checkpoint file (docs/security.md)
         with os.fdopen(fd, "w") as fp:
             fp.write(spec.dumps())
             fp.flush()
@@ -90,7 +91,13 @@ def read_task_file(paths: TaskPaths) -> TaskSpec:
 
 
 def make_sandbox(sandbox: Path, run_as: RunAs | None) -> None:
-    sandbox.mkdir(parents=True, exist_ok=True)
+    # Created here: task users pass through its parent, and only they (and their
+    # group) read it. A sandbox that already exists (``--sandbox DIR``) keeps its mode.
+    missing = [d for d in (sandbox.parent, *sandbox.parent.parents) if not d.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o711, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        sandbox.mkdir(mode=SANDBOX_DIR)
     if run_as is not None:
         os.chown(sandbox, run_as.uid, run_as.gid)
 

@@ -149,7 +149,7 @@ def test_zero_backups_drops_rotated_files(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["stdout"]
 
 
-def test_files_are_0644(tmp_path: Path) -> None:
+def test_files_are_0640(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         log = RotatingFile(str(tmp_path / "stdout"), 100, 2)
@@ -157,4 +157,6 @@ def test_files_are_0644(tmp_path: Path) -> None:
         log.close()
     finally:
         os.umask(old)
-    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        "0o640"
+    }  # not world-readable (docs/security.md)
