@@ -35,7 +35,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypedDict
 
 from borealis.contract.layout import LOG_STREAMS
 from borealis.contract.records import ProcessStatus, ProcessWarning, encode
@@ -52,12 +52,26 @@ MAX_FD = 1 << 20
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
 
 
+class Switch(TypedDict, total=False):
+    """Keyword arguments of ``subprocess.Popen`` and ``asyncio.create_subprocess_exec``."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @dataclass(frozen=True)
 class RunAs:
     name: str
     uid: int
     gid: int
     groups: tuple[int, ...]
+
+    def switch(self) -> Switch:
+        """The ``subprocess``/``asyncio`` arguments that start a child as this user: uid, gid
+        and supplementary groups (the one definition for processes, health checks and the
+        agent's fetcher)."""
+        return Switch(user=self.uid, group=self.gid, extra_groups=list(self.groups))
 
 
 @dataclass(frozen=True)
@@ -217,9 +231,7 @@ def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
             stderr=stderr,
             start_new_session=True,
             close_fds=True,
-            user=run_as.uid,
-            group=run_as.gid,
-            extra_groups=list(run_as.groups),
+            **run_as.switch(),
         )
         child.returncode = 0  # we reap it ourselves; keep Popen from ever doing so
         return child.pid
