@@ -23,6 +23,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from borealis.contract.layout import (
+    LOG_STREAMS,
+    CheckpointRoot,
+    executor_output,
+    executor_sandbox,
+)
 from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, Settings
 from borealis.executor.runner import prepare
 from borealis.executor.runner.coordinator import RunAs
@@ -82,15 +88,28 @@ def reader_argv(value: str) -> list[str]:
     return ["/bin/cat", "--", path]
 
 
-def target_name(value: str) -> str:
+def target_name(value: str, run_dir: Path) -> str:
+    """The copy's name: the URI's last path component, never one the run directory's layout
+    uses (the sandbox, the checkpoint root, the executor's output)."""
     name = Path(urllib.parse.urlparse(value).path).name
-    return name if name not in ("", ".", "..") else "fetched"
+    if name in ("", ".", ".."):
+        return "fetched"
+    root = CheckpointRoot(run_dir)
+    taken = {
+        executor_sandbox(run_dir),
+        root.tasks_dir,
+        root.checkpoints_dir,
+        *(executor_output(run_dir, stream) for stream in LOG_STREAMS),
+    }
+    if run_dir / name in taken:
+        raise FetchError(f"cannot fetch {value}: {name!r} is a name of the run directory")
+    return name
 
 
-def fetch_one(value: str, executable: bool, run_dir: Path, run_as: RunAs | None) -> Path:
-    """Fetch one URI into ``run_dir`` as ``run_as``; the file it made."""
-    argv = reader_argv(value)
-    target = run_dir / target_name(value)
+def fetch_one(
+    value: str, argv: list[str], target: Path, executable: bool, run_as: RunAs | None
+) -> None:
+    """Copy what ``argv`` (run as ``run_as``) writes into the new file ``target``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(target, flags, 0o600)
@@ -124,21 +143,21 @@ def fetch_one(value: str, executable: bool, run_dir: Path, run_as: RunAs | None)
         target.unlink(missing_ok=True)
         raise
     os.close(fd)
-    return target
 
 
 def fetch_all(uris: Any, run_dir: Path, user: Any) -> None:
     """Every ``{"value": ..., "executable": bool}`` entry, checked before anything is read."""
     if not isinstance(uris, list):
         raise FetchError("executor_uris must be a list")
-    entries: list[tuple[str, bool]] = []
+    entries: list[tuple[str, list[str], Path, bool]] = []
     for uri in uris:
         value = uri.get("value") if isinstance(uri, dict) else None
         if not isinstance(value, str) or not value:
             raise FetchError("each executor_uris entry needs a value")
-        entries.append((value, bool(uri.get("executable"))))
+        target = run_dir / target_name(value, run_dir)
+        entries.append((value, reader_argv(value), target, bool(uri.get("executable"))))
     if not entries:
         return
     run_as = fetch_user(user)
-    for value, executable in entries:
-        fetch_one(value, executable, run_dir, run_as)
+    for value, argv, target, executable in entries:
+        fetch_one(value, argv, target, executable, run_as)

@@ -296,3 +296,16 @@ def test_root_running_a_task_that_names_a_user_needs_no_flag(base: Path) -> None
     status = borealis("status", "who", "--root", str(base / "root"))
     assert status.returncode == 0, status.stderr
     assert "user     nobody" in status.stdout, status.stdout
+
+
+def test_a_fetched_file_cannot_take_a_name_of_the_run_directory(
+    agent: AgentProcess, base: Path
+) -> None:
+    for name in ("sandbox", "stdout", "tasks"):
+        planted = base / name
+        planted.write_text("not yours")
+        planted.chmod(0o644)
+        body = launch_body(f"taken-{name}", [{"value": str(planted)}], user="www-data")
+        code, reply = agent.post("/api/v1/agent/launch", body)
+        assert code == 400, reply
+        assert "is a name of the run directory" in reply.get("error", ""), reply
