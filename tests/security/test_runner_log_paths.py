@@ -159,3 +159,15 @@ def test_rotation_renames_stay_in_the_run_directory(root: CheckpointRoot, tmp_pa
     assert b"line-200-" in text
     state = replayed(root, "t1")
     assert state.runs("victim")[-1].state is ProcessState.SUCCESS
+
+
+def test_borealis_tail_refuses_a_linked_log_directory_in_one_line(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    _, vault = targets(tmp_path)
+    plant = SYMLINK_ATTACKS["run dir"][0].format(vault=vault)
+    run_task(root, write_config(tmp_path, plant, "echo victim-output"))
+    tail = borealis("tail", "t1", "victim", "--root", str(root.path))
+    assert tail.returncode != 0
+    assert SECRET not in tail.stdout
+    assert len(tail.stderr.strip().splitlines()) == 1 and "symbolic link" in tail.stderr
