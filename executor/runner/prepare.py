@@ -98,9 +98,15 @@ def read_task_file(paths: TaskPaths) -> TaskSpec:
 
 
 def make_sandbox(sandbox: Path, run_as: RunAs | None) -> None:
+    """Make the sandbox and give it to the task's user: ``fchown`` on the directory itself,
+    opened without following a link (never the target of one planted at its name)."""
     sandbox.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
-        os.chown(sandbox, run_as.uid, run_as.gid)
+        fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchown(fd, run_as.uid, run_as.gid)
+        finally:
+            os.close(fd)
 
 
 def resume(
