@@ -77,7 +77,8 @@ def test_full_disk_holds_every_exit_until_there_is_room(tmp_path: Path, small_fs
     assert state.task_state is TaskState.SUCCESS
     for name, failed_rc in (("work1", 7), ("work2", 9)):
         runs = state.runs(name)
-        assert len(runs) >= 2, (name, runs)
+        # (how many runs failed before "freed" appeared depends on when each hit the full
+        # disk: a coordinator holding its first record keeps its process from starting)
         # Every run that started has its real exit status; none is LOST.
         assert all(r.state is not ProcessState.LOST for r in runs), (name, runs)
         assert [r.return_code for r in runs[:-1]] == [failed_rc] * (len(runs) - 1), runs
