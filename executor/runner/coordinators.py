@@ -32,10 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from borealis.contract.layout import TaskPaths, process_log, process_log_dir
-from borealis.contract.records import Identity, ProcessStatus, ProcessWarning, decode
+from borealis.contract.records import (
+    Identity,
+    ProcessStatus,
+    ProcessWarning,
+    RecordError,
+    decode,
+)
 from borealis.contract.replay import ProcessRun, advances, warning_is_new
 from borealis.contract.states import ProcessState
-from borealis.contract.stream import StreamFollower
+from borealis.contract.stream import CorruptStream, StreamFollower
 from borealis.contract.taskspec import LoggerSpec, TaskSpec
 
 from . import coordinator
@@ -62,6 +68,7 @@ class Attachment:
     follower: StreamFollower
     pidfd: int | None = None
     exited: bool = False
+    damaged: str | None = None  # its stream cannot be read past here (CorruptStream)
 
 
 @dataclass(frozen=True)
@@ -217,8 +224,18 @@ class Coordinators:
     # -- merging coordinator records ----------------------------------------
 
     def _merge(self, att: Attachment) -> None:
-        for payload in att.follower.read_new():
-            record = decode(payload)
+        if att.damaged is not None:
+            return
+        try:
+            payloads = att.follower.read_new()
+            records = [decode(payload) for payload in payloads]
+        except (CorruptStream, RecordError) as e:
+            # A damaged process stream must not take the runner down: the task's
+            # other processes, and stopping this one, do not depend on it.
+            att.damaged = str(e)
+            log.warning("%s[%d]: its records cannot be read: %s", att.process, att.run, e)
+            return
+        for record in records:
             if isinstance(record, ProcessWarning):
                 if record.process == att.process and warning_is_new(self.ckpt.state, record):
                     self.ckpt.record(record)
@@ -252,7 +269,12 @@ class Coordinators:
                 run = state.last_run(att.process)
                 assert run is not None
                 if run.run == att.run and run.state.active:
-                    self.record_lost(run, "its coordinator exited without recording the end")
+                    self.record_lost(
+                        run,
+                        f"its records cannot be read ({att.damaged})"
+                        if att.damaged
+                        else "its coordinator exited without recording the end",
+                    )
                 self._detach(att)
 
     def record_lost(self, run: ProcessRun, reason: str) -> None:
@@ -385,6 +407,12 @@ class Coordinators:
             self._merge(att)  # a coordinator may have written and died just now
             run = state.last_run(name)
             assert run is not None
+            if att.damaged is not None:  # whether it started cannot be told: never twice
+                os.close(fd)
+                self.waiting.discard(name)
+                self._detach(att)
+                self.record_lost(run, f"its records cannot be read ({att.damaged})")
+                continue
             if run.state is not ProcessState.WAITING:
                 os.close(fd)
                 continue  # handled on the next pass

@@ -116,3 +116,31 @@ def test_kill_with_a_live_runner_and_a_corrupt_stream(root: CheckpointRoot, tmp_
     assert result.returncode == 5, (result.stdout, result.stderr)
     wait_for(lambda: gone(runner_pid), 10, "the runner gone")
     assert all(gone(pid) for pid in pids), [p for p in pids if not gone(p)]
+
+
+def flip_first_record(path: Path) -> None:
+    """Flip one payload byte of the first frame (a valid frame follows it)."""
+    assert len(read_all(path).payloads) >= 2
+    with open(path, "r+b") as fp:
+        fp.seek(HEADER.size + 2)
+        byte = fp.read(1)
+        fp.seek(HEADER.size + 2)
+        fp.write(bytes([byte[0] ^ 0x55]))
+
+
+def test_a_damaged_process_stream_does_not_stop_kill(root: CheckpointRoot, tmp_path: Path) -> None:
+    runner_pid, *pids = start_long(root, tmp_path)
+    os.kill(runner_pid, signal.SIGKILL)
+    wait_for(lambda: gone(runner_pid), 10, "the runner gone")
+    flip_first_record(root.task("long").process_stream("a"))
+
+    result = borealis("kill", "long", "--root", str(root.path), "--timeout", "60s")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "KILLED" in result.stdout
+    assert all(gone(pid) for pid in pids), [p for p in pids if not gone(p)]
+    state = replayed(root, "long")
+    a, b = state.last_run("a"), state.last_run("b")
+    assert a is not None and a.state is ProcessState.LOST, a
+    assert "its records cannot be read" in a.reason and "corrupt" in a.reason, a.reason
+    assert b is not None and b.state is ProcessState.KILLED, b
