@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     db = args.db or root_of(args).scheduler_db
-    db.parent.mkdir(parents=True, exist_ok=True)
+    # A directory of its own is private; the default one (the checkpoint root) must stay
+    # passable for task users on their way to their sandboxes (docs/security.md).
+    db.parent.mkdir(mode=0o700 if args.db else 0o711, parents=True, exist_ok=True)
     policy = Policy(
         flapping_threshold=args.flapping_threshold,
         penalty_initial=args.penalty,

@@ -58,8 +58,7 @@ def test_a_run_leaves_nothing_world_readable(tmp_path: Path) -> None:
 
 
 def test_the_scheduler_database_is_private(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
+    state = tmp_path / "state"  # made by the scheduler
     with running_agent(tmp_path) as agent:
         scheduler = SchedulerProcess(state / "scheduler.db", tmp_path / "s.log", agent.url)
         scheduler.start()
@@ -70,5 +69,6 @@ def test_the_scheduler_database_is_private(tmp_path: Path) -> None:
             assert state / "scheduler.db-wal" in files, files
             modes = {p.name: stat.filemode(os.stat(p).st_mode) for p in files}
             assert set(modes.values()) == {"-rw-------"}, modes
+            assert stat.filemode(state.stat().st_mode) == "drwx------"
         finally:
             scheduler.stop()
