@@ -107,9 +107,14 @@ class RunnerCheckpoint:
             return False
         self._pending.clear()
         if self._sync:
-            self._sync = False
             self.faults.point("before-sync")
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as e:
+                if not no_space(e):
+                    raise
+                return True  # written (a process crash loses nothing); synced next time
+            self._sync = False
             self.faults.point("after-sync")
         return True
 
