@@ -10,6 +10,7 @@ Operators, log collectors, the observer and the executor rely on these paths;
     <root>/checkpoints/<task_id>/doorbell    FIFO: coordinators wake the runner
     <root>/checkpoints/<task_id>/runner.log  the runner's own output, when an executor starts it
     <root>/checkpoints/<task_id>/resources[.1]   resource samples, newest file last
+    <root>/checkpoints/<task_id>/containment cgroup or process-tree mode, and the task's groups
     <root>/sandboxes/<task_id>/              default sandbox of ``borealis run``
     <root>/agent/                            work directory of the embedded ``borealis agent``
     <sandbox>/.logs/<process>/<run>/stdout|stderr   process output (rotated: stdout.1 ...)
@@ -177,6 +178,11 @@ class TaskPaths:
     def resources(self) -> Path:
         """The live resource history file (``resources.1`` holds the previous one)."""
         return self.checkpoint_dir / "resources"
+
+    @property
+    def containment(self) -> Path:
+        """How the task's processes are contained (``contract/containment.py``)."""
+        return self.checkpoint_dir / "containment"
 
     @property
     def default_sandbox(self) -> Path:
