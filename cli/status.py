@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from borealis.contract import summary
+from borealis.contract import containment, summary
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.replay import RunnerState, load
 from borealis.contract.resources import Sample, format_bytes, latest
@@ -46,6 +46,7 @@ class TaskView:
     state: RunnerState
     spec: TaskSpec | None
     sample: Sample | None = None
+    containment: containment.Containment | None = None  # cgroup or process-tree mode
 
     @property
     def live_sample(self) -> Sample | None:
@@ -66,7 +67,11 @@ def view(root: CheckpointRoot, task_id: str) -> TaskView:
     paths = root.task(task_id)
     location = paths.task_file()
     spec = task_from_text(location.read_text(), str(location)) if location else None
-    return TaskView(task_id, load(paths.runner_stream), spec, latest(paths.resources))
+    try:
+        contained = containment.read(paths.containment)
+    except ValueError:
+        contained = None  # a damaged record: status still shows the rest
+    return TaskView(task_id, load(paths.runner_stream), spec, latest(paths.resources), contained)
 
 
 def _bytes(n: int | None) -> str:
@@ -91,6 +96,7 @@ def status_json(v: TaskView) -> dict[str, Any]:
     out = summary.task_json(v.task_id, v.state, v.spec)
     out["runner_alive"] = v.runner_alive
     out["resources"] = v.sample.to_json() if v.sample else None
+    out["containment"] = v.containment.to_json() if v.containment else None
     return out
 
 
@@ -115,6 +121,8 @@ def print_task(v: TaskView) -> None:
         )
         if header.ports:
             print("  ports    " + " ".join(f"{k}={p}" for k, p in sorted(header.ports.items())))
+    if v.containment is not None:
+        print(f"  contain  {containment.describe(v.containment)}")
     if v.state.runners:
         alive = "alive" if v.runner_alive else "not running"
         print(f"  runner   pid {v.state.runners[-1].identity.pid} ({alive})")
