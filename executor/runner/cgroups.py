@@ -1,8 +1,10 @@
 """A task's cgroups: where they go, creating them, entering, killing, limits, removal.
 
-Each task gets a group named ``borealis/<task_id>`` under the runner's own group in
-each hierarchy it uses (found from /proc/self/mountinfo and /proc/self/cgroup, so no
-mount point is assumed). Roles:
+Each task gets a group named ``borealis/<task_id>@<root>`` under the runner's own group
+in each hierarchy it uses (found from /proc/self/mountinfo and /proc/self/cgroup, so no
+mount point is assumed); ``<root>`` is a short digest of the task's checkpoint directory,
+since a task id is unique under one checkpoint root only, and two tasks must never share a
+group (a kill of one would kill the other). Roles:
 
 * ``unified`` (cgroup2): membership and kill (``cgroup.kill``; on kernels without it,
   ``cgroup.freeze`` + SIGKILL each member + thaw). On a pure v2 host it also carries
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import signal
@@ -161,10 +164,16 @@ def _enable_v2(h: Hierarchy, wanted: set[str]) -> set[str]:
     return enabled
 
 
-def plan(task_id: str, hierarchies: list[Hierarchy]) -> tuple[dict[str, str], dict[str, str]]:
-    """The task's group per role, and this process's own group per role."""
+def group_name(task_id: str, checkpoint_dir: Path) -> str:
+    """The task's group name: its id, and which checkpoint root it belongs to."""
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(checkpoint_dir))).hexdigest()
+    return f"{task_id}@{digest[:10]}"
+
+
+def plan(name: str, hierarchies: list[Hierarchy]) -> tuple[dict[str, str], dict[str, str]]:
+    """The task's group (``name``) per role, and this process's own group per role."""
     roles = _roles(hierarchies)
-    groups = {role: str(h.own / PARENT / task_id) for role, h in roles.items()}
+    groups = {role: str(h.own / PARENT / name) for role, h in roles.items()}
     homes = {role: str(h.own) for role, h in roles.items()}
     return groups, homes
 
@@ -324,6 +333,12 @@ def contain(
     previous = containment.read(record)
     if previous is not None and previous.mode is Mode.PROCESS_TREE:
         return None, previous
+    name = group_name(task_id, record.parent)
+    if previous is not None:
+        for d in previous.groups.values():
+            path = Path(d)
+            if not (path.is_absolute() and path.name == name and path.parent.name == PARENT):
+                raise ValueError(f"{record}: groups: {d!r} is not this task's group")
     try:
         hierarchies = detect(proc)
     except OSError as e:
@@ -333,14 +348,14 @@ def contain(
     if previous is not None:
         groups = previous.groups
         memory_max, pids_max = previous.memory_max, previous.pids_max  # decided at the start
-        ours = plan(task_id, hierarchies)[1] if hierarchies else {}
+        ours = plan(name, hierarchies)[1] if hierarchies else {}
         homes = {role: ours[role] for role in groups if role in ours}
     elif hierarchies:
         for h in hierarchies:
             if h.version == 2 and h.controllers & {"memory", "pids"}:
                 h_enabled = _enable_v2(h, {"memory", "pids"})
                 hierarchies[hierarchies.index(h)] = Hierarchy(2, frozenset(h_enabled), h.own)
-        groups, homes = plan(task_id, hierarchies)
+        groups, homes = plan(name, hierarchies)
     else:
         groups, homes = {}, {}
     if not groups:

@@ -60,15 +60,19 @@ def removing_groups(root: CheckpointRoot, task_id: str) -> Iterator[None]:
         yield
     finally:
         path = root.task(task_id).containment
-        if path.exists():
-            for d in set(json.loads(path.read_text())["groups"].values()):
-                group = Path(d)
-                if group.is_dir():
-                    with contextlib.suppress(OSError):
-                        if (group / "cgroup.kill").exists():
-                            (group / "cgroup.kill").write_text("1")
-                    wait_for(lambda g=group: not members(g), 10, "an empty group")
-                    group.rmdir()
+        record = json.loads(path.read_text()) if path.exists() else {}
+        groups = [Path(d) for d in set(record.get("groups", {}).values()) if Path(d).is_dir()]
+        for group in groups:
+            if (group / "cgroup.kill").exists():
+                (group / "cgroup.kill").write_text("1")
+            for pid in members(group):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for group in groups:
+            wait_for(lambda g=group: not members(g), 10, f"{group} to empty")
+            group.rmdir()
+            with contextlib.suppress(OSError):  # other tasks' groups may still be in it
+                group.parent.rmdir()
 
 
 def running(root: CheckpointRoot, task_id: str, name: str) -> bool:
@@ -218,7 +222,7 @@ export(Task(name='r', processes=[p]))
         wait_for(lambda: len(replayed(root, "r").runners) == 2, 20, "the second runner")
         assert groups_of(root, "r") == groups  # the same groups, none created beside them
         siblings = [d.name for d in unified.parent.iterdir() if d.is_dir()]
-        assert siblings.count("r") == 1
+        assert siblings.count(unified.name) == 1
         assert members(unified) == before
         result = borealis("kill", "r", "--root", str(root.path))
         assert result.returncode == 0, result.stderr
@@ -239,7 +243,8 @@ export(Task(name='g', processes=[p]))
         assert start(root, tmp_path, "g", body).wait(60) == 0
         groups = groups_of(root, "g")
         inside = (root.path / "sandboxes/g/cgroup.txt").read_text()
-        assert "/borealis/g\n" in inside  # the process ran inside the task's group
+        assert f"/borealis/{groups['unified'].name}\n" in inside  # it ran inside the group
+        assert groups["unified"].name.startswith("g@")
         for group in groups.values():
             assert not group.exists(), f"{group} left behind"
 
@@ -268,3 +273,25 @@ def test_read_only_cgroups_fall_back_to_process_trees_and_status_says_so(
     assert "process tree" in line and "Read-only file system" in line, line
     shown = json.loads(borealis("status", "f", "--root", str(root.path), "--json").stdout)
     assert shown["containment"]["mode"] == "process-tree"
+
+
+def test_a_kill_spares_a_task_of_the_same_id_under_another_root(tmp_path: Path) -> None:
+    roots = [CheckpointRoot(tmp_path / name) for name in ("one", "two")]
+    body = "export(Task(name='s', processes=[Process(name='p', cmdline='sleep 1000')]))\n"
+    config = tmp_path / "s.aurora"
+    config.write_text(body)
+    with removing_groups(roots[0], "s"), removing_groups(roots[1], "s"):
+        procs = []
+        for r in roots:
+            args = ["run", str(config), "--root", str(r.path), "--task-id", "s"]
+            procs.append(start_borealis(*args, log=tmp_path / f"{r.path.name}.log"))
+        for r in roots:
+            wait_for(lambda r=r: running(r, "s", "p"), 20, "p running")
+        assert groups_of(roots[0], "s") != groups_of(roots[1], "s")
+        result = borealis("kill", "s", "--root", str(roots[0].path))
+        assert result.returncode == 0, result.stderr
+        assert procs[0].wait(30) == 3
+        assert procs[1].poll() is None and running(roots[1], "s", "p")
+        assert members(groups_of(roots[1], "s")["unified"])
+        assert borealis("kill", "s", "--root", str(roots[1].path)).returncode == 0
+        assert procs[1].wait(30) == 3

@@ -9,7 +9,7 @@ import pytest
 
 from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
-from borealis.executor.runner.cgroups import detect, plan
+from borealis.executor.runner.cgroups import detect, group_name, plan
 
 
 def fake_proc(tmp_path: Path, mounts: list[tuple[str, str, str, str]], cgroup: str) -> Path:
@@ -104,3 +104,10 @@ def test_the_record_round_trips_and_bad_fields_are_named(tmp_path: Path) -> None
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not JSON"):
         containment.read(path)
+
+
+def test_group_names_tell_tasks_of_the_same_id_under_two_roots_apart(tmp_path: Path) -> None:
+    one, other = tmp_path / "a/checkpoints/web", tmp_path / "b/checkpoints/web"
+    assert group_name("web", one) != group_name("web", other)
+    assert group_name("web", one) == group_name("web", tmp_path / "a/./checkpoints/web")
+    assert group_name("web", one).startswith("web@")
