@@ -1,19 +1,13 @@
-"""A task's cgroups: where they go, creating them, entering, killing, limits, removal.
+"""A task's cgroups: deciding and recording, creating, entering, killing, limits, removal.
 
-Each task gets a group named ``borealis/<task_id>@<root>`` under the runner's own group
-in each hierarchy it uses (found from /proc/self/mountinfo and /proc/self/cgroup, so no
-mount point is assumed); ``<root>`` is a short digest of the task's checkpoint directory,
-since a task id is unique under one checkpoint root only, and two tasks must never share a
-group (a kill of one would kill the other). Roles:
+Where the groups go is ``cgroup_layout.py``. What is done with them:
 
-* ``unified`` (cgroup2): membership and kill (``cgroup.kill``; on kernels without it,
-  ``cgroup.freeze`` + SIGKILL each member + thaw). On a pure v2 host it also carries
-  the memory and pids controllers when they can be enabled for the subtree.
-* ``memory``, ``pids`` (v1, or v2 when enabled there): ``memory.limit_in_bytes`` /
-  ``memory.max`` from the task's ``Resources.ram``; ``pids.max`` from the runner's
-  ``max_pids``. The memory limit also caps swap where the kernel accounts it, so a
-  task over its RAM is stopped by the OOM killer rather than swapped out.
-* ``freezer`` (v1): a consistent kill where no unified hierarchy is writable.
+* membership and kill on the unified hierarchy (``cgroup.kill``; on kernels without it,
+  ``cgroup.freeze``, SIGKILL each member, thaw), or the v1 freezer;
+* ``memory.max`` / ``memory.limit_in_bytes`` from the task's ``Resources.ram``, swap
+  included where the kernel accounts it (a task over its RAM meets the OOM killer rather
+  than the swap), and the OOM kills counted from ``memory.events`` / ``memory.oom_control``;
+* ``pids.max`` from the runner's ``max_pids``.
 
 A user process enters the group before it execs: its coordinator moves itself in,
 spawns the command (a child is born in its parent's groups) and moves back out
@@ -30,112 +24,23 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
 
+from .cgroup_layout import PARENT, Hierarchy, detect, enable_v2, group_name, plan, write_control
+
 log = logging.getLogger("borealis.runner")
 
-PARENT = "borealis"  # the runner's own group holds one of these, with one group per task
 DEFAULT_MAX_PIDS = 4096
 FREEZE_WAIT = 2.0
 EMPTY_WAIT = 2.0
-
-
-@dataclass(frozen=True)
-class Hierarchy:
-    """One mounted hierarchy and this process's group in it."""
-
-    version: int  # 1 or 2
-    controllers: frozenset[str]  # v1: mount options; v2: cgroup.controllers of our group
-    own: Path  # the directory of this process's group
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes space, tab, newline and backslash as octal escapes
-    return (
-        field.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-    )
-
-
-def detect(proc: Path = Path("/proc/self")) -> list[Hierarchy]:
-    """Every cgroup hierarchy mounted here in which this process's group can be reached."""
-    memberships: dict[str, str] = {}  # "" for v2, else the v1 controller list
-    for line in (proc / "cgroup").read_text().splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3:
-            memberships[parts[1]] = parts[2]
-    found: list[Hierarchy] = []
-    seen: set[str] = set()
-    for line in (proc / "mountinfo").read_text().splitlines():
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        sep = fields.index("-")
-        if len(fields) < sep + 4 or fields[sep + 1] not in ("cgroup", "cgroup2"):
-            continue
-        mount_root, mount_point = _unescape(fields[3]), _unescape(fields[4])
-        if fields[sep + 1] == "cgroup2":
-            key, version = "", 2
-        else:
-            options = set(fields[sep + 3].split(","))
-            key = next((k for k in memberships if k and set(k.split(",")) <= options), "\0")
-            version = 1
-        path = memberships.get(key)
-        if path is None or key in seen:
-            continue
-        relative = os.path.relpath(path, mount_root)
-        if relative.startswith(".."):
-            continue  # our group is outside what this mount shows
-        own = Path(os.path.normpath(os.path.join(mount_point, relative)))
-        if version == 2:
-            try:
-                controllers = frozenset((own / "cgroup.controllers").read_text().split())
-            except OSError:
-                continue
-        else:
-            controllers = frozenset(key.split(","))
-        seen.add(key)
-        found.append(Hierarchy(version, controllers, own))
-    return found
-
-
-def _roles(hierarchies: list[Hierarchy]) -> dict[str, Hierarchy]:
-    """Which hierarchy plays each role; v2 wins where it has the controller."""
-    roles: dict[str, Hierarchy] = {}
-    for h in hierarchies:
-        if h.version == 2:
-            roles["unified"] = h
-            for name in ("memory", "pids"):
-                if name in h.controllers:
-                    roles[name] = h
-    for h in hierarchies:
-        if h.version == 1:
-            for name in ("memory", "pids", "freezer"):
-                if name in h.controllers and name not in roles:
-                    roles[name] = h
-    if "unified" in roles:
-        roles.pop("freezer", None)  # cgroup.kill or cgroup.freeze do its job
-    return roles
-
-
-def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _read_keyed(path: Path, key: str) -> int | None:
@@ -148,34 +53,6 @@ def _read_keyed(path: Path, key: str) -> int | None:
     except (OSError, ValueError):
         pass
     return None
-
-
-def _enable_v2(h: Hierarchy, wanted: set[str]) -> set[str]:
-    """Enable controllers for our group's subtree (v2); the ones that could be."""
-    enabled: set[str] = set()
-    for name in sorted(wanted & h.controllers):
-        try:
-            _write(h.own / "cgroup.subtree_control", f"+{name}")
-            (h.own / PARENT).mkdir(exist_ok=True)
-            _write(h.own / PARENT / "cgroup.subtree_control", f"+{name}")
-            enabled.add(name)
-        except OSError:
-            pass  # our own group has processes (the no-internal-process rule), or no right
-    return enabled
-
-
-def group_name(task_id: str, checkpoint_dir: Path) -> str:
-    """The task's group name: its id, and which checkpoint root it belongs to."""
-    digest = hashlib.sha256(os.fsencode(os.path.abspath(checkpoint_dir))).hexdigest()
-    return f"{task_id}@{digest[:10]}"
-
-
-def plan(name: str, hierarchies: list[Hierarchy]) -> tuple[dict[str, str], dict[str, str]]:
-    """The task's group (``name``) per role, and this process's own group per role."""
-    roles = _roles(hierarchies)
-    groups = {role: str(h.own / PARENT / name) for role, h in roles.items()}
-    homes = {role: str(h.own) for role, h in roles.items()}
-    return groups, homes
 
 
 class TaskGroup:
@@ -212,17 +89,17 @@ class TaskGroup:
         memory = self.groups.get("memory")
         if memory is not None and memory_max:
             if (memory / "memory.max").exists():
-                _write(memory / "memory.max", str(memory_max))
+                write_control(memory / "memory.max", str(memory_max))
                 with contextlib.suppress(OSError):  # absent without swap accounting
-                    _write(memory / "memory.swap.max", "0")
+                    write_control(memory / "memory.swap.max", "0")
             else:
-                _write(memory / "memory.limit_in_bytes", str(memory_max))
+                write_control(memory / "memory.limit_in_bytes", str(memory_max))
                 with contextlib.suppress(OSError):
-                    _write(memory / "memory.memsw.limit_in_bytes", str(memory_max))
+                    write_control(memory / "memory.memsw.limit_in_bytes", str(memory_max))
             set_memory = memory_max
         pids = self.groups.get("pids")
         if pids is not None and pids_max:
-            _write(pids / "pids.max", str(pids_max))
+            write_control(pids / "pids.max", str(pids_max))
             set_pids = pids_max
         return set_memory, set_pids
 
@@ -238,7 +115,7 @@ class TaskGroup:
         unified = self.groups.get("unified")
         if unified is not None and (unified / "cgroup.kill").exists():
             with contextlib.suppress(FileNotFoundError):
-                _write(unified / "cgroup.kill", "1")
+                write_control(unified / "cgroup.kill", "1")
             return
         with self._frozen():
             for pid in self.pids():
@@ -250,10 +127,10 @@ class TaskGroup:
         unified, freezer = self.groups.get("unified"), self.groups.get("freezer")
         try:
             if unified is not None and (unified / "cgroup.freeze").exists():
-                _write(unified / "cgroup.freeze", "1")
+                write_control(unified / "cgroup.freeze", "1")
                 self._wait(lambda: _read_keyed(unified / "cgroup.events", "frozen") == 1)
             elif freezer is not None:
-                _write(freezer / "freezer.state", "FROZEN")
+                write_control(freezer / "freezer.state", "FROZEN")
                 self._wait(lambda: (freezer / "freezer.state").read_text().strip() == "FROZEN")
         except OSError as e:
             log.warning("cannot freeze the task's group: %s", e)
@@ -262,9 +139,9 @@ class TaskGroup:
         finally:
             with contextlib.suppress(OSError):
                 if unified is not None and (unified / "cgroup.freeze").exists():
-                    _write(unified / "cgroup.freeze", "0")
+                    write_control(unified / "cgroup.freeze", "0")
                 elif freezer is not None:
-                    _write(freezer / "freezer.state", "THAWED")
+                    write_control(freezer / "freezer.state", "THAWED")
 
     @staticmethod
     def _wait(done: Callable[[], bool]) -> None:
@@ -312,9 +189,22 @@ class TaskGroup:
                     if reap is not None:
                         reap()
                     time.sleep(0.01)
-            with contextlib.suppress(OSError):  # busy with other tasks: fine
-                d.parent.rmdir()
+            _remove_parent(d.parent)
         return removed
+
+
+def _remove_parent(parent: Path) -> None:
+    """``borealis/`` once no task uses it, unless it hands v2 controllers down: another
+    runner may be between enabling them there and creating its group."""
+    try:
+        if (parent / "cgroup.subtree_control").read_text().strip():
+            return
+    except FileNotFoundError:
+        pass  # v1
+    except OSError:
+        return
+    with contextlib.suppress(OSError):  # busy with other tasks' groups: fine
+        parent.rmdir()
 
 
 def contain(
@@ -349,13 +239,16 @@ def contain(
         groups = previous.groups
         memory_max, pids_max = previous.memory_max, previous.pids_max  # decided at the start
         ours = plan(name, hierarchies)[1] if hierarchies else {}
-        homes = {role: ours[role] for role in groups if role in ours}
+        # home: our own group, else the one of the runner that made the group
+        homes = {role: ours.get(role, str(Path(d).parent.parent)) for role, d in groups.items()}
     elif hierarchies:
-        for h in hierarchies:
-            if h.version == 2 and h.controllers & {"memory", "pids"}:
-                h_enabled = _enable_v2(h, {"memory", "pids"})
-                hierarchies[hierarchies.index(h)] = Hierarchy(2, frozenset(h_enabled), h.own)
-        groups, homes = plan(name, hierarchies)
+        usable = [  # v2 controllers count only once enabled for our subtree
+            Hierarchy(2, frozenset(enable_v2(h, {"memory", "pids"})), h.own)
+            if h.version == 2 and h.controllers & {"memory", "pids"}
+            else h
+            for h in hierarchies
+        ]
+        groups, homes = plan(name, usable)
     else:
         groups, homes = {}, {}
     if not groups:
@@ -409,10 +302,10 @@ def entered(moves: tuple[tuple[str, str], ...]) -> Iterator[None]:
     left: list[str] = []
     try:
         for group, home in moves:
-            _write(Path(group) / "cgroup.procs", me)
+            write_control(Path(group) / "cgroup.procs", me)
             left.append(home)
         yield
     finally:
         for home in left:
             with contextlib.suppress(OSError):
-                _write(Path(home) / "cgroup.procs", me)
+                write_control(Path(home) / "cgroup.procs", me)

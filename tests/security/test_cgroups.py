@@ -29,7 +29,7 @@ def _writable() -> str:
     if os.geteuid() != 0:
         return "not root"
     try:
-        from borealis.executor.runner.cgroups import detect
+        from borealis.executor.runner.cgroup_layout import detect
 
         unified = next(h for h in detect() if h.version == 2)
         probe = unified.own / f"borealis-probe-{os.getpid()}"

@@ -9,7 +9,7 @@ import pytest
 
 from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
-from borealis.executor.runner.cgroups import detect, group_name, plan
+from borealis.executor.runner.cgroup_layout import detect, group_name, plan
 
 
 def fake_proc(tmp_path: Path, mounts: list[tuple[str, str, str, str]], cgroup: str) -> Path:
