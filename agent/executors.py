@@ -32,6 +32,7 @@ from borealis.executor.mesos import protocol
 from borealis.executor.mesos.taskrun import borealis_command
 from borealis.executor.runner.proctree import is_alive, read_stat
 
+from .fetcher import FetchError, fetch_all
 from .store import AgentStore, ExecutorRecord
 
 log = logging.getLogger("borealis.agent")
@@ -45,34 +46,13 @@ class Refused(tornado.web.HTTPError):
         self.refusal = refusal
 
 
-def fetch(uris: Any, run_dir: Path) -> None:
+def fetch(uris: Any, run_dir: Path, user: Any = None) -> None:
     """Copy each ``{"value": path or file:// or http(s):// URL, "executable": bool}`` into the
-    run directory, as the Mesos fetcher does for ``CommandInfo.uris`` (no extraction, no cache)."""
-    import shutil
-    import urllib.parse
-    import urllib.request
-
-    if not isinstance(uris, list):
-        raise Refused(Refusal.BAD_REQUEST, "executor_uris must be a list")
-    for uri in uris:
-        value = uri.get("value") if isinstance(uri, dict) else None
-        if not isinstance(value, str) or not value:
-            raise Refused(Refusal.BAD_REQUEST, "each executor_uris entry needs a value")
-        parsed = urllib.parse.urlparse(value)
-        target = run_dir / (Path(parsed.path).name or "fetched")
-        try:
-            if parsed.scheme in ("http", "https"):
-                with (
-                    urllib.request.urlopen(value, timeout=30) as response,
-                    open(target, "wb") as out,
-                ):
-                    shutil.copyfileobj(response, out)
-            else:
-                shutil.copyfile(parsed.path if parsed.scheme == "file" else value, target)
-        except OSError as e:
-            raise Refused(Refusal.BAD_REQUEST, f"cannot fetch {value}: {e}") from None
-        if uri.get("executable"):
-            target.chmod(0o755)
+    run directory as ``user`` (``fetcher.py``: never as root on a task's behalf)."""
+    try:
+        fetch_all(uris, run_dir, user)
+    except FetchError as e:
+        raise Refused(Refusal.BAD_REQUEST, str(e)) from None
 
 
 class Subscription:
@@ -134,7 +114,7 @@ class Agent:
             undelivered=[task_id],
         )
         env = self.executor_env(record)
-        fetch(body.get("executor_uris", []), run_dir)
+        fetch(body.get("executor_uris", []), run_dir, body.get("user"))
         command = body.get("executor_command")
         argv = ["/bin/sh", "-c", str(command)] if command else [*borealis_command(), "executor"]
         with (

@@ -27,6 +27,11 @@ from typing import Any
 
 import psutil
 
+# Benchmarks run the same commands under every supervisor as whoever runs them (usually root):
+# Borealis needs the operator to say so for root (docs/security.md, "Identities").
+os.environ.setdefault("BOREALIS_ALLOW_ROOT_TASKS", "1")
+os.environ.setdefault("BOREALIS_NO_SETUID", "1")
+
 PR_SET_CHILD_SUBREAPER = 36
 SLEEP_ARGV = ["sleep", "1000"]
 

@@ -1,17 +1,23 @@
 """borealis agent: the embedded single-host agent (launches executors, serves their API)
 
     borealis agent [--work-dir DIR | --root DIR] [--ip 127.0.0.1] [--port 5051]
+                   [--allow-root-tasks] [--no-setuid]
 
 Launches borealis executor for each task a framework sends it, as a Mesos agent would,
 and serves the agent side of the Mesos v1 executor API. Restarted with the same work
 directory and port, it lets checkpointed executors re-subscribe. Not a Mesos agent: see
 docs/mesos.md.
+
+Each task runs as its job role's Unix user; executor_uris are fetched as the launch's
+user. --allow-root-tasks lets a task run (and fetch) as root; --no-setuid runs every task
+as the agent's own user (root, for a root agent), whatever its role (docs/security.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,16 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         metavar="DURATION",
         help="how long checkpointed executors get to re-subscribe after a restart (default 2s)",
     )
+    parser.add_argument(
+        "--allow-root-tasks",
+        action="store_true",
+        help="let a task whose role (or fetch user) is root run as root",
+    )
+    parser.add_argument(
+        "--no-setuid",
+        action="store_true",
+        help="run tasks as this agent's user instead of their role's (single-user hosts)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -39,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     work_dir = (args.work_dir or root_of(args).agent_work_dir.path).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, NO_SETUID_ENV
+
+    # The executors inherit the agent's environment: that is how these settings reach them.
+    for flag, name in ((args.allow_root_tasks, ALLOW_ROOT_ENV), (args.no_setuid, NO_SETUID_ENV)):
+        if flag:
+            os.environ[name] = "1"
     from borealis.agent.executors import Agent
     from borealis.agent.framework_api import make_app
 

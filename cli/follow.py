@@ -13,10 +13,12 @@ newline when the task ends is printed then.
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from borealis.contract.confined import Refused
 from borealis.contract.layout import TaskPaths, process_log
 from borealis.contract.logs import LogFollower
 from borealis.contract.replay import Follower
@@ -31,6 +33,7 @@ class OutputFollower:
         self.poll = poll
         self._runs = Follower(paths.runner_stream)
         self._logs: dict[tuple[str, int, str], tuple[LogFollower, bytearray]] = {}
+        self._refused: set[tuple[str, int, str]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="follow", daemon=True)
 
@@ -68,11 +71,19 @@ class OutputFollower:
                 for stream, _ in STREAMS:
                     key = (process, each.run, stream)
                     if key not in self._logs:
-                        path = process_log(Path(header.sandbox), process, each.run, stream)
-                        self._logs[key] = (LogFollower(path, oldest=True), bytearray())
+                        sandbox = Path(header.sandbox)
+                        path = process_log(sandbox, process, each.run, stream)
+                        reader = LogFollower(path, oldest=True, top=sandbox)
+                        self._logs[key] = (reader, bytearray())
         for (process, run, stream), (reader, pending) in self._logs.items():
-            while chunk := reader.read():
-                pending += chunk
+            if (process, run, stream) in self._refused:
+                continue
+            try:
+                while chunk := reader.read():
+                    pending += chunk
+            except Refused as e:  # a link or a FIFO at a log name: say so once, read on
+                self._refused.add((process, run, stream))
+                print(f"{process}[{run}] {stream}: {e.refusal.text}: not read", file=sys.stderr)
             end = pending.rfind(b"\n")
             if end >= 0:
                 self._line(process, run, stream, bytes(pending[: end + 1]))

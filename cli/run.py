@@ -2,6 +2,7 @@
 
     borealis run CONFIG [--task NAME | --job NAME [--instance N]] [--task-id ID]
                  [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [--bind KEY=VALUE]...
+                 [--allow-root]
 
 CONFIG is a Thermos-style file that calls export(task) or an Aurora-style
 file that assigns jobs = [...]. The task runs in a sandbox (default
@@ -10,6 +11,10 @@ file that assigns jobs = [...]. The task runs in a sandbox (default
 its stderr is.
 Ctrl-C or SIGTERM stops it cleanly: SIGTERM to every process, SIGKILL after
 the kill grace, then the final processes; a second Ctrl-C kills at once.
+
+Processes run as the task's user (Task(user=...)) or, when it names none, as the user
+who runs this command. Root must say so to run a task as root: --allow-root (or
+BOREALIS_ALLOW_ROOT_TASKS=1 in the environment); otherwise the task is refused (exit 2).
 
 Running the same command again with the same --task-id resumes a task
 whose runner died: live processes are re-attached, none is started twice.
@@ -34,6 +39,7 @@ from borealis.contract.layout import CheckpointRoot
 from borealis.contract.states import ExitCode
 from borealis.contract.templates import RuntimeValues
 from borealis.executor.config import convert, loader
+from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, enabled
 from borealis.executor.runner import prepare
 from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
 from borealis.executor.runner.spawner import Spawner
@@ -97,6 +103,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         action="store_true",
         help="print every process's output as it comes: name[run] | stdout, name[run] ! stderr",
     )
+    parser.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="let the task's processes run as root (when root runs a task that names no "
+        "user, or names root)",
+    )
     add_runner_options(parser)
     parser.set_defaults(func=run)
 
@@ -143,6 +155,14 @@ def _run(
     source = selection.source
     ports = parse_ports(args.port)
     user, run_as = prepare.resolve_user(wanted_user(selection), source)
+    as_root = (run_as.uid if run_as is not None else os.geteuid()) == 0
+    if as_root and not (args.allow_root or enabled(ALLOW_ROOT_ENV)):
+        raise InputError(
+            source,
+            "user",
+            "the task would run as root: name a user in the task (Task(user=...)) or "
+            "pass --allow-root",
+        )
     task_id = args.task_id or generate_task_id(convert.task_name(selection))
     hostname = os.uname().nodename
     values = RuntimeValues(task_id, user, hostname, args.instance, ports)

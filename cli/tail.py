@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from borealis.contract.confined import Refused
 from borealis.contract.errors import InputError
 from borealis.contract.layout import process_log
 from borealis.contract.logs import LogFollower, last_lines
@@ -44,6 +45,13 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _tail(args)
+    except Refused as e:  # the task planted a link, a FIFO... at a log name
+        raise InputError("", str(e.filename), f"{e.refusal.text}: not read") from None
+
+
+def _tail(args: argparse.Namespace) -> int:
     root = root_holding(args, args.task_id)
     v = view(root, args.task_id)
     if v.state.header is None:
@@ -62,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
     def path_of(run: int) -> Path:
         return process_log(sandbox, args.process, run, stream)
 
-    reader = LogFollower(path_of(current), at_end=True)
+    reader = LogFollower(path_of(current), at_end=True, top=sandbox)
     reader.read(0)  # opens the live file at its end, if it exists yet
     reader.at_end = False  # a file that appears later is read from its start
-    out.write(last_lines(path_of(current), args.lines, live_size=reader.position))
+    out.write(last_lines(path_of(current), args.lines, live_size=reader.position, top=sandbox))
     out.flush()
     if not args.follow:
         reader.close()
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             if args.run is None and len(runs) > current + 1:
                 current += 1
                 reader.close()
-                reader = LogFollower(path_of(current))
+                reader = LogFollower(path_of(current), top=sandbox)
                 print(f"--- {args.process} run {current} ---", file=sys.stderr, flush=True)
                 continue
             task_over = state.task_state is not None and state.task_state.terminal

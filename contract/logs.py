@@ -20,6 +20,12 @@ Three ways to read it, all on that chain:
 * ``last_lines`` reads the end of the stream, reaching back into rotated files when the live
   one is too short.
 
+Every file is reached through ``confined``: from a directory the caller trusts (``top``, the
+sandbox; by default the log's own directory) one name at a time, never following a symbolic
+link, opening only regular files and never blocking on a FIFO. A task owns its sandbox and may
+plant a link or a FIFO at any of these names; the reader (the observer, ``borealis tail``, maybe
+root) then gets ``confined.Refused`` instead of another file or a hang.
+
 Standard library only.
 """
 
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import confined
 from .layout import rotated
 
 CHUNK = 1 << 20
@@ -43,14 +50,41 @@ class Segment:
     size: int
 
 
-def chain(live: Path) -> list[Segment]:
+def _lstat(path: Path, top: Path) -> os.stat_result | None:
+    """``path`` (under ``top``) as it is, links not followed; ``None``: it is not there."""
+    try:
+        return confined.lstat_under(top, os.path.relpath(path, top))
+    except FileNotFoundError:
+        return None
+    except confined.Refused as e:
+        if e.refusal is confined.Refusal.MISSING:
+            return None
+        raise
+
+
+def open_log(path: Path, top: Path | None = None) -> int | None:
+    """A descriptor of the regular file ``path`` reached from ``top`` without following a link
+    (``None``: not there; ``confined.Refused``: a link, a FIFO or something else)."""
+    top = top or path.parent
+    try:
+        fd, _ = confined.open_under(top, os.path.relpath(path, top))
+    except FileNotFoundError:
+        return None
+    except confined.Refused as e:
+        if e.refusal is confined.Refusal.MISSING:
+            return None
+        raise
+    return fd
+
+
+def chain(live: Path, top: Path | None = None) -> list[Segment]:
     """The stream's files that exist, oldest first."""
+    top = top or live.parent
     found: list[Segment] = []
     for index in range(MAX_BACKUPS + 1):
         path = rotated(live, index)
-        try:
-            st = os.stat(path, follow_symlinks=False)
-        except FileNotFoundError:
+        st = _lstat(path, top)
+        if st is None:
             if index == 0:
                 continue  # between a rename and the new live file
             break
@@ -66,8 +100,12 @@ class LogFollower:
     """Follows ``path`` by name through rotations, from the start of the live file (or its end,
     or, ``oldest``, from the start of the oldest rotated file kept: the whole stream)."""
 
-    def __init__(self, path: Path, *, at_end: bool = False, oldest: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, at_end: bool = False, oldest: bool = False, top: Path | None = None
+    ) -> None:
+        """``top``: the directory the walk to ``path`` starts from (the sandbox)."""
         self.path = path
+        self.top = top or path.parent
         self.at_end = at_end
         self.oldest = oldest
         self.gaps = 0  # times the reader fell so far behind that rotated data was gone
@@ -75,9 +113,8 @@ class LogFollower:
         self._inode: int | None = None
 
     def _open(self, path: Path, *, seek_end: bool = False) -> bool:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+        fd = open_log(path, self.top)
+        if fd is None:
             return False
         self.close()
         self._fd = fd
@@ -99,11 +136,10 @@ class LogFollower:
         data = os.read(self._fd, limit)
         if data:
             return data
-        try:
-            current = os.stat(self.path).st_ino
-        except FileNotFoundError:
+        current = _lstat(self.path, self.top)
+        if current is None:
             return b""  # between a rename and the new file's creation
-        if current == self._inode:
+        if current.st_ino == self._inode:
             return b""
         # Rotated away: the old file is complete now; finish it, then move on.
         data = os.read(self._fd, limit)
@@ -114,7 +150,7 @@ class LogFollower:
 
     def _first(self) -> Path:
         if self.oldest and not self.at_end:
-            segments = chain(self.path)
+            segments = chain(self.path, self.top)
             if segments:
                 return segments[0].path
         return self.path
@@ -135,7 +171,7 @@ class LogFollower:
 
     def _successor(self, finished: int | None) -> tuple[Path, int | None, int]:
         """Where the file after ``finished`` is, its inode, and 1 if files were lost between."""
-        segments = chain(self.path)
+        segments = chain(self.path, self.top)
         for index, segment in enumerate(segments):
             if segment.inode == finished:
                 if index + 1 < len(segments):
@@ -154,7 +190,9 @@ class LogFollower:
             self._fd = None
 
 
-def last_lines(path: Path, count: int, live_size: int | None = None) -> bytes:
+def last_lines(
+    path: Path, count: int, live_size: int | None = None, top: Path | None = None
+) -> bytes:
     """The last ``count`` lines of the logical stream (``count <= 0``: all of it).
 
     Reads backwards from the end of the live file (only its first ``live_size`` bytes, if
@@ -162,10 +200,9 @@ def last_lines(path: Path, count: int, live_size: int | None = None) -> bytes:
     costs a few reads, not 100 MB.
     """
     tail = b""
-    for segment in reversed(chain(path)):
-        try:
-            fd = os.open(segment.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+    for segment in reversed(chain(path, top)):
+        fd = open_log(segment.path, top)
+        if fd is None:
             break
         try:
             end = os.fstat(fd).st_size
@@ -238,18 +275,21 @@ def _chunk(seg: Segment, offset: int, data: bytes) -> dict[str, Any]:
     }
 
 
-def _read(seg: Segment, offset: int, length: int) -> bytes:
-    try:
-        with open(seg.path, "rb") as fp:
-            if os.fstat(fp.fileno()).st_ino != seg.inode:
-                return b""  # renamed under us; the next read finds it again
-            fp.seek(offset)
-            return fp.read(length)
-    except FileNotFoundError:
+def _read(seg: Segment, offset: int, length: int, top: Path) -> bytes:
+    fd = open_log(seg.path, top)
+    if fd is None:
         return b""
+    try:
+        if os.fstat(fd).st_ino != seg.inode:
+            return b""  # renamed under us; the next read finds it again
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
-def read(live: Path, cursor: str, length: int, *, backwards: bool = False) -> dict[str, Any]:
+def read(
+    live: Path, cursor: str, length: int, *, backwards: bool = False, top: Path | None = None
+) -> dict[str, Any]:
     """Up to ``length`` bytes after (or, ``backwards``, before) ``cursor``.
 
     Returns ``{"chunks": [...], "start": cursor, "end": cursor, "at_start": bool,
@@ -258,7 +298,8 @@ def read(live: Path, cursor: str, length: int, *, backwards: bool = False) -> di
     """
     where = parse_cursor(cursor)
     length = max(0, length)
-    segments = chain(live)
+    top = top or live.parent
+    segments = chain(live, top)
     result: dict[str, Any] = {
         "chunks": [],
         "gap": False,
@@ -279,9 +320,9 @@ def read(live: Path, cursor: str, length: int, *, backwards: bool = False) -> di
             # our file was dropped (or the cursor is from something else): oldest kept
             result["gap"] = True
             index, offset = 0, 0
-    chunks = _backward(segments, index, offset, length) if backwards else None
+    chunks = _backward(segments, index, offset, length, top) if backwards else None
     if chunks is None:
-        chunks = _forward(segments, index, offset, length)
+        chunks = _forward(segments, index, offset, length, top)
     result["chunks"] = chunks
     if chunks:
         result["start"], result["end"] = chunks[0]["cursor"], chunks[-1]["end"]
@@ -293,11 +334,13 @@ def read(live: Path, cursor: str, length: int, *, backwards: bool = False) -> di
     return result
 
 
-def _forward(segments: list[Segment], index: int, offset: int, length: int) -> list[dict[str, Any]]:
+def _forward(
+    segments: list[Segment], index: int, offset: int, length: int, top: Path
+) -> list[dict[str, Any]]:
     chunks = []
     while length > 0 and index < len(segments):
         seg = segments[index]
-        data = _read(seg, offset, length)
+        data = _read(seg, offset, length, top)
         last = index == len(segments) - 1
         full = offset + len(data) >= seg.size
         if data and not (full and not last):
@@ -314,12 +357,12 @@ def _forward(segments: list[Segment], index: int, offset: int, length: int) -> l
 
 
 def _backward(
-    segments: list[Segment], index: int, offset: int, length: int
+    segments: list[Segment], index: int, offset: int, length: int, top: Path
 ) -> list[dict[str, Any]]:
     chunks: list[dict[str, Any]] = []
     while length > 0:
         start = max(0, offset - length)
-        data = _read(segments[index], start, offset - start)
+        data = _read(segments[index], start, offset - start, top)
         if start > 0:
             cut = _utf8_head_cut(data)
             data, start = data[cut:], start + cut

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 
-from borealis.contract import logs, summary
+from borealis.contract import confined, logs, summary
 from borealis.contract.layout import TASK_ID_RE
 from borealis.contract.resources import read_history
 from borealis.contract.taskspec import task_to_json
@@ -165,24 +166,17 @@ class Files(TaskHandler):
     def get(self, task_id: str, path: str | None = None) -> None:
         task = self.task(task_id)
         top = self.sandbox_dir(self.detail(task))
-        path = path or ""
-        real = sandbox.resolve(top, path)
-        if real.is_dir():
-            self.write_json(
-                {
-                    "path": sandbox.relative_to(top, real),
-                    "entries": sandbox.listing(top, path),
-                }
-            )
-            return
         offset = self.int_argument("offset", 0, minimum=-1)
         length = self.int_argument("length", sandbox.DEFAULT_CHUNK, minimum=-1)
-        with sandbox.open_file(top, path) as f:
+        with sandbox.open_entry(top, path or "") as f:
+            if f.is_dir:
+                self.write_json({"path": f.rel, "entries": sandbox.listing(f)})
+                return
             start, count = sandbox.bounded(offset, length, f.size)
             data = f.read(start, count)
         self.write_json(
             {
-                "path": sandbox.relative_to(top, real),
+                "path": f.rel,
                 "offset": start,
                 "length": len(data),
                 "size": f.size,
@@ -199,7 +193,7 @@ class Download(TaskHandler):
         task = self.task(task_id)
         top = self.sandbox_dir(self.detail(task))
         with sandbox.open_file(top, path) as f:
-            name = f.path.name
+            name = f.name
             self.set_header("Content-Type", "application/octet-stream")
             self.set_header(
                 "Content-Disposition",
@@ -215,6 +209,26 @@ class Download(TaskHandler):
                 offset += len(data)
                 await self.flush()  # a slow client waits on its own connection only
         self.finish()
+
+
+def log_top(detail: Detail, live: Path) -> Path:
+    """Where the walk to a log starts: the sandbox (so a link the task planted at ``.logs``
+    or below is refused), or the log directory the runner recorded if it lies elsewhere."""
+    top = sandbox_of(detail)
+    if top is not None and live.is_relative_to(top):
+        return top
+    header = detail.state.header
+    return Path(header.log_dir) if header is not None else live.parent
+
+
+def read_log(live: Path, cursor: str, length: int, **kw: Any) -> dict[str, Any]:
+    """``logs.read`` through the sandbox walk; what it refuses is a 403/404, never a 500."""
+    try:
+        return logs.read(live, cursor, length, **kw)
+    except confined.Refused as e:
+        raise sandbox.refused(e) from None
+    except FileNotFoundError:
+        raise tornado.web.HTTPError(404, reason="the sandbox is gone") from None
 
 
 class Logs(TaskHandler):
@@ -242,8 +256,9 @@ class Logs(TaskHandler):
             wait = min(max(float(wait_text), 0.0), MAX_WAIT)
         except ValueError:
             raise tornado.web.HTTPError(400, reason="wait must be a number of seconds") from None
+        top = log_top(detail, live)
         try:
-            result = logs.read(live, cursor, length, backwards=backwards)
+            result = read_log(live, cursor, length, backwards=backwards, top=top)
         except logs.BadCursor as e:
             raise tornado.web.HTTPError(400, reason=str(e)) from None
         if wait and not backwards and not result["chunks"]:
@@ -257,7 +272,7 @@ class Logs(TaskHandler):
                     await asyncio.sleep(POLL)
                     if self._gone:
                         return
-                    result = logs.read(live, cursor, length)
+                    result = read_log(live, cursor, length, top=top)
             finally:
                 Logs.followers -= 1
         result["task_id"], result["process"], result["run"], result["stream"] = (

@@ -210,12 +210,11 @@ class FilePage(Page):
     def get(self, task_id: str, path: str) -> None:
         task = self.task(task_id)
         top = self.sandbox_dir(self.detail(task))
-        real = sandbox.resolve(top, path)
-        rel = sandbox.relative_to(top, real)
-        if real.is_dir():
-            self.redirect(f"/browse/{url_part(task.task_id)}/{url_path(rel)}")
-            return
-        sandbox.open_file(top, path).close()  # refuse what cannot be read, now
+        with sandbox.open_entry(top, path) as entry:  # refuse what cannot be read, now
+            rel = entry.rel
+            if entry.is_dir:
+                self.redirect(f"/browse/{url_part(task.task_id)}/{url_path(rel)}")
+                return
         tid = url_part(task.task_id)
         self.render(
             "viewer.html",
@@ -232,13 +231,12 @@ class BrowsePage(Page):
     def get(self, task_id: str, path: str | None = None) -> None:
         task = self.task(task_id)
         top = self.sandbox_dir(self.detail(task))
-        real = sandbox.resolve(top, path or "")
-        rel = sandbox.relative_to(top, real)
-        if not real.is_dir():
-            sandbox.open_file(top, path or "").close()  # refuse what cannot be read, now
-            self.redirect(f"/file/{url_part(task.task_id)}/{url_path(rel)}")
-            return
-        entries = sandbox.listing(top, path or "")
+        with sandbox.open_entry(top, path or "") as entry:  # refuse what cannot be read, now
+            rel = entry.rel
+            if not entry.is_dir:
+                self.redirect(f"/file/{url_part(task.task_id)}/{url_path(rel)}")
+                return
+            entries = sandbox.listing(entry)
         parts = rel.split("/") if rel else []
         parents = [
             (part, f"/browse/{url_part(task.task_id)}/{url_path('/'.join(parts[: i + 1]))}")

@@ -1,17 +1,18 @@
 """Reading inside a task's sandbox, and nowhere else.
 
-Every file the observer serves is named by a path *relative to a sandbox*, which
-comes from a request and is therefore hostile. ``resolve`` refuses, before touching
-the disk: NUL bytes, over-long paths or names, absolute paths and any ``..``
-component. It then resolves symbolic links and requires the result to be the
-sandbox itself or lie under it *as a directory prefix* (``/x/task1`` is not inside
-``/x/task10``'s sandbox and vice versa). ``open_file`` opens what ``resolve`` gave
-without following a final link and checks again, on the open descriptor
-(``/proc/self/fd``), where the file really is, so a link swapped in between the
-check and the open is caught too. Only regular files are read (a FIFO or a device
-inside a sandbox would otherwise block or leak).
+Every file the observer serves is named by a path *relative to a sandbox*, which comes from a
+request and is therefore hostile, and lies in a directory the task's user owns, who may swap
+any name in it for a link, a FIFO or another directory at any moment. ``names`` refuses, before
+touching the disk: NUL bytes, over-long paths or names, absolute paths and any ``..``
+component. The path is then walked from a descriptor of the sandbox one name at a time,
+never following a symbolic link (``contract/confined.py``), and the leaf is opened with
+``O_NONBLOCK`` and kept only if ``fstat`` on that descriptor says it is a regular file or a
+directory. Everything after that (reading, listing with ``scandir(fd)``) uses the descriptor,
+so nothing swapped in between a check and a use is ever read. Links inside the sandbox are
+listed as links, never followed (even to a file inside it).
 
-Reads are bounded: at most ``MAX_CHUNK`` bytes per request.
+Refusals are 403 (a link, a FIFO, a device, a bad name) or 404 (not there, or not the kind
+asked for), with one line of text. Reads are bounded: at most ``MAX_CHUNK`` bytes per request.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from borealis.contract import confined
 
 MAX_PATH = 4096
 MAX_NAME = 255
@@ -39,12 +42,20 @@ class Refused(Exception):
         self.status = status
 
 
-def _within(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
+_STATUS = {
+    confined.Refusal.MISSING: 404,
+    confined.Refusal.NOT_DIRECTORY: 404,
+    confined.Refusal.DIRECTORY: 404,
+}
 
 
-def resolve(sandbox: Path, relative: str) -> Path:
-    """The real path ``relative`` names inside ``sandbox``; ``Refused`` if it is not inside."""
+def refused(error: confined.Refused) -> Refused:
+    """The HTTP refusal for a refusal of the walk."""
+    return Refused(_STATUS.get(error.refusal, 403), f"{error.refusal.text} in the sandbox")
+
+
+def names(relative: str) -> list[str]:
+    """The names ``relative`` walks through; ``Refused`` (403) for a path that is not plain."""
     if "\x00" in relative:
         raise Refused(403, "the path contains a NUL byte")
     if len(relative.encode("utf-8", "surrogateescape")) > MAX_PATH:
@@ -57,54 +68,61 @@ def resolve(sandbox: Path, relative: str) -> Path:
             raise Refused(403, "the path may not contain '..'")
         if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME:
             raise Refused(403, f"a name in the path is longer than {MAX_NAME} bytes")
-    top = os.path.realpath(sandbox)
-    real = os.path.realpath(os.path.join(top, *parts))
-    if not _within(real, top):
-        raise Refused(403, "the path leads outside the sandbox")
-    if not os.path.lexists(real):
-        raise Refused(404, "no such file in the sandbox")
-    return Path(real)
+    return parts
 
 
 @dataclass
-class OpenFile:
+class Opened:
+    """A regular file or a directory inside a sandbox, held open (``rel``: its clean path)."""
+
     fd: int
-    size: int
-    path: Path
+    st: os.stat_result
+    rel: str
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.st.st_mode)
+
+    @property
+    def size(self) -> int:
+        return self.st.st_size
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
 
     def read(self, offset: int, length: int) -> bytes:
         return os.pread(self.fd, length, offset)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
-    def __enter__(self) -> OpenFile:
+    def __enter__(self) -> Opened:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def open_file(sandbox: Path, relative: str) -> OpenFile:
-    """Open a regular file inside ``sandbox`` for reading (``Refused`` otherwise)."""
-    path = resolve(sandbox, relative)
+def open_entry(sandbox: Path, relative: str, *, directory_ok: bool = True) -> Opened:
+    """Open what ``relative`` names inside ``sandbox``: a regular file or a directory."""
+    rel = "/".join(names(relative))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd, st = confined.open_under(sandbox, rel, directory_ok=directory_ok)
+    except confined.Refused as e:
+        raise refused(e) from None
     except FileNotFoundError:
-        raise Refused(404, "no such file in the sandbox") from None
+        raise Refused(404, "the sandbox is gone") from None
     except OSError as e:
         raise Refused(403, f"cannot open the file: {e.strerror}") from None
-    try:
-        where = os.readlink(f"/proc/self/fd/{fd}")
-        st = os.fstat(fd)
-        if not _within(where, os.path.realpath(sandbox)):
-            raise Refused(403, "the path leads outside the sandbox")
-        if not stat.S_ISREG(st.st_mode):
-            raise Refused(404 if stat.S_ISDIR(st.st_mode) else 403, "not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    return OpenFile(fd, st.st_size, path)
+    return Opened(fd, st, rel)
+
+
+def open_file(sandbox: Path, relative: str) -> Opened:
+    """Open a regular file inside ``sandbox`` for reading (``Refused`` otherwise)."""
+    return open_entry(sandbox, relative, directory_ok=False)
 
 
 def bounded(offset: int, length: int, size: int) -> tuple[int, int]:
@@ -149,17 +167,18 @@ def _kind(mode: int) -> str:
 MAX_ENTRIES = 5000
 
 
-def listing(sandbox: Path, relative: str) -> list[dict[str, Any]]:
-    """The entries of a directory inside ``sandbox`` (``ls -l`` fields), sorted by name.
+def listing(directory: Opened) -> list[dict[str, Any]]:
+    """The entries of an open directory (``ls -l`` fields), sorted by name.
 
-    Links are described, not followed; at most ``MAX_ENTRIES`` entries are returned.
+    Read from the descriptor itself (``scandir(fd)``), so a directory swapped for a link after
+    it was opened is not what gets listed. Links are described, not followed; at most
+    ``MAX_ENTRIES`` entries are returned.
     """
-    path = resolve(sandbox, relative)
-    if not path.is_dir():
+    if not directory.is_dir:
         raise Refused(404, "not a directory")
     entries = []
     try:
-        with os.scandir(path) as it:
+        with os.scandir(directory.fd) as it:
             for entry in it:
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -183,9 +202,3 @@ def listing(sandbox: Path, relative: str) -> list[dict[str, Any]]:
         raise Refused(403, "the directory cannot be read") from None
     entries.sort(key=lambda e: (e["type"] != "dir", e["name"]))
     return entries
-
-
-def relative_to(sandbox: Path, path: Path) -> str:
-    """``path`` (a result of ``resolve``) written relative to the sandbox ('' for itself)."""
-    rel = os.path.relpath(path, os.path.realpath(sandbox))
-    return "" if rel == "." else rel

@@ -97,6 +97,7 @@ class LocalBackend:
                 "framework_id": FRAMEWORK_ID,
                 "capabilities": ["TASK_KILLING_STATE"],
                 "checkpoint": True,
+                "user": job.key.role,  # as Mesos' CommandInfo.user: the role fetches
             },
         )
         if code != 200:

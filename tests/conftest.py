@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,13 @@ import pytest
 from support import kill_leftovers
 
 from borealis.contract.layout import CheckpointRoot
+from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, NO_SETUID_ENV
+
+# The suite runs as root and predates identities: its tasks run as root, as the operator's
+# explicit settings allow (agents and `borealis run` inherit them). tests/security/ turns
+# them off (`identity_env`) to test the default: a task runs as its role.
+os.environ.setdefault(NO_SETUID_ENV, "1")
+os.environ.setdefault(ALLOW_ROOT_ENV, "1")
 
 
 @pytest.fixture

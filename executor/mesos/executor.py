@@ -27,11 +27,10 @@ import base64
 import binascii
 import enum
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.states import TaskState
 from borealis.contract.validation import validate
 
-from . import lifecycle, protocol
+from . import identity, lifecycle, protocol
 from .client import AgentLink
 from .environment import MesosEnvironment
 from .health import Health, HealthPlanner, probe_http, probe_shell, snoozed
@@ -252,6 +251,7 @@ class TaskDriver:
         self._killing: asyncio.Future[None] | None = None
         self.default_grace = _grace(task_info.get("kill_policy"))
         self.announcer: Any = None
+        self.user: identity.TaskUser | None = None
 
     def _enter(self, phase: Phase) -> None:
         if phase not in MOVES[self.phase]:
@@ -291,11 +291,18 @@ class TaskDriver:
         except (binascii.Error, ValueError):
             raise InputError("TaskInfo", "data", "not base64") from None
         self.envelope = envelope_from_bytes(data)
-        user = os.environ.get("USER") or "root"
-        spec = bind_task(self.envelope, task_id=self.task_id, hostname=ex.hostname, user=user)
+        asked = identity.asked_user(self.envelope.task)
+        self.user = identity.task_user(
+            self.envelope.job.role, asked, identity.Settings.from_environ(), "TaskInfo.data"
+        )
+        name = self.user.name
+        spec = bind_task(self.envelope, task_id=self.task_id, hostname=ex.hostname, user=name)
+        spec = replace(spec, user=name)  # what the runner switches to
         validate(spec, "TaskInfo.data: task")
+        sandbox = executor_sandbox(ex.env.directory)
+        identity.check_reachable(sandbox, self.user.run_as)
         root = CheckpointRoot(ex.env.directory)
-        self.run_ = TaskRun(root, self.task_id, executor_sandbox(ex.env.directory))
+        self.run_ = TaskRun(root, self.task_id, sandbox)
         self.run_.start(spec, self.envelope.ports, self.options.kill_grace)
 
     def _task_state(self) -> TaskState | None:
@@ -434,7 +441,10 @@ class TaskDriver:
                 if isinstance(checker, HttpChecker):
                     outcome = await probe_http(checker, env.ports["health"], config.timeout_secs)
                 else:
-                    outcome = await probe_shell(checker, run.sandbox, config.timeout_secs)
+                    assert self.user is not None
+                    outcome = await probe_shell(
+                        checker, run.sandbox, config.timeout_secs, self.task_id, self.user.run_as
+                    )
                 verdict = planner.record(outcome.ok, outcome.problem)
             if verdict.health is Health.RUNNING and self.phase is Phase.STARTING:
                 await self._running("healthy", healthy=True)

@@ -13,7 +13,8 @@ FAILED (with a reason). The arithmetic (reference section 4.3):
   in a row;
 * after RUNNING, FAILED when more than ``max_consecutive_failures`` checks fail in a row.
 
-``probe_http`` and ``probe_shell`` run one check; a ``.healthchecksnooze`` file in the sandbox
+``probe_http`` and ``probe_shell`` run one check (a shell check as the task's user, with the
+uid, gid, groups and environment its processes get); a ``.healthchecksnooze`` file in the sandbox
 makes every check pass (``snoozed``).
 """
 
@@ -28,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from borealis.contract.envelope import HealthCheck, HttpChecker, ShellChecker
+from borealis.executor.runner import prepare
+from borealis.executor.runner.coordinator import RunAs, Switch
+from borealis.executor.runner.environment import task_environment
 
 SNOOZE_FILE = ".healthchecksnooze"
 
@@ -131,18 +135,38 @@ async def probe_http(checker: HttpChecker, port: int, timeout: float) -> Outcome
     return Outcome(False, f"GET {checker.endpoint}: status {response.code}, body {body[:60]!r}")
 
 
-async def probe_shell(checker: ShellChecker, sandbox: Path, timeout: float) -> Outcome:
-    """``/bin/bash -c COMMAND`` in the sandbox: exit status 0 passes."""
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/bash",
-        "-c",
-        checker.shell_command,
-        cwd=sandbox,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
+def check_environment(task_id: str, sandbox: Path, run_as: RunAs | None) -> dict[str, str]:
+    """A shell check's environment: the one the task's processes start with (``HOME`` the
+    sandbox, ``USER`` the task's user, the task marker), never the executor's own."""
+    user = run_as.name if run_as is not None else prepare.current_user()
+    return task_environment(task_id=task_id, sandbox=str(sandbox), user=user)
+
+
+async def probe_shell(
+    checker: ShellChecker,
+    sandbox: Path,
+    timeout: float,
+    task_id: str,
+    run_as: RunAs | None,
+) -> Outcome:
+    """``/bin/bash -c COMMAND`` in the sandbox, as the task's user (``run_as``; ``None``: the
+    executor's own user) with the task's environment: exit status 0 passes."""
+    switch: Switch = run_as.switch() if run_as is not None else {}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/bash",
+            "-c",
+            checker.shell_command,
+            cwd=sandbox,
+            env=check_environment(task_id, sandbox, run_as),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            **switch,
+        )
+    except OSError as e:  # e.g. the sandbox is gone: a failed check, not a dead executor
+        return Outcome(False, f"shell check could not start: {e.strerror or e}")
     try:
         output, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

@@ -35,8 +35,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypedDict
 
+from borealis.contract import confined
 from borealis.contract.layout import LOG_STREAMS
 from borealis.contract.records import ProcessStatus, ProcessWarning, encode
 from borealis.contract.states import ProcessState, process_state_for_exit
@@ -53,12 +54,26 @@ MAX_FD = 1 << 20
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
 
 
+class Switch(TypedDict, total=False):
+    """Keyword arguments of ``subprocess.Popen`` and ``asyncio.create_subprocess_exec``."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @dataclass(frozen=True)
 class RunAs:
     name: str
     uid: int
     gid: int
     groups: tuple[int, ...]
+
+    def switch(self) -> Switch:
+        """The ``subprocess``/``asyncio`` arguments that start a child as this user: uid, gid
+        and supplementary groups (the one definition for processes, health checks and the
+        agent's fetcher)."""
+        return Switch(user=self.uid, group=self.gid, extra_groups=list(self.groups))
 
 
 @dataclass(frozen=True)
@@ -152,39 +167,67 @@ def _open_outputs(
     if logger.destination == "none":
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         return devnull, devnull, []
-    directory = launch.log_dir
-    try:
-        os.mkdir(directory)
-    except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
-    except FileExistsError:
-        pass
     owner = (launch.run_as.uid, launch.run_as.gid) if launch.run_as is not None else None
-    if owner is not None:
-        process_dir = os.path.dirname(directory)
-        for path in (os.path.dirname(process_dir), process_dir, directory):
-            os.chown(path, *owner)
-    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    directory = _open_log_dir(launch, owner)
+    try:
+        return _open_log_files(launch, directory, owner, report)
+    finally:
+        os.close(directory)
+
+
+def _open_log_dir(launch: Launch, owner: tuple[int, int] | None) -> int:
+    """The run's log directory, made and walked from the sandbox without following a link
+    the task planted (``contract/confined.py``); each directory on the way given to the
+    task's user."""
+    try:
+        top = confined.open_top(launch.sandbox)  # the path root chose: trusted
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox) from None
+    try:
+        parts = confined.names(os.path.relpath(launch.log_dir, launch.sandbox))
+        return confined.open_dir(top, parts, create=0o755, owner=owner)
+    except confined.Refused as e:
+        raise confined.Refused(e.refusal, launch.log_dir) from None
+    finally:
+        os.close(top)
+
+
+def _open_log_files(
+    launch: Launch, directory: int, owner: tuple[int, int] | None, report: Callable[[str], None]
+) -> tuple[int | None, int | None, list[Output]]:
+    logger = launch.logger
+    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+
+    def open_log(name: str) -> int:
+        try:
+            return confined.open_leaf(directory, name, append, 0o644, owner=owner)[0]
+        except confined.Refused as e:
+            raise confined.Refused(e.refusal, os.path.join(launch.log_dir, name)) from None
+
     if logger.destination == "file" and logger.mode == "standard":
-        fds = [os.open(os.path.join(directory, name), append, 0o644) for name in LOG_STREAMS]
-        if owner is not None:
-            for fd in fds:
-                os.fchown(fd, *owner)
-        return fds[0], fds[1], []
+        stdout = open_log(LOG_STREAMS[0])
+        try:
+            return stdout, open_log(LOG_STREAMS[1]), []
+        except BaseException:
+            os.close(stdout)
+            raise
     policy = logger.rotate or RotatePolicy()
     child_ends: list[int] = []
     outputs: list[Output] = []
     for name, console in zip(LOG_STREAMS, (1, 2), strict=True):
         read_end, write_end = make_pipe()
         child_ends.append(write_end)
-        path = os.path.join(directory, name)
+        path = os.path.join(launch.log_dir, name)
         rotating = plain = None
         if logger.mode == "rotate":
-            rotating = RotatingFile(path, policy.log_size, policy.backups, owner=owner)
+            try:
+                rotating = RotatingFile(
+                    path, policy.log_size, policy.backups, owner=owner, dir_fd=directory
+                )
+            except confined.Refused as e:
+                raise confined.Refused(e.refusal, path) from None
         else:
-            plain = os.open(path, append, 0o644)
-            if owner is not None:
-                os.fchown(plain, *owner)
+            plain = open_log(name)
         outputs.append(
             Output(
                 name,
@@ -220,9 +263,7 @@ def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
             stderr=stderr,
             start_new_session=True,
             close_fds=True,
-            user=run_as.uid,
-            group=run_as.gid,
-            extra_groups=list(run_as.groups),
+            **run_as.switch(),
         )
         child.returncode = 0  # we reap it ourselves; keep Popen from ever doing so
         return child.pid

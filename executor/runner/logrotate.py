@@ -16,6 +16,12 @@ not split unless they are longer than the window, files never exceed
 Bytes that are far from a cut are moved with ``splice(2)`` from the process's
 pipe straight into the file (no copy through this process); only the bytes in
 the window around a cut are read, to find the line end.
+
+The directory is held open and every open, rename and unlink is relative to it
+(``contract/confined.py``): the live file is opened without following a link,
+must be a regular file with one link, and is ``fchown``-ed; a task that plants a
+link, a FIFO or a hard link at a log name makes the open fail (``Refused``),
+never redirects root's writes or renames.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import errno
 import os
 from pathlib import Path
 
+from borealis.contract import confined
 from borealis.contract.layout import rotated
 
 LOOKBACK = 64 * 1024
@@ -72,10 +79,19 @@ class RotatingFile:
         backups: int,
         *,
         owner: tuple[int, int] | None = None,
+        dir_fd: int | None = None,
     ) -> None:
+        """``dir_fd``: the directory ``path`` is in, already opened safely (it is duplicated);
+        without it the parent of ``path`` is opened, as a directory the caller trusts."""
         if log_size < 1:
             raise ValueError("log_size must be at least 1 byte")
         self.path = path
+        self.name = os.path.basename(path)
+        if dir_fd is None:
+            self.dir_fd = confined.open_top(os.path.dirname(path) or ".")
+        else:
+            self.dir_fd = os.dup(dir_fd)
+            os.set_inheritable(self.dir_fd, False)
         self.limit = log_size
         self.backups = backups
         self.lookback = lookback_for(log_size)
@@ -84,15 +100,19 @@ class RotatingFile:
         self.size = 0
         self.rotations = 0
         self._line_start: bool | None = None  # does the file end with a line end? None: look
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self) -> None:
         # Not O_APPEND: splice(2) refuses append-mode files. This process is the
         # only writer, so its own offset is the end of the file.
         # O_RDWR: the last byte is read back after a splice, to know if a line ended there.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if self.owner is not None:
-            os.fchown(self.fd, *self.owner)
+        self.fd, _ = confined.open_leaf(
+            self.dir_fd, self.name, os.O_RDWR | os.O_CREAT, 0o644, owner=self.owner
+        )
         self.size = os.lseek(self.fd, 0, os.SEEK_END)
 
     def _ends_with_line(self) -> bool:
@@ -147,16 +167,18 @@ class RotatingFile:
         os.close(self.fd)
         self.fd = -1
         if self.backups > 0:
-            path = Path(self.path)
+            path = Path(self.name)
             # Only the files this writer made can exist (a run's directory is its own).
             for index in range(min(self.rotations, self.backups - 1), 0, -1):
                 try:
-                    os.rename(rotated(path, index), rotated(path, index + 1))
+                    confined.rename(
+                        self.dir_fd, rotated(path, index).name, rotated(path, index + 1).name
+                    )
                 except FileNotFoundError:
                     pass
-            os.rename(path, rotated(path, 1))
+            confined.rename(self.dir_fd, self.name, rotated(path, 1).name)
         else:
-            os.unlink(self.path)
+            confined.unlink(self.dir_fd, self.name)
         self.rotations += 1
         self.size = 0
         self._line_start = True
@@ -166,6 +188,9 @@ class RotatingFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.dir_fd >= 0:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
 
 
 def is_disk_full(error: OSError) -> bool:

@@ -33,16 +33,24 @@ def resolve_user(wanted: str | None, source: str) -> tuple[str, RunAs | None]:
     me = current_user()
     if not wanted or wanted == me:
         return me, None
-    try:
-        entry = pwd.getpwnam(wanted)
-    except KeyError:
-        raise InputError(source, "user", f"unknown user {wanted!r}") from None
+    run_as = lookup_user(wanted)
+    if run_as is None:
+        raise InputError(source, "user", f"unknown user {wanted!r}")
     if os.geteuid() != 0:
         raise InputError(
             source, "user", f"running processes as {wanted!r} needs root (running as {me!r})"
         )
-    groups = tuple(os.getgrouplist(wanted, entry.pw_gid))
-    return wanted, RunAs(wanted, entry.pw_uid, entry.pw_gid, groups)
+    return wanted, run_as
+
+
+def lookup_user(name: str) -> RunAs | None:
+    """``name``'s uid, primary gid and supplementary groups (``None``: no such user)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    groups = tuple(os.getgrouplist(name, entry.pw_gid))
+    return RunAs(name, entry.pw_uid, entry.pw_gid, groups)
 
 
 def check_new_or_same(paths: TaskPaths, spec: TaskSpec) -> bool:
@@ -90,9 +98,15 @@ def read_task_file(paths: TaskPaths) -> TaskSpec:
 
 
 def make_sandbox(sandbox: Path, run_as: RunAs | None) -> None:
+    """Make the sandbox and give it to the task's user: ``fchown`` on the directory itself,
+    opened without following a link (never the target of one planted at its name)."""
     sandbox.mkdir(parents=True, exist_ok=True)
     if run_as is not None:
-        os.chown(sandbox, run_as.uid, run_as.gid)
+        fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchown(fd, run_as.uid, run_as.gid)
+        finally:
+            os.close(fd)
 
 
 def resume(

@@ -11,14 +11,31 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shutil
 import signal
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import REPO
 
 UP = b"demo: the embedded cluster is up"
+# No operator identity settings (tests/conftest.py turns them on for older tests): the service
+# runs as its role, www-data, as for a person running the README's command.
+AS_README = {"BOREALIS_NO_SETUID": "0", "BOREALIS_ALLOW_ROOT_TASKS": "0"}
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A state root's parent that www-data can enter (pytest's tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="borealis-demo-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Terminal:
@@ -105,10 +122,10 @@ def started_for(root: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ctrl_c_stops_everything_the_demo_started_and_it_runs_again_at_once(
-    tmp_path: Path,
+    reachable: Path,
 ) -> None:
-    root = tmp_path / "root"
-    demo = Terminal(root)
+    root = reachable / "root"
+    demo = Terminal(root, **AS_README)
     try:
         assert demo.read_until(UP, 150), demo.text()[-3000:]
         assert len(started_for(root)) >= 3 + 3 * 4  # 3 daemons; per instance 4 or more
@@ -121,7 +138,7 @@ def test_ctrl_c_stops_everything_the_demo_started_and_it_runs_again_at_once(
     assert "demo: stopped" in demo.text()
     assert started_for(root) == []
 
-    again = Terminal(root, BOREALIS_DEMO_SECONDS="1")
+    again = Terminal(root, BOREALIS_DEMO_SECONDS="1", **AS_README)
     try:
         code = again.wait(200)
     finally:
