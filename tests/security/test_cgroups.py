@@ -295,3 +295,36 @@ def test_a_kill_spares_a_task_of_the_same_id_under_another_root(tmp_path: Path) 
         assert members(groups_of(roots[1], "s")["unified"])
         assert borealis("kill", "s", "--root", str(roots[1].path)).returncode == 0
         assert procs[1].wait(30) == 3
+
+
+def test_without_cgroup_kill_the_v1_freezer_kills_every_member(tmp_path: Path) -> None:
+    """The kill used where no unified hierarchy is writable: freeze, SIGKILL each, thaw."""
+    from borealis.executor.runner.cgroup_layout import detect, plan
+    from borealis.executor.runner.cgroups import TaskGroup, entered
+
+    v1 = [h for h in detect() if h.version == 1 and h.controllers & {"freezer", "pids"}]
+    if not any("freezer" in h.controllers for h in v1):
+        pytest.skip("no v1 freezer hierarchy on this host")
+    groups, homes = plan(f"freezer-test-{os.getpid()}", v1)
+    group = TaskGroup(groups, homes)
+    group.create()
+    try:
+        assert set(groups) == {"freezer", "pids"}
+        with entered(group.moves()):  # as a coordinator does: the child is born inside
+            tree = subprocess.Popen(
+                ["sh", "-c", "for i in 1 2 3 4 5; do sleep 1000 & done; exec sleep 1000"]
+            )
+        mine = (Path("/proc/self/cgroup")).read_text()
+        assert f"freezer-test-{os.getpid()}" not in mine  # we went back home
+        wait_for(lambda: len(group.pids()) == 6, 10, "six members", seen=group.pids)
+        group.kill()
+        assert tree.wait(10) == -signal.SIGKILL
+        wait_for(lambda: not group.pids(), 10, "an empty group", seen=group.pids)
+        state = (Path(groups["freezer"]) / "freezer.state").read_text().strip()
+        assert state == "THAWED"
+    finally:
+        for pid in group.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        assert group.remove()
+    assert not any(Path(d).exists() for d in groups.values())
