@@ -184,7 +184,9 @@ def remove_task_cgroups(under: Path, wait: float = 5.0) -> None:
             continue
         try:
             groups = json.loads(Path(dirpath, "containment").read_text()).get("groups", {})
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(groups, dict):
             continue
         for group in sorted({Path(d) for d in groups.values() if isinstance(d, str)}):
             if not group.is_dir():
