@@ -3,6 +3,8 @@
 * Optional bearer token (``--auth-token-file``): every route but ``/health`` needs
   ``Authorization: Bearer <token>`` or the cookie a browser gets by opening any page once
   with ``?token=<token>`` (the observer then redirects to the same page without it).
+* Before the token: the Host, Origin and content-type rules every Borealis daemon applies
+  (``contract/requestcheck.py``), so a DNS-rebinding page or another site gets nothing.
 * Headers that keep a browser from running anything it did not get from the observer
   itself (a strict ``Content-Security-Policy``: no inline scripts), from sniffing a log
   into HTML, or from framing the pages.
@@ -20,6 +22,8 @@ from urllib.parse import urlencode
 
 import tornado.web
 
+from borealis.contract import requestcheck
+
 from .sandbox import Refused
 from .store import TaskStore
 
@@ -28,6 +32,12 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def on_site(path: str) -> str:
+    """``path`` as a redirect target that stays on this site: one leading slash, never the
+    ``//host`` or ``/\\host`` a browser would take for another site."""
+    return "/" + path.lstrip("/\\")
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -47,6 +57,18 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         self._started = time.monotonic()
+        request = self.request
+        refusal = requestcheck.check(
+            request.method or "",
+            request.host,
+            request.headers.get("Origin"),
+            request.headers.get("Content-Type"),
+            self.settings["allowed_hosts"],
+        )
+        if refusal is not None:
+            raise tornado.web.HTTPError(
+                requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]
+            )
         token: str | None = self.settings.get("auth_token")
         if token is None or self.public:
             return
@@ -60,9 +82,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
             self.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             rest = {
-                k: v[-1].decode() for k, v in self.request.query_arguments.items() if k != "token"
+                k: v[-1].decode("utf-8", "replace")
+                for k, v in self.request.query_arguments.items()
+                if k != "token"
             }
-            self.redirect(self.request.path + (f"?{urlencode(rest)}" if rest else ""))
+            self.redirect(on_site(self.request.path) + (f"?{urlencode(rest)}" if rest else ""))
             return
         self.set_header("WWW-Authenticate", 'Bearer realm="borealis-observer"')
         raise tornado.web.HTTPError(401, reason="a valid token is needed")
