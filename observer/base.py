@@ -42,6 +42,7 @@ def on_site(path: str) -> str:
 
 class BaseHandler(tornado.web.RequestHandler):
     public = False  # True: no token needed (/health)
+    _started: float | None = None  # set by prepare(), which a non-UTF-8 path never reaches
 
     @property
     def store(self) -> TaskStore:
@@ -94,7 +95,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_finish(self) -> None:
         observe = self.settings.get("observe_request")
         if observe is not None:
-            observe(type(self).__name__, self.get_status(), time.monotonic() - self._started)
+            took = 0.0 if self._started is None else time.monotonic() - self._started
+            observe(type(self).__name__, self.get_status(), took)
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         try:
