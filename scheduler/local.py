@@ -79,6 +79,11 @@ class LocalBackend:
                 log.warning("no agent token yet: %s", e)
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
+    def _check_auth(self, code: int) -> None:
+        if code in (401, 403) and self._token:
+            log.warning("the agent refused our token (%d): reading it again", code)
+            self._token = ""  # rotated: the next call reads the file again
+
     def hosts(self) -> list[Host]:
         return [Host(self.hostname, self.cpu, self.ram, self.disk, (self.ports,))]
 
@@ -94,6 +99,7 @@ class LocalBackend:
             response = await self.http.fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
             return 599, {"error": str(e)}
+        self._check_auth(response.code)
         try:
             return response.code, json.loads(response.body or b"{}")
         except json.JSONDecodeError:
@@ -140,7 +146,11 @@ class LocalBackend:
             headers=self.auth,
             request_timeout=wait + 30,
         )
-        response = await self.http.fetch(request)
+        try:
+            response = await self.http.fetch(request)
+        except HTTPClientError as e:
+            self._check_auth(e.code)
+            raise
         body = json.loads(response.body)
         return body["updates"], int(body["last"])
 

@@ -17,7 +17,7 @@ from cluster import start_daemon
 from daemons import Daemon, executors, job, root, sleeper, task_info
 from support import REPO, borealis, wait_for
 
-from borealis.contract.layout import AgentWorkDir
+from borealis.contract.layout import AgentWorkDir, executor_sandbox, process_log
 from borealis.contract.mesos import MesosState
 from borealis.executor.mesos import protocol
 
@@ -142,3 +142,33 @@ def test_a_forged_executor_update_is_refused_and_the_task_keeps_running(
     assert stat.S_IMODE(meta.stat().st_mode) == 0o600
     assert stat.S_IMODE(meta.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(work.updates_log.stat().st_mode) == 0o600
+
+
+def test_a_task_does_not_inherit_its_executors_secret(agent: Daemon, tmp_path: Path) -> None:
+    """The secret lets its holder speak for the executor: the task's processes, and the
+    runner and coordinator above them, never get it."""
+    spy = {
+        "job": {"role": "www-data", "environment": "devel", "name": "spy"},
+        "task": {
+            "name": "spy",
+            "processes": [
+                {
+                    "name": "spy",
+                    "cmdline": "env; tr '\\0' '\\n' < /proc/$PPID/environ; echo SPY-DONE",
+                    "min_duration": 0,
+                }
+            ],
+        },
+    }
+    reply = agent.post_json("/api/v1/agent/launch", {"task_info": task_info("spy", spy)})
+    assert reply.status == 200, reply.text
+    run_dir = Path(reply.json()["run_dir"])
+    stdout = process_log(executor_sandbox(run_dir), "spy", 0, "stdout")
+    wait_for(lambda: stdout.exists() and "SPY-DONE" in stdout.read_text(), 60, "the spy's output")
+    ex = executors(agent)[0]
+    meta = AgentWorkDir(tmp_path / "work").executor_meta(ex["framework_id"], ex["executor_id"])
+    secret = json.loads(meta.read_text())["secret"]
+    assert len(secret) >= 16
+    seen = stdout.read_text()
+    assert "MESOS_FRAMEWORK_ID" in seen or "BOREALIS" in seen  # the spy did read environments
+    assert secret not in seen
