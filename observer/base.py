@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from typing import Any
@@ -22,7 +21,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
-from borealis.contract import requestcheck
+from borealis.contract import credentials, requestcheck
 
 from .sandbox import Refused
 from .store import TaskStore
@@ -73,14 +72,11 @@ class BaseHandler(tornado.web.RequestHandler):
         token: str | None = self.settings.get("auth_token")
         if token is None or self.public:
             return
-        given = self.request.headers.get("Authorization", "")
-        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
-            return
-        cookie = self.get_cookie(COOKIE)
-        if cookie is not None and hmac.compare_digest(cookie.encode(), token.encode()):
+        given = credentials.bearer(self.request.headers.get("Authorization"))
+        if credentials.matches(given, token) or credentials.matches(self.get_cookie(COOKIE), token):
             return
         offered = self.get_query_argument("token", None)
-        if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
+        if credentials.matches(offered, token):
             self.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             rest = {
                 k: v[-1].decode("utf-8", "replace")
