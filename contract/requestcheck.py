@@ -52,6 +52,15 @@ MESSAGE = {
 }
 
 
+def reason_text(text: str, limit: int = 500) -> str:
+    """``text`` as an HTTP reason phrase: one line of printable ASCII (anything else escaped,
+    so a refusal that quotes the caller's input keeps its words instead of becoming
+    "Unknown", and cannot split the status line)."""
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    line = "".join(c if " " <= c <= "~" else repr(c)[1:-1] for c in escaped)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _normal(name: str) -> str:
     name = name.strip().lower().rstrip(".")
     if name.startswith("[") and name.endswith("]"):

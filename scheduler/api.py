@@ -18,7 +18,7 @@ import tornado.web
 from borealis.contract import credentials, requestcheck
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
-from borealis.contract.requestcheck import RequestRefusal
+from borealis.contract.requestcheck import RequestRefusal, reason_text
 
 from .core import Conflict, NotFound, Scheduler
 
@@ -65,11 +65,11 @@ class Handler(tornado.web.RequestHandler):
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, NotFound):
-            self.send_error(404, reason=str(e))
+            self.send_error(404, reason=reason_text(str(e)))
         elif isinstance(e, Conflict):
-            self.send_error(409, reason=str(e))
+            self.send_error(409, reason=reason_text(str(e)))
         elif isinstance(e, (InputError, ValueError)):
-            self.send_error(400, reason=str(e).replace("\n", " ")[:500])
+            self.send_error(400, reason=reason_text(str(e).replace("\n", " ")))
         else:
             super()._handle_request_exception(e)
 

@@ -11,6 +11,7 @@ from borealis.contract.requestcheck import (
     allowed_hosts,
     check,
     host_name,
+    reason_text,
 )
 
 LOOPBACK = allowed_hosts("127.0.0.1")
@@ -78,3 +79,17 @@ def test_check(
 
 def test_the_executor_api_keeps_its_own_content_type_rules() -> None:
     assert check("POST", "127.0.0.1:1", None, "text/plain", LOOPBACK, json_body=False) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain words", "plain words"),
+        ("a\r\nX-Evil: 1", "a\\r\\nX-Evil: 1"),
+        ("caf\u00e9 \u4e2d", "caf\\xe9 \\u4e2d"),
+        ("nul\0", "nul\\x00"),
+    ],
+)
+def test_reason_text_is_one_printable_line(text: str, shown: str) -> None:
+    assert reason_text(text) == shown
+    assert len(reason_text("x" * 1000)) == 500
