@@ -1,7 +1,10 @@
 """The agent side of the Mesos v1 executor API at ``/api/v1/executor``: subscriptions (one
 event stream per executor), updates stored before they are acknowledged, and every check a
 real Mesos agent makes (exact content type, valid uuids, SOURCE_EXECUTOR, subscribed before
-other calls; ``executor/mesos/protocol.py`` holds them)."""
+other calls; ``executor/mesos/protocol.py`` holds them), plus the executor's credential: each
+call carries ``Authorization: Bearer <the secret the agent handed that executor at launch>``
+(``MESOS_EXECUTOR_AUTHENTICATION_TOKEN``); a call without one is 401, and one whose secret is
+not that of the (framework, executor) it names is 403: an executor speaks only for itself."""
 
 from __future__ import annotations
 
@@ -9,18 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import tornado.iostream
-import tornado.web
 
-from borealis.contract import recordio
+from borealis.contract import credentials, recordio
 from borealis.executor.mesos import protocol
 
 from .executors import Agent, Subscription
+from .guard import Guarded
 from .store import ExecutorRecord
 
 
-class ExecutorAPI(tornado.web.RequestHandler):
+class ExecutorAPI(Guarded):
     """``POST /api/v1/executor``: the agent side of the executor API."""
 
+    public = True  # no agent token: each executor's own secret is checked in post()
+    json_body = False  # the Mesos content-type rules, in protocol.check_call
     agent: Agent
 
     def initialize(self, agent: Agent) -> None:
@@ -42,14 +47,22 @@ class ExecutorAPI(tornado.web.RequestHandler):
             self.refuse(e.code, e.message)
             return
         kind = call["type"]
-        if kind == "HEARTBEAT":
-            self.set_status(202)
-            self.finish()
+        given = credentials.bearer(self.request.headers.get("Authorization"))
+        if given is None:
+            self.set_header("WWW-Authenticate", 'Bearer realm="borealis-executor"')
+            self.refuse(401, "Authorization: the executor's bearer token is needed")
             return
         key = (call["framework_id"]["value"], call["executor_id"]["value"])
         record = self.agent.store.executors.get(key)
         if record is None or record.terminated:
             self.refuse(400, "Executor cannot be found")
+            return
+        if not credentials.matches(given, record.secret):
+            self.refuse(403, "Authorization: the token is not this executor's")
+            return
+        if kind == "HEARTBEAT":
+            self.set_status(202)
+            self.finish()
             return
         if kind == "SUBSCRIBE":
             await self.subscribe(record, call["subscribe"])

@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import tornado.web
-
-from borealis.contract.agentapi import STATUS, Refusal
+from borealis.contract import credentials
+from borealis.contract.agentapi import Refusal
 from borealis.contract.layout import CheckpointRoot, executor_output
 from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.records import Identity
@@ -33,17 +32,13 @@ from borealis.executor.mesos.taskrun import borealis_command
 from borealis.executor.runner.proctree import is_alive, read_stat
 
 from .fetcher import FetchError, fetch_all
+from .launchspec import launch_spec
+from .refused import Refused
 from .store import AgentStore, ExecutorRecord
 
+__all__ = ["Agent", "Refused", "Subscription", "fetch"]
+
 log = logging.getLogger("borealis.agent")
-
-
-class Refused(tornado.web.HTTPError):
-    """A refused call of the framework API, with its ``Refusal`` (``contract/agentapi.py``)."""
-
-    def __init__(self, refusal: Refusal, message: str) -> None:
-        super().__init__(STATUS[refusal], reason=message)
-        self.refusal = refusal
 
 
 def fetch(uris: Any, run_dir: Path, user: Any = None) -> None:
@@ -88,14 +83,8 @@ class Agent:
     # --- executors ---------------------------------------------------------------------
 
     def launch(self, body: dict[str, Any]) -> ExecutorRecord:
-        task_info = body.get("task_info")
-        if not isinstance(task_info, dict) or not isinstance(task_info.get("task_id"), dict):
-            raise Refused(Refusal.BAD_REQUEST, "task_info with a task_id is required")
-        task_id = task_info["task_id"].get("value")
-        if not isinstance(task_id, str) or not task_id:
-            raise Refused(Refusal.BAD_REQUEST, "task_info.task_id.value must be a string")
-        framework_id = str(body.get("framework_id") or "borealis-local")
-        executor_id = str(body.get("executor_id") or f"thermos-{task_id}")
+        spec = launch_spec(body)  # every field checked before anything touches the disk
+        task_id, framework_id, executor_id = spec.task_id, spec.framework_id, spec.executor_id
         key = (framework_id, executor_id)
         if any(task_id in r.tasks for r in self.store.executors.values()):
             raise Refused(Refusal.TASK_EXISTS, f"task {task_id} was already launched")
@@ -106,30 +95,38 @@ class Agent:
             framework_id=framework_id,
             executor_id=executor_id,
             run_dir=str(run_dir),
-            checkpoint=bool(body.get("checkpoint", True)),
-            capabilities=[str(c) for c in body.get("capabilities", [])],
-            shutdown_grace=float(body.get("shutdown_grace_period_secs", 5.0)),
-            tasks={task_id: task_info},
+            checkpoint=spec.checkpoint,
+            capabilities=spec.capabilities,
+            shutdown_grace=spec.shutdown_grace,
+            tasks={task_id: spec.task_info},
             states={task_id: MesosState.TASK_STAGING.value},
             undelivered=[task_id],
+            secret=credentials.new_secret(),
         )
         env = self.executor_env(record)
-        fetch(body.get("executor_uris", []), run_dir, body.get("user"))
-        command = body.get("executor_command")
-        argv = ["/bin/sh", "-c", str(command)] if command else [*borealis_command(), "executor"]
-        with (
-            open(executor_output(run_dir, "stdout"), "ab") as out,
-            open(executor_output(run_dir, "stderr"), "ab") as err,
-        ):
-            child = subprocess.Popen(
-                argv,
-                cwd=run_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+        argv = (
+            ["/bin/sh", "-c", spec.command] if spec.command else [*borealis_command(), "executor"]
+        )
+        try:
+            fetch(spec.uris, run_dir, body.get("user"))
+            with (
+                open(executor_output(run_dir, "stdout"), "ab") as out,
+                open(executor_output(run_dir, "stderr"), "ab") as err,
+            ):
+                child = subprocess.Popen(
+                    argv,
+                    cwd=run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+        except (Refused, OSError) as e:
+            self.store.discard_run(run_dir)  # a refused launch leaves no run directory
+            if isinstance(e, Refused):
+                raise
+            raise Refused(Refusal.BAD_REQUEST, f"cannot start the executor: {e}") from None
         stat = read_stat(child.pid)
         record.pid, record.start_ticks = child.pid, stat.start_ticks if stat else None
         self.children[key] = child
@@ -152,6 +149,7 @@ class Agent:
             MESOS_SLAVE_ID=self.store.agent_id,
             MESOS_HTTP_COMMAND_EXECUTOR="0",
         )
+        env[credentials.EXECUTOR_TOKEN_ENV] = record.secret
         if record.checkpoint:
             env["MESOS_RECOVERY_TIMEOUT"] = self.recovery_timeout
             env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = self.backoff_max

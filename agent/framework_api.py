@@ -1,4 +1,9 @@
-"""The framework-facing JSON API of ``borealis agent`` (docs/mesos.md)."""
+"""The framework-facing JSON API of ``borealis agent`` (docs/mesos.md).
+
+Every request passes ``contract/requestcheck.py`` first (Host, Origin, and JSON for POSTs);
+every route but ``/health`` and the executor API needs the agent's bearer token. Refusals are
+one JSON line: ``{"error", "status", "refusal"}``.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,13 @@ from borealis.contract.agentapi import Refusal
 
 from .executor_api import ExecutorAPI
 from .executors import Agent, Refused
+from .guard import Guarded
+from .launchspec import DEFAULT_FRAMEWORK, check_id, number
 
 MAX_WAIT = 30.0
 
 
-class JSONHandler(tornado.web.RequestHandler):
+class JSONHandler(Guarded):
     agent: Agent
 
     def initialize(self, agent: Agent) -> None:
@@ -26,6 +33,8 @@ class JSONHandler(tornado.web.RequestHandler):
     def body(self) -> dict[str, Any]:
         try:
             value = json.loads(self.request.body or b"{}")
+        except RecursionError:
+            raise Refused(Refusal.BAD_REQUEST, "the body is nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise Refused(
                 Refusal.BAD_REQUEST, f"the body is not JSON ({type(e).__name__})"
@@ -37,12 +46,6 @@ class JSONHandler(tornado.web.RequestHandler):
     def reply(self, value: Any) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(value))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "application/json")
-        error = kwargs.get("exc_info", (None, None))[1]
-        refusal = error.refusal.value if isinstance(error, Refused) else None
-        self.finish(json.dumps({"error": self._reason, "status": status_code, "refusal": refusal}))
 
 
 class Launch(JSONHandler):
@@ -61,20 +64,20 @@ class Launch(JSONHandler):
 class Kill(JSONHandler):
     def post(self) -> None:
         body = self.body()
-        task_id = body.get("task_id")
-        if not isinstance(task_id, str):
-            raise Refused(Refusal.BAD_REQUEST, "task_id must be a string")
+        task_id = check_id("task_id", body.get("task_id"), task=True)
         grace = body.get("grace_period_secs")
-        if grace is not None and (not isinstance(grace, int | float) or grace < 0):
-            raise Refused(Refusal.BAD_REQUEST, "grace_period_secs must be a number >= 0")
-        self.agent.kill_task(task_id, None if grace is None else float(grace))
+        seconds = None if grace is None else number("grace_period_secs", grace, 0.0)
+        self.agent.kill_task(task_id, seconds)
         self.reply({"ok": True})
 
 
 class Shutdown(JSONHandler):
     def post(self) -> None:
         body = self.body()
-        key = (str(body.get("framework_id") or "borealis-local"), str(body.get("executor_id")))
+        key = (
+            check_id("framework_id", body.get("framework_id") or DEFAULT_FRAMEWORK),
+            check_id("executor_id", body.get("executor_id")),
+        )
         record = self.agent.store.executors.get(key)
         if record is None or record.terminated:
             raise Refused(Refusal.NOT_FOUND, "no such live executor")
@@ -120,12 +123,15 @@ class State(JSONHandler):
         self.reply({"agent_id": agent.store.agent_id, "executors": executors})
 
 
-class Health(tornado.web.RequestHandler):
+class Health(Guarded):
+    public = True
+
     def get(self) -> None:
         self.finish("OK\n")
 
 
-def make_app(agent: Agent) -> tornado.web.Application:
+def make_app(agent: Agent, *, token: str, allowed_hosts: frozenset[str]) -> tornado.web.Application:
+    """The agent's routes; ``token`` guards the framework API, ``allowed_hosts`` every route."""
     args = {"agent": agent}
     return tornado.web.Application(
         [
@@ -137,5 +143,7 @@ def make_app(agent: Agent) -> tornado.web.Application:
             (agentapi.STATE, State, args),
             (r"/health", Health),
         ],
+        token=token,
+        allowed_hosts=allowed_hosts,
         serve_traceback=False,
     )

@@ -6,6 +6,9 @@ Its work directory is laid out as a Mesos agent's, reduced to what Borealis need
 ``meta/updates.jsonl`` every status update received, in order; run directories go under
 ``slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/`` with a ``latest`` link.
 
+The metadata holds each executor's secret (``MESOS_EXECUTOR_AUTHENTICATION_TOKEN``), so it is
+kept private: ``meta/`` and its directories are 0700, its files 0600.
+
 An update is appended to ``updates.jsonl`` and fsynced before the executor gets its
 ACKNOWLEDGED (an acknowledgement means the agent has stored the update).
 """
@@ -37,6 +40,7 @@ class ExecutorRecord:
     states: dict[str, str] = field(default_factory=dict)  # task id -> latest state
     undelivered: list[str] = field(default_factory=list)  # task ids not yet sent in LAUNCH
     terminated: bool = False
+    secret: str = ""  # the executor's credential for /api/v1/executor ("" authenticates nothing)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -54,7 +58,7 @@ def _terminal(state: str | None) -> bool:
 class AgentStore:
     def __init__(self, work_dir: Path) -> None:
         self.layout = AgentWorkDir(work_dir)
-        self.layout.executors_meta.mkdir(parents=True, exist_ok=True)
+        _private_dirs(self.layout.meta, self.layout.executors_meta)
         info = self.layout.agent_info
         if info.exists():
             self.agent_id: str = str(json.loads(info.read_text())["agent_id"])
@@ -65,7 +69,9 @@ class AgentStore:
         self.updates: list[dict[str, Any]] = []
         self.seen_uuids: set[str] = set()
         self._load()
-        self._log = open(self.layout.updates_log, "a")  # noqa: SIM115 (kept open)
+        fd = os.open(self.layout.updates_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        self._log = open(fd, "a")  # noqa: SIM115 (kept open)
 
     def _load(self) -> None:
         for path in sorted(self.layout.executors_meta.glob("*/*.json")):
@@ -92,9 +98,24 @@ class AgentStore:
         os.replace(tmp, latest)
         return run
 
+    def discard_run(self, run: Path) -> None:
+        """Remove a run directory whose launch was refused (and ``latest`` if it names it)."""
+        import shutil
+
+        base = run.parent
+        latest = self.layout.latest_link(base)
+        if latest.is_symlink() and os.readlink(latest) == run.name:
+            latest.unlink()
+        shutil.rmtree(run, ignore_errors=True)
+        for empty in (base, base.parent):  # runs/, then executors/<id>/, if nothing else is there
+            try:
+                empty.rmdir()
+            except OSError:
+                break
+
     def save(self, record: ExecutorRecord) -> None:
         path = self.layout.executor_meta(record.framework_id, record.executor_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(path.parent)
         _write_atomic(path, asdict(record))
 
     def record_update(self, record: ExecutorRecord, task_status: dict[str, Any]) -> bool:
@@ -131,9 +152,17 @@ class AgentStore:
         self._log.close()
 
 
+def _private_dirs(*directories: Path) -> None:
+    for directory in directories:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+
+
 def _write_atomic(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fp:
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w") as fp:
         json.dump(value, fp)
         fp.flush()
         os.fsync(fp.fileno())

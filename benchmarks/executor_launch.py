@@ -298,7 +298,16 @@ class Agent:
         self.log = work / "agent.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*borealis, "agent", "--work-dir", str(work / "agent"), "--port", "0"],
+                [
+                    *borealis,
+                    "agent",
+                    "--work-dir",
+                    str(work / "agent"),
+                    "--port",
+                    "0",
+                    "--token-file",
+                    str(work / "agent.token"),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -329,6 +338,11 @@ class Agent:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """The framework API's bearer token (the agent made the file at its start)."""
+        return {"Authorization": f"Bearer {(self.work / 'agent.token').read_text().strip()}"}
+
     def request(
         self,
         method: str,
@@ -341,6 +355,8 @@ class Agent:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
+            if path != "/health":
+                headers.update(self.auth)
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
@@ -428,7 +444,9 @@ class Updates(threading.Thread):
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.agent.port, timeout=40)
-                conn.request("GET", f"/api/v1/agent/updates?after={after}&wait=2")
+                conn.request(
+                    "GET", f"/api/v1/agent/updates?after={after}&wait=2", headers=self.agent.auth
+                )
                 response = conn.getresponse()
                 body = response.read()
                 now = time.time()

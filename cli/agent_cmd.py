@@ -1,6 +1,7 @@
 """borealis agent: the embedded single-host agent (launches executors, serves their API)
 
     borealis agent [--work-dir DIR | --root DIR] [--ip 127.0.0.1] [--port 5051]
+                   [--token-file PATH] [--allow-host NAME]...
                    [--allow-root-tasks] [--no-setuid]
 
 Launches borealis executor for each task a framework sends it, as a Mesos agent would,
@@ -11,6 +12,10 @@ docs/mesos.md.
 Each task runs as its job role's Unix user; executor_uris are fetched as the launch's
 user. --allow-root-tasks lets a task run (and fetch) as root; --no-setuid runs every task
 as the agent's own user (root, for a root agent), whatever its role (docs/security.md).
+
+Frameworks authenticate with Authorization: Bearer <token>; the token is ROOT/secrets/
+agent.token (made 0600 at the first start) unless --token-file names another file. Each
+executor gets a secret of its own (MESOS_EXECUTOR_AUTHENTICATION_TOKEN).
 """
 
 from __future__ import annotations
@@ -21,7 +26,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .options import add_listen, add_root, command_parser, duration_type, listen_of, root_of
+from .options import (
+    add_allow_host,
+    add_listen,
+    add_root,
+    add_token_file,
+    allowed_hosts_of,
+    command_parser,
+    daemon_token,
+    duration_type,
+    listen_of,
+    root_of,
+)
 from .serve import Service, serve
 
 
@@ -30,6 +46,8 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--work-dir", type=Path, help="default: ROOT/agent")
     add_root(parser)
     add_listen(parser, port=5051)
+    add_token_file(parser, "--token-file", "ROOT/secrets/agent.token", "the framework API's token")
+    add_allow_host(parser)
     parser.add_argument(
         "--reregistration-timeout",
         type=duration_type("--reregistration-timeout"),
@@ -54,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     listen = listen_of(args)
     work_dir = (args.work_dir or root_of(args).agent_work_dir.path).absolute()
     work_dir.mkdir(parents=True, exist_ok=True)
+    token = daemon_token("--token-file", args.token_file or root_of(args).agent_token)
+    allowed = allowed_hosts_of(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, NO_SETUID_ENV
 
@@ -73,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             agent.store.close()
 
         return Service(
-            make_app(agent),
+            make_app(agent, token=token, allowed_hosts=allowed),
             about=f"(agent id {agent.store.agent_id}, work dir {work_dir})",
             server={"max_body_size": 16 << 20},
             loops=[agent.watch],

@@ -11,7 +11,8 @@ never runs submitted code. The scheduler of CLUSTER comes from a clusters.json
 ([{"name": "local", "scheduler_uri": "http://127.0.0.1:8081"}, ...], as in Aurora): the
 one given with --clusters, else $BOREALIS_CLUSTERS, ~/.borealis/clusters.json, then
 /etc/borealis/clusters.json. The cluster local is http://127.0.0.1:8081 unless one says
-otherwise.
+otherwise. The scheduler's token: $BOREALIS_TOKEN, else the cluster's auth_token_file in
+clusters.json, else ROOT/secrets/scheduler.token, else ~/.borealis/token.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.jobkey import JobKey
 
-from .clusters import call, scheduler_uri
+from .clusters import find
 from .options import command_parser, parse_bindings
 
 
@@ -54,14 +55,20 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 def fail(status: int, reply: Any) -> int:
     error = reply.get("error") if isinstance(reply, dict) else None
     print(f"borealis: {error or f'the scheduler answered {status}'}", file=sys.stderr)
+    if status == 401:
+        print(
+            "borealis: set $BOREALIS_TOKEN, or auth_token_file in clusters.json, to the "
+            "scheduler's token",
+            file=sys.stderr,
+        )
     return 2 if status in (400, 404, 409) else 1
 
 
 def run(args: argparse.Namespace) -> int:
     if args.verb == "list":
         cluster, _, role = args.where.partition("/")
-        base = scheduler_uri(cluster, args.clusters)
-        status, reply = call(f"{base}/api/v1/jobs" + (f"?role={role}" if role else ""))
+        scheduler = find(cluster, args.clusters)
+        status, reply = scheduler.call("/api/v1/jobs" + (f"?role={role}" if role else ""))
         if status != 200:
             return fail(status, reply)
         if args.json:
@@ -73,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{job['key']}  instances={job['instances']}{killed}  {states}")
         return 0
     key = JobKey.parse(args.key, "CLUSTER/ROLE/ENV/NAME")
-    base = scheduler_uri(key.cluster, args.clusters)
-    url = f"{base}/api/v1/jobs/{key}"
+    scheduler = find(key.cluster, args.clusters)
+    path = f"/api/v1/jobs/{key}"
     if args.verb == "create":
         from borealis.executor.config import convert, loader
         from borealis.executor.config.jobdoc import job_document
@@ -83,19 +90,19 @@ def run(args: argparse.Namespace) -> int:
         spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(args.bind)))
         if spec.key != key:
             raise InputError(args.config, "jobs", f"the job in the config is {spec.key}, not {key}")
-        status, reply = call(f"{base}/api/v1/jobs", "POST", spec.to_json())
+        status, reply = scheduler.call("/api/v1/jobs", "POST", spec.to_json())
         if status != 200:
             return fail(status, reply)
         print(f"created {reply['key']}: {len(reply['tasks'])} instances")
         return 0
     if args.verb in ("kill", "restart"):
-        status, reply = call(f"{url}/{args.verb}", "POST", {})
+        status, reply = scheduler.call(f"{path}/{args.verb}", "POST", {})
         if status != 200:
             return fail(status, reply)
         count = reply.get("killing", reply.get("restarting", 0))
         print(f"{args.verb} {key}: {count} running instances asked to stop")
         return 0
-    status, reply = call(url)
+    status, reply = scheduler.call(path)
     if status != 200:
         return fail(status, reply)
     if args.json:

@@ -1,7 +1,7 @@
 """borealis observer: serve the web UI and JSON API over the tasks on this host
 
     borealis observer [--root DIR]... [--mesos-root DIR]... [--ip 127.0.0.1] [--port 1338]
-                      [--auth-token-file FILE]
+                      [--auth-token-file FILE] [--allow-host NAME]...
 
 Reads tasks from checkpoint roots (--root, repeatable; default: the same root borealis run
 uses), from the embedded agent's runs under each (ROOT/agent), and from every executor run
@@ -21,7 +21,14 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot, default_root
 
-from .options import add_listen, command_parser, duration_type, listen_of
+from .options import (
+    add_allow_host,
+    add_listen,
+    allowed_hosts_of,
+    command_parser,
+    duration_type,
+    listen_of,
+)
 from .serve import Service, serve
 
 DEFAULT_PORT = 1338
@@ -37,6 +44,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     )
     add_listen(parser, port=DEFAULT_PORT)
     parser.add_argument("--auth-token-file", type=Path, help="file holding the bearer token")
+    add_allow_host(parser)
     parser.add_argument(
         "--refresh-interval",
         type=duration_type("--refresh-interval"),
@@ -93,6 +101,7 @@ def check(args: argparse.Namespace) -> tuple[list[Path], list[Path], str | None]
 
 def run(args: argparse.Namespace) -> int:
     roots, mesos, token = check(args)
+    allowed = allowed_hosts_of(args)
     from borealis.observer.app import Keeper, make_app
     from borealis.observer.store import TaskStore
 
@@ -109,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
         return Service(
-            make_app(store, auth_token=token),
+            make_app(store, auth_token=token, allowed_hosts=allowed),
             about=(
                 f"({counts['active']} active, {counts['finished']} finished tasks; "
                 f"roots: {', '.join(str(r) for r in roots + mesos)})"

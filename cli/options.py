@@ -151,6 +151,42 @@ def add_listen(parser: argparse.ArgumentParser, port: int) -> None:
     )
 
 
+def add_allow_host(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name this daemon answers to besides localhost, 127.0.0.1, ::1 and its "
+        "--ip (repeatable; other Hosts get 421: no DNS rebinding)",
+    )
+
+
+def allowed_hosts_of(args: argparse.Namespace) -> frozenset[str]:
+    from borealis.contract.requestcheck import allowed_hosts
+
+    for name in args.allow_host:
+        if not name.strip() or any(c.isspace() or c in "/@?#" for c in name):
+            raise InputError("--allow-host", name, "expected a host name or address")
+    return allowed_hosts(args.ip, args.allow_host)
+
+
+def add_token_file(parser: argparse.ArgumentParser, flag: str, default: str, what: str) -> None:
+    parser.add_argument(
+        flag, type=Path, metavar="PATH", help=f"{what} (default {default}; made 0600 if missing)"
+    )
+
+
+def daemon_token(flag: str, path: Path) -> str:
+    """The token in ``path``, created at a daemon's first start; bad input names ``flag``."""
+    from borealis.contract.credentials import CredentialError, ensure_token
+
+    try:
+        return ensure_token(path.absolute())
+    except CredentialError as e:
+        raise InputError(flag, "", str(e)) from None
+
+
 def listen_of(args: argparse.Namespace) -> Listen:
     return Listen(args.ip, args.port)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from borealis.contract.taskspec import LOGGER_DESTINATIONS, LOGGER_MODES, LoggerSpec, RotatePolicy
+from borealis.executor.runner.cgroups import DEFAULT_MAX_PIDS
 from borealis.executor.runner.monitor import DEFAULT_INTERVAL, MonitorOptions
 from borealis.executor.runner.planner import DEFAULT_MAX_RUNS
 from borealis.executor.runner.runner import RunnerOptions
@@ -32,6 +33,20 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"most runs of one process, whatever their outcome (default {DEFAULT_MAX_RUNS}; "
         "0 = no limit)",
+    )
+    group.add_argument(
+        "--max-pids",
+        type=int_type("--max-pids"),
+        default=DEFAULT_MAX_PIDS,
+        metavar="N",
+        help=f"pids.max of the task's cgroup, where it has one (default {DEFAULT_MAX_PIDS}; "
+        "0 = no limit; see docs/security.md)",
+    )
+    group.add_argument(
+        "--no-memory-limit",
+        action="store_true",
+        help="do not give the task's cgroup a memory limit from Resources.ram (the kernel "
+        "then does not stop a task over its RAM; see --enforce-ram)",
     )
     group.add_argument(
         "--preserve-env",
@@ -110,6 +125,9 @@ def runner_options(args: argparse.Namespace) -> RunnerOptions:
     return RunnerOptions(
         kill_grace=parse_duration(args.kill_grace, "--kill-grace"),
         max_runs=args.max_runs,
+        # borealis kill has neither: a resumed runner uses the limits recorded at the start
+        max_pids=getattr(args, "max_pids", DEFAULT_MAX_PIDS),
+        memory_limit=not getattr(args, "no_memory_limit", False),
         preserve_env=args.preserve_env,
         logger=LoggerSpec(args.log_destination, args.log_mode, policy),
         monitor=MonitorOptions(

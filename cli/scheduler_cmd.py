@@ -1,11 +1,16 @@
 """borealis scheduler: keep every job's instances running (the embedded default: one agent)
 
     borealis scheduler [--agent URL | --master zk://HOSTS/PATH] [--db FILE]
-                       [--ip 127.0.0.1] [--port 8081]
+                       [--ip 127.0.0.1] [--port 8081] [--token-file PATH]
+                       [--agent-token-file PATH] [--allow-host NAME]...
 
 Jobs arrive through its HTTP API (borealis job create); their state lives in SQLite (--db,
 default ROOT/scheduler.db) and survives restarts. The embedded default drives one borealis
 agent on this host; with --master it is a Mesos framework. See docs/scheduler.md.
+
+Its API needs Authorization: Bearer <token>: the token is ROOT/secrets/scheduler.token (made
+0600 at the first start) unless --token-file names another file. It calls the agent with the
+agent's token, ROOT/secrets/agent.token unless --agent-token-file says otherwise.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from .options import (
+    add_allow_host,
     add_listen,
     add_root,
+    add_token_file,
+    allowed_hosts_of,
     command_parser,
+    daemon_token,
     duration_type,
     listen_of,
     root_of,
@@ -49,6 +58,11 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--db", type=Path, help="SQLite file (default ROOT/scheduler.db)")
     add_root(parser)
     add_listen(parser, port=8081)
+    add_token_file(parser, "--token-file", "ROOT/secrets/scheduler.token", "the API's token")
+    add_token_file(
+        parser, "--agent-token-file", "ROOT/secrets/agent.token", "the embedded agent's token"
+    )
+    add_allow_host(parser)
     parser.add_argument("--observer-url", default="", help="links to each task's observer page")
     parser.add_argument("--placement", choices=["spread", "pack"], default="spread")
     policy = parser.add_argument_group("policy")
@@ -88,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     # A directory of its own is private; the default one (the checkpoint root) must stay
     # passable for task users on their way to their sandboxes (docs/security.md).
     db.parent.mkdir(mode=0o700 if args.db else 0o711, parents=True, exist_ok=True)
+    token = daemon_token("--token-file", args.token_file or root_of(args).scheduler_token)
+    allowed = allowed_hosts_of(args)
+    guard: dict[str, Any] = {"token": token, "allowed_hosts": allowed}
     policy = Policy(
         flapping_threshold=args.flapping_threshold,
         penalty_initial=args.penalty,
@@ -115,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 reconcile_interval=args.reconcile_interval,
             )
             return Service(
-                make_app(framework.scheduler, args.observer_url),
+                make_app(framework.scheduler, args.observer_url, **guard),
                 about=f"(Mesos: {args.master})",
                 server=body,
                 start=framework.start,
@@ -126,11 +143,15 @@ def run(args: argparse.Namespace) -> int:
         from borealis.scheduler.local import LocalBackend
 
         backend = LocalBackend(
-            args.agent, cpu=args.host_cpu, ram=args.host_ram, work_dir=str(db.parent)
+            args.agent,
+            cpu=args.host_cpu,
+            ram=args.host_ram,
+            work_dir=str(db.parent),
+            agent_token_file=(args.agent_token_file or root_of(args).agent_token).absolute(),
         )
         embedded = Embedded(Scheduler(Store(db), backend, policy), backend)
         return Service(
-            make_app(embedded.scheduler, args.observer_url),
+            make_app(embedded.scheduler, args.observer_url, **guard),
             about=f"(agent: {args.agent})",
             server=body,
             start=embedded.start,

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from borealis.contract import summary
+from borealis.contract import containment, summary
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.replay import RunnerState, load_salvaged
@@ -56,6 +56,7 @@ class TaskView:
     spec: TaskSpec | None
     sample: Sample | None = None
     problem: str | None = None  # what could not be read (its state is what came before)
+    containment: containment.Containment | None = None  # cgroup or process-tree mode
 
     @property
     def live_sample(self) -> Sample | None:
@@ -88,7 +89,11 @@ def view(root: CheckpointRoot, task_id: str) -> TaskView:
         sample = latest(paths.resources)
     except Exception:  # resource figures are advisory: never the reason a task is hidden
         sample = None
-    return TaskView(task_id, salvage.state, spec, sample, problem)
+    try:
+        contained = containment.read(paths.containment)
+    except ValueError:
+        contained = None  # a damaged record: status still shows the rest
+    return TaskView(task_id, salvage.state, spec, sample, problem, contained)
 
 
 def _bytes(n: int | None) -> str:
@@ -114,6 +119,7 @@ def status_json(v: TaskView) -> dict[str, Any]:
     out["runner_alive"] = v.runner_alive
     out["resources"] = v.sample.to_json() if v.sample else None
     out["unreadable"] = v.problem
+    out["containment"] = v.containment.to_json() if v.containment else None
     return out
 
 
@@ -138,6 +144,8 @@ def print_task(v: TaskView) -> None:
         )
         if header.ports:
             print("  ports    " + " ".join(f"{k}={p}" for k, p in sorted(header.ports.items())))
+    if v.containment is not None:
+        print(f"  contain  {containment.describe(v.containment)}")
     if v.state.runners:
         alive = "alive" if v.runner_alive else "not running"
         print(f"  runner   pid {v.state.runners[-1].identity.pid} ({alive})")

@@ -11,7 +11,7 @@ from typing import Any
 
 from borealis.contract.jobkey import JobKey
 
-from .clusters import call, scheduler_uri
+from .clusters import find
 from .job_cmd import fail
 from .options import command_parser
 
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
         query.append(f"job={JobKey.parse(where, 'CLUSTER/ROLE/ENV/NAME')}")
     if args.all:
         query.append("all=1")
-    base = scheduler_uri(cluster)
-    status, reply = call(f"{base}/api/v1/tasks" + ("?" + "&".join(query) if query else ""))
+    scheduler = find(cluster)
+    status, reply = scheduler.call("/api/v1/tasks" + ("?" + "&".join(query) if query else ""))
     if status != 200:
         return fail(status, reply)
     if args.json:

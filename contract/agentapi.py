@@ -10,12 +10,31 @@ Standard library only.
 from __future__ import annotations
 
 import enum
+import re
 
 LAUNCH = "/api/v1/agent/launch"
 KILL = "/api/v1/agent/kill"
 SHUTDOWN = "/api/v1/agent/shutdown"
 UPDATES = "/api/v1/agent/updates"
 STATE = "/api/v1/agent/state"
+
+# A framework, executor or task id becomes a directory name: checked before it touches a path.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+TASK_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # contract/layout.py's task ids
+
+
+def id_problem(value: object, task: bool = False) -> str | None:
+    """Why ``value`` cannot be an id (``None``: it can). Ids start with a letter or digit
+    (task ids also with ``_``), hold only ``[A-Za-z0-9._-]``, and are 1-200 characters long."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if not (TASK_ID_RE if task else ID_RE).fullmatch(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        return (
+            f"{shown!r} is not an id: 1-200 characters from [A-Za-z0-9._-], "
+            "not starting with '.' or '-'"
+        )
+    return None
 
 
 class Refusal(enum.Enum):

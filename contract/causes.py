@@ -58,6 +58,7 @@ class OverLimit:
     resource: Resource
     used: int  # bytes
     reserved: int  # bytes
+    oom_kills: int = 0  # RAM: processes the kernel killed at the task cgroup's memory limit
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def describe(cause: Cause) -> str:
         if cause.resource is Resource.DISK:
             used = format_bytes(cause.used)
             what = f"disk limit exceeded: the sandbox uses {cause.used} bytes ({used})"
+        elif cause.oom_kills:
+            what = (
+                f"RAM limit exceeded: the kernel killed {cause.oom_kills} process(es) out of "
+                f"memory in the task's cgroup (peak {format_bytes(cause.used)})"
+            )
         else:
             what = (
                 f"RAM limit exceeded: the task's processes use {cause.used} bytes "
@@ -108,6 +114,7 @@ def cause_to_json(cause: Cause) -> dict[str, Any]:
             "resource": cause.resource.value,
             "used": cause.used,
             "reserved": cause.reserved,
+            **({"oom_kills": cause.oom_kills} if cause.oom_kills else {}),
         }
     return {"kind": "signalled", "signal": cause.signal, "lost": cause.lost}
 
@@ -128,7 +135,12 @@ def cause_from_json(obj: Any) -> Cause:
                 tuple((str(n), tuple(map(str, on))) for n, on in dict(obj["blocked"]).items())
             )
         if kind == "over_limit":
-            return OverLimit(Resource(obj["resource"]), _int(obj["used"]), _int(obj["reserved"]))
+            return OverLimit(
+                Resource(obj["resource"]),
+                _int(obj["used"]),
+                _int(obj["reserved"]),
+                _int(obj.get("oom_kills", 0)),
+            )
         if kind == "signalled":
             return Signalled(str(obj["signal"]), bool(obj["lost"]))
     except (KeyError, TypeError) as e:

@@ -10,8 +10,12 @@ Operators, log collectors, the observer and the executor rely on these paths;
     <root>/checkpoints/<task_id>/doorbell    FIFO: coordinators wake the runner
     <root>/checkpoints/<task_id>/runner.log  the runner's own output, when an executor starts it
     <root>/checkpoints/<task_id>/resources[.1]   resource samples, newest file last
+    <root>/checkpoints/<task_id>/containment cgroup or process-tree mode, and the task's groups
     <root>/sandboxes/<task_id>/              default sandbox of ``borealis run``
     <root>/agent/                            work directory of the embedded ``borealis agent``
+    <root>/secrets/agent.token               bearer token of the agent's framework API (0600)
+    <root>/secrets/scheduler.token           bearer token of the scheduler's API (0600)
+    ~/.borealis/token                        a user's token for the scheduler, if they have one
     <sandbox>/.logs/<process>/<run>/stdout|stderr   process output (rotated: stdout.1 ...)
 
 A Mesos agent's work directory (and the embedded agent's, which copies it)::
@@ -36,6 +40,7 @@ from pathlib import Path
 
 ROOT_ENV = "BOREALIS_ROOT"
 AGENT_DIR = "agent"  # the embedded agent's work directory, under the checkpoint root
+SECRETS_DIR = "secrets"  # the daemons' credentials, under the checkpoint root (mode 0700)
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 LOG_DIR_NAME = ".logs"
@@ -61,6 +66,11 @@ def default_root() -> Path:
         os.path.expanduser("~"), ".local", "state"
     )
     return Path(state_home) / "borealis"
+
+
+def user_token() -> Path:
+    """A user's own token for the scheduler (``~/.borealis/token``), read by the CLI last."""
+    return Path(os.path.expanduser("~")) / ".borealis" / "token"
 
 
 def check_task_id(task_id: str) -> str:
@@ -109,6 +119,21 @@ class CheckpointRoot:
     def agent_work_dir(self) -> AgentWorkDir:
         """Where ``borealis agent`` keeps its executors' run directories by default."""
         return AgentWorkDir(self.path / AGENT_DIR)
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The daemons' credentials (a 0700 directory of 0600 files)."""
+        return self.path / SECRETS_DIR
+
+    @property
+    def agent_token(self) -> Path:
+        """The bearer token of ``borealis agent``'s framework API, by default."""
+        return self.secrets_dir / "agent.token"
+
+    @property
+    def scheduler_token(self) -> Path:
+        """The bearer token of ``borealis scheduler``'s API, by default."""
+        return self.secrets_dir / "scheduler.token"
 
     def with_agent_runs(self) -> list[CheckpointRoot]:
         """This root and the checkpoint root of every run of the embedded agent working under
@@ -197,6 +222,11 @@ class TaskPaths:
     def resources(self) -> Path:
         """The live resource history file (``resources.1`` holds the previous one)."""
         return self.checkpoint_dir / "resources"
+
+    @property
+    def containment(self) -> Path:
+        """How the task's processes are contained (``contract/containment.py``)."""
+        return self.checkpoint_dir / "containment"
 
     @property
     def default_sandbox(self) -> Path:

@@ -55,13 +55,23 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     ]
 
 
-def make_app(store: TaskStore, *, auth_token: str | None = None) -> tornado.web.Application:
+def make_app(
+    store: TaskStore,
+    *,
+    auth_token: str | None = None,
+    allowed_hosts: frozenset[str] | None = None,
+) -> tornado.web.Application:
+    """The observer's routes; ``allowed_hosts`` (default: the loopback names) is what a
+    request's Host may name."""
+    from borealis.contract.requestcheck import allowed_hosts as loopback
+
     metrics = Metrics(store)
     settings: dict[str, Any] = {
         "store": store,
         "metrics": metrics,
         "observe_request": metrics.observe,
         "auth_token": auth_token,
+        "allowed_hosts": allowed_hosts if allowed_hosts is not None else loopback("127.0.0.1"),
         "template_path": str(HERE / "templates"),
         "static_path": str(HERE / "static"),
         "autoescape": "xhtml_escape",

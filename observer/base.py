@@ -3,6 +3,8 @@
 * Optional bearer token (``--auth-token-file``): every route but ``/health`` needs
   ``Authorization: Bearer <token>`` or the cookie a browser gets by opening any page once
   with ``?token=<token>`` (the observer then redirects to the same page without it).
+* Before the token: the Host, Origin and content-type rules every Borealis daemon applies
+  (``contract/requestcheck.py``), so a DNS-rebinding page or another site gets nothing.
 * Headers that keep a browser from running anything it did not get from the observer
   itself (a strict ``Content-Security-Policy``: no inline scripts), from sniffing a log
   into HTML, or from framing the pages.
@@ -12,13 +14,14 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
+
+from borealis.contract import credentials, requestcheck
 
 from .sandbox import Refused
 from .store import TaskStore
@@ -30,8 +33,15 @@ CSP = (
 )
 
 
+def on_site(path: str) -> str:
+    """``path`` as a redirect target that stays on this site: one leading slash, never the
+    ``//host`` or ``/\\host`` a browser would take for another site."""
+    return "/" + path.lstrip("/\\")
+
+
 class BaseHandler(tornado.web.RequestHandler):
     public = False  # True: no token needed (/health)
+    _started: float | None = None  # set by prepare(), which a non-UTF-8 path never reaches
 
     @property
     def store(self) -> TaskStore:
@@ -47,22 +57,33 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         self._started = time.monotonic()
+        request = self.request
+        refusal = requestcheck.check(
+            request.method or "",
+            request.host,
+            request.headers.get("Origin"),
+            request.headers.get("Content-Type"),
+            self.settings["allowed_hosts"],
+        )
+        if refusal is not None:
+            raise tornado.web.HTTPError(
+                requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]
+            )
         token: str | None = self.settings.get("auth_token")
         if token is None or self.public:
             return
-        given = self.request.headers.get("Authorization", "")
-        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
-            return
-        cookie = self.get_cookie(COOKIE)
-        if cookie is not None and hmac.compare_digest(cookie.encode(), token.encode()):
+        given = credentials.bearer(self.request.headers.get("Authorization"))
+        if credentials.matches(given, token) or credentials.matches(self.get_cookie(COOKIE), token):
             return
         offered = self.get_query_argument("token", None)
-        if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
+        if credentials.matches(offered, token):
             self.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             rest = {
-                k: v[-1].decode() for k, v in self.request.query_arguments.items() if k != "token"
+                k: v[-1].decode("utf-8", "replace")
+                for k, v in self.request.query_arguments.items()
+                if k != "token"
             }
-            self.redirect(self.request.path + (f"?{urlencode(rest)}" if rest else ""))
+            self.redirect(on_site(self.request.path) + (f"?{urlencode(rest)}" if rest else ""))
             return
         self.set_header("WWW-Authenticate", 'Bearer realm="borealis-observer"')
         raise tornado.web.HTTPError(401, reason="a valid token is needed")
@@ -70,7 +91,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_finish(self) -> None:
         observe = self.settings.get("observe_request")
         if observe is not None:
-            observe(type(self).__name__, self.get_status(), time.monotonic() - self._started)
+            took = 0.0 if self._started is None else time.monotonic() - self._started
+            observe(type(self).__name__, self.get_status(), took)
 
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         try:

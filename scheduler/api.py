@@ -1,4 +1,9 @@
-"""The scheduler's HTTP JSON API (docs/scheduler.md) and its one web page."""
+"""The scheduler's HTTP JSON API (docs/scheduler.md) and its one web page.
+
+Every request passes ``contract/requestcheck.py`` first (Host, Origin, JSON for POSTs); the
+API under ``/api/`` needs the scheduler's bearer token; the read-only page and ``/health`` do
+not. Every refusal and every bad input is one JSON line, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from urllib.parse import quote
 import tornado.escape
 import tornado.web
 
+from borealis.contract import credentials, requestcheck
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
+from borealis.contract.requestcheck import RequestRefusal, reason_text
 
 from .core import Conflict, NotFound, Scheduler
 
@@ -19,6 +26,29 @@ KEY = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 
 
 class Handler(tornado.web.RequestHandler):
+    public = False  # True: no token (the page, /health)
+
+    def prepare(self) -> None:
+        request = self.request
+        refusal = requestcheck.check(
+            request.method or "",
+            request.host,
+            request.headers.get("Origin"),
+            request.headers.get("Content-Type"),
+            self.settings["allowed_hosts"],
+        )
+        if refusal is None and not self.public:
+            given = credentials.bearer(request.headers.get("Authorization"))
+            if given is None:
+                refusal = RequestRefusal.NO_CREDENTIAL
+                self.set_header("WWW-Authenticate", 'Bearer realm="borealis-scheduler"')
+            elif not credentials.matches(given, self.settings["token"]):
+                refusal = RequestRefusal.WRONG_CREDENTIAL
+        if refusal is not None:
+            raise tornado.web.HTTPError(
+                requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]
+            )
+
     @property
     def scheduler(self) -> Scheduler:
         scheduler: Scheduler = self.settings["scheduler"]
@@ -35,11 +65,11 @@ class Handler(tornado.web.RequestHandler):
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, NotFound):
-            self.send_error(404, reason=str(e))
+            self.send_error(404, reason=reason_text(str(e)))
         elif isinstance(e, Conflict):
-            self.send_error(409, reason=str(e))
+            self.send_error(409, reason=reason_text(str(e)))
         elif isinstance(e, (InputError, ValueError)):
-            self.send_error(400, reason=str(e).replace("\n", " ")[:500])
+            self.send_error(400, reason=reason_text(str(e).replace("\n", " ")))
         else:
             super()._handle_request_exception(e)
 
@@ -72,9 +102,17 @@ class Jobs(Handler):
     def post(self) -> None:
         try:
             value = json.loads(self.request.body or b"")
+        except RecursionError:
+            raise InputError("request body", "", "nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError("request body", "", f"not JSON: {e}") from None
-        job = job_from_json(value, "job")
+        if not isinstance(value, dict):
+            raise InputError("request body", "", "expected a JSON object (a job)")
+        try:
+            job = job_from_json(value, "job")
+        except (TypeError, AttributeError, KeyError, RecursionError) as e:
+            # a field of the wrong type that the converter did not name: still bad input
+            raise InputError("job", "", f"malformed ({type(e).__name__}: {e})") from None
         tasks = self.scheduler.create_job(job)
         self.reply({"key": str(job.key), "tasks": [t.task_id for t in tasks]})
 
@@ -122,13 +160,17 @@ class TaskHistory(Handler):
         self.reply({**task.to_json(), "history": self.scheduler.store.history(task_id)})
 
 
-class Health(tornado.web.RequestHandler):
+class Health(Handler):
+    public = True
+
     def get(self) -> None:
         self.finish("OK\n")
 
 
 class Page(Handler):
     """Roles, jobs and instances with state, host, and a link to the observer's task page."""
+
+    public = True  # read-only; Host and Origin are still checked
 
     def get(self) -> None:
         esc = tornado.escape.xhtml_escape
@@ -162,7 +204,13 @@ class Page(Handler):
         )
 
 
-def make_app(scheduler: Scheduler, observer_url: str = "") -> tornado.web.Application:
+def make_app(
+    scheduler: Scheduler,
+    observer_url: str = "",
+    *,
+    token: str,
+    allowed_hosts: frozenset[str],
+) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/", Page),
@@ -176,5 +224,7 @@ def make_app(scheduler: Scheduler, observer_url: str = "") -> tornado.web.Applic
         ],
         scheduler=scheduler,
         observer_url=observer_url,
+        token=token,
+        allowed_hosts=allowed_hosts,
         serve_traceback=False,
     )

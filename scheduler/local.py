@@ -1,5 +1,6 @@
 """The embedded backend: one host, this machine, driven through ``borealis agent``'s JSON API
-(docs/mesos.md). Launches build the executor's envelope from the job and the assigned ports."""
+(docs/mesos.md), with the agent's bearer token on every call. Launches build the executor's
+envelope from the job and the assigned ports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import shutil
 import socket
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -17,6 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from borealis.contract import agentapi
 from borealis.contract.agentapi import Refusal
+from borealis.contract.credentials import CredentialError, read_token
 from borealis.contract.envelope import Envelope
 from borealis.contract.jobspec import JobSpec
 from borealis.contract.mesos import MesosState
@@ -53,14 +56,33 @@ class LocalBackend:
         disk: int | None = None,
         ports: tuple[int, int] = (31000, 32000),
         work_dir: str = "/",
+        agent_token_file: Path | None = None,
     ) -> None:
         self.agent_url = agent_url.rstrip("/")
+        self.agent_token_file = agent_token_file
+        self._token = ""
         self.hostname = hostname or socket.gethostname()
         self.cpu = cpu if cpu is not None else float(os.cpu_count() or 1)
         self.ram = ram if ram is not None else psutil.virtual_memory().total
         self.disk = disk if disk is not None else shutil.disk_usage(work_dir).free
         self.ports = ports
         self.http = AsyncHTTPClient()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The agent's token as a header, read when first needed (the agent makes it at its
+        first start, which may come after ours)."""
+        if not self._token and self.agent_token_file is not None:
+            try:
+                self._token = read_token(self.agent_token_file)
+            except CredentialError as e:
+                log.warning("no agent token yet: %s", e)
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def _check_auth(self, code: int) -> None:
+        if code in (401, 403) and self._token:
+            log.warning("the agent refused our token (%d): reading it again", code)
+            self._token = ""  # rotated: the next call reads the file again
 
     def hosts(self) -> list[Host]:
         return [Host(self.hostname, self.cpu, self.ram, self.disk, (self.ports,))]
@@ -69,7 +91,7 @@ class LocalBackend:
         request = HTTPRequest(
             self.agent_url + path,
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self.auth},
             body=json.dumps(body),
             request_timeout=30,
         )
@@ -77,6 +99,7 @@ class LocalBackend:
             response = await self.http.fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as e:
             return 599, {"error": str(e)}
+        self._check_auth(response.code)
         try:
             return response.code, json.loads(response.body or b"{}")
         except json.JSONDecodeError:
@@ -121,15 +144,22 @@ class LocalBackend:
     async def updates(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
         request = HTTPRequest(
             f"{self.agent_url}{agentapi.UPDATES}?after={after}&wait={wait:g}",
+            headers=self.auth,
             request_timeout=wait + 30,
         )
-        response = await self.http.fetch(request)
+        try:
+            response = await self.http.fetch(request)
+        except HTTPClientError as e:
+            self._check_auth(e.code)
+            raise
         body = json.loads(response.body)
         return body["updates"], int(body["last"])
 
     async def known(self) -> dict[str, MesosState]:
         """Every task the agent holds, with its latest state."""
-        response = await self.http.fetch(f"{self.agent_url}{agentapi.STATE}", request_timeout=30)
+        response = await self.http.fetch(
+            f"{self.agent_url}{agentapi.STATE}", headers=self.auth, request_timeout=30
+        )
         state = json.loads(response.body)
         known: dict[str, MesosState] = {}
         for executor in state["executors"]:

@@ -21,6 +21,17 @@ from typing import Any
 
 from support import REPO, kill_leftovers, wait_for
 
+from borealis.contract.layout import AgentWorkDir, CheckpointRoot
+
+
+def default_root() -> CheckpointRoot:
+    """The test's state root ($BOREALIS_ROOT, set per test by conftest.py)."""
+    return CheckpointRoot(Path(os.environ["BOREALIS_ROOT"]))
+
+
+def bearer(token_file: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+
 
 def start_daemon(
     command: str, args: list[str], log: Path, port: int = 0, env: dict[str, str] | None = None
@@ -70,15 +81,38 @@ class AgentProcess:
     process: subprocess.Popen[bytes] | None = None
     after: int = 0
     env: dict[str, str] | None = None
+    token_file: Path | None = None  # default: the test root's secrets/agent.token
+
+    def __post_init__(self) -> None:
+        if self.token_file is None:
+            self.token_file = default_root().agent_token
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def auth(self) -> dict[str, str]:
+        assert self.token_file is not None
+        return bearer(self.token_file)
+
+    def executor_secret(self, framework_id: str, executor_id: str) -> str:
+        """The secret the agent handed this executor (from its 0600 metadata; we are root)."""
+        meta = AgentWorkDir(self.work_dir).executor_meta(framework_id, executor_id)
+        return str(json.loads(meta.read_text())["secret"])
+
     def start(self, *extra: str) -> None:
         self.process, self.port = start_daemon(
             "agent",
-            ["--work-dir", str(self.work_dir), "--reregistration-timeout", "5s", *extra],
+            [
+                "--work-dir",
+                str(self.work_dir),
+                "--token-file",
+                str(self.token_file),
+                "--reregistration-timeout",
+                "5s",
+                *extra,
+            ],
             self.log,
             self.port,
             self.env,
@@ -102,7 +136,7 @@ class AgentProcess:
             self.url + path,
             data=json.dumps(body).encode(),
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self.auth},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as r:
@@ -111,7 +145,8 @@ class AgentProcess:
             return e.code, json.loads(e.read() or b"{}")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=40) as r:
+        request = urllib.request.Request(self.url + path, headers=self.auth)
+        with urllib.request.urlopen(request, timeout=40) as r:
             return json.loads(r.read())
 
     def launch(
@@ -186,20 +221,50 @@ class SchedulerProcess:
     port: int = 0
     extra: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
+    agent_token_file: Path | None = None  # default: the test root's secrets/agent.token
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def token_file(self) -> Path:
+        return self.db.parent / "scheduler.token"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.token_file)
+
     def start(self) -> None:
+        agent_token = self.agent_token_file or default_root().agent_token
         self.process, self.port = start_daemon(
             "scheduler",
-            ["--agent", self.agent_url, "--db", str(self.db), *self.extra],
+            [
+                "--agent",
+                self.agent_url,
+                "--db",
+                str(self.db),
+                "--token-file",
+                str(self.token_file),
+                "--agent-token-file",
+                str(agent_token),
+                *self.extra,
+            ],
             self.log,
             self.port,
         )
         self.clusters = self.db.parent / "clusters.json"
-        self.clusters.write_text(json.dumps([{"name": "local", "scheduler_uri": self.url}]))
+        self.clusters.write_text(
+            json.dumps(
+                [
+                    {
+                        "name": "local",
+                        "scheduler_uri": self.url,
+                        "auth_token_file": str(self.token_file),
+                    }
+                ]
+            )
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -207,7 +272,8 @@ class SchedulerProcess:
             self.process.wait(timeout=15)
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+        request = urllib.request.Request(self.url + path, headers=self.auth)
+        with urllib.request.urlopen(request, timeout=30) as r:
             return json.loads(r.read())
 
     def tasks(self, key: str) -> list[dict[str, Any]]:

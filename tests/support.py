@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -168,7 +169,41 @@ def kill_leftovers(under: Path) -> list[int]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry), 9)
                 killed.append(int(entry))
+    remove_task_cgroups(under)
     return killed
+
+
+def remove_task_cgroups(under: Path, wait: float = 5.0) -> None:
+    """Kill and remove the cgroups of tasks under ``under`` whose runner did not (it was
+    killed): every test leaves the host's cgroups as it found them (docs/security.md)."""
+    for dirpath, _, files in os.walk(under):
+        if (
+            "containment" not in files
+            or os.path.basename(os.path.dirname(dirpath)) != "checkpoints"
+        ):
+            continue
+        try:
+            groups = json.loads(Path(dirpath, "containment").read_text()).get("groups", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(groups, dict):
+            continue
+        for group in sorted({Path(d) for d in groups.values() if isinstance(d, str)}):
+            if not group.is_dir():
+                continue
+            with contextlib.suppress(OSError):
+                (group / "cgroup.kill").write_text("1")
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    group.rmdir()
+                    break
+                except OSError:  # busy until its last member is reaped
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+            with contextlib.suppress(OSError):  # other tasks' groups may still be in it
+                group.parent.rmdir()
 
 
 def marked(task_id: str, sandbox: Path | str) -> list[int]:

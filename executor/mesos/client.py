@@ -2,7 +2,8 @@
 
 ``AgentLink.run()`` subscribes and reads the event stream (RecordIO, parsed by bytes across
 any chunking), handing each event to ``on_event``. Calls go on their own connections with
-``Content-Type: application/json`` (exactly; anything else is a 415). Every UPDATE is kept
+``Content-Type: application/json`` (exactly; anything else is a 415) and the executor's secret
+(``MESOS_EXECUTOR_AUTHENTICATION_TOKEN``) as ``Authorization: Bearer``. Every UPDATE is kept
 until the agent sends ACKNOWLEDGED for its uuid, and every launched TaskInfo until one of its
 updates is acknowledged; both lists go into each re-SUBSCRIBE, which is how unacknowledged
 updates reach the agent again (an UPDATE whose POST failed is not retried otherwise, as in
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from collections import OrderedDict
@@ -26,6 +28,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from borealis.contract.credentials import EXECUTOR_TOKEN_ENV
 from borealis.contract.recordio import Parser, RecordIOError
 
 from . import protocol
@@ -43,6 +46,9 @@ class AgentLink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.env = env
+        # The secret is ours alone: nothing started from here on (runners, tasks that keep
+        # the environment, health checks) inherits it and could speak for this executor.
+        os.environ.pop(EXECUTOR_TOKEN_ENV, None)
         self.on_event = on_event
         self.clock = clock
         self.http = AsyncHTTPClient()

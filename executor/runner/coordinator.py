@@ -54,6 +54,7 @@ from borealis.contract.states import ProcessState, process_state_for_exit
 from borealis.contract.stream import StreamWriter, no_space
 from borealis.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
 
+from .cgroups import entered, oom_kills_in
 from .logpump import Output, linger, make_pipe, pump_until_exit
 from .logrotate import RotatingFile
 from .proctree import identify, set_process_name
@@ -105,6 +106,8 @@ class Launch:
     env: dict[str, str]
     logger: LoggerSpec  # the effective logger: the process's own, or the runner's default
     run_as: RunAs | None  # None: stay the runner's user
+    # (task group, home group) pairs: the command is born in the task's cgroups
+    cgroups: tuple[tuple[str, str], ...] = ()
 
 
 def ring(doorbell: str, process: str) -> None:
@@ -350,9 +353,11 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
 
     record(ProcessState.FORKED, coordinator=identify(os.getpid()))
     outputs: list[Output] = []
+    ooms = oom_kills_in(launch.cgroups)
     try:
         stdout, stderr, outputs = _open_outputs(launch, report)
-        pid = _start(launch, stdout, stderr)
+        with entered(launch.cgroups):  # only for the spawn: a group kill must spare us
+            pid = _start(launch, stdout, stderr)
     except Exception as e:  # whatever stops the command from starting ends the run FAILED
         for output in outputs:
             output.close()
@@ -374,7 +379,11 @@ def coordinate(launch: Launch, stream: StreamWriter) -> int:
     else:
         _, status = os.waitpid(pid, 0)
         return_code = os.waitstatus_to_exitcode(status)
-    record(process_state_for_exit(return_code), final=True, return_code=return_code)
+    if return_code == -signal.SIGKILL and oom_kills_in(launch.cgroups) > ooms:
+        reason = "killed by the kernel: out of memory at the task's cgroup memory limit"
+        record(ProcessState.FAILED, final=True, return_code=return_code, reason=reason)
+    else:
+        record(process_state_for_exit(return_code), final=True, return_code=return_code)
     if outputs:
         linger(outputs)  # output of processes it left behind, briefly
     return 0

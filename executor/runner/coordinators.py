@@ -82,6 +82,7 @@ class LaunchSettings:
     default_logger: LoggerSpec  # for processes whose config sets no logger
     preserve_env: bool
     lost_timeout: float
+    cgroup_moves: tuple[tuple[str, str], ...] = ()  # the task's cgroups (cgroups.py)
 
 
 def drain(fd: int) -> bytes:
@@ -448,6 +449,7 @@ class Coordinators:
             env=process_environment(self._task_env, name, run),
             logger=logger,
             run_as=settings.run_as,
+            cgroups=settings.cgroup_moves,
         )
 
     def _fork(self, att: Attachment, run: int, fd: int) -> None:

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from borealis.contract.causes import Cause, Signalled
+from borealis.contract.causes import Cause, OverLimit, Resource, Signalled
+from borealis.contract.containment import describe as describe_containment
 from borealis.contract.layout import CheckpointRoot, log_dir
 from borealis.contract.records import Header, RunnerStarted, TaskStatus
 from borealis.contract.replay import RunnerState
@@ -45,6 +46,7 @@ from borealis.contract.states import TaskState
 from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
+from .cgroups import DEFAULT_MAX_PIDS, TaskGroup, contain
 from .checkpoint import RunnerCheckpoint
 from .coordinators import NO_SPACE_RETRY, Coordinators, LaunchSettings, drain, new_spawner
 from .faults import Faults
@@ -52,7 +54,7 @@ from .monitor import MonitorOptions, ResourceMonitor
 from .planner import DEFAULT_MAX_RUNS, plan, unhealthy
 from .proctree import boot_id, identify
 from .spawner import Spawner
-from .stopping import Stopper
+from .stopping import HostProcesses, Stopper
 
 log = logging.getLogger("borealis.runner")
 
@@ -72,6 +74,8 @@ class RunnerOptions:
     logger: LoggerSpec = field(default_factory=lambda: DEFAULT_LOGGER)
     use_spawner: bool = True  # fork coordinators from a small helper process (spawner.py)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)  # resource sampling
+    max_pids: int = DEFAULT_MAX_PIDS  # pids.max of the task's cgroup (0 = no limit)
+    memory_limit: bool = True  # the task's cgroup is limited to Resources.ram
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class TaskRunner:
         self._spawner = spawner
         self.coordinators: Coordinators | None = None  # once the header names the user
         self.monitor: ResourceMonitor | None = None  # once the header names the sandbox
+        self.cgroup: TaskGroup | None = None  # the task's cgroup, where the host allows one
         self._stopper = Stopper(task_id, self._wake)
         self._wakes: list[float] = []
         self._signals: list[int] = []
@@ -233,6 +238,7 @@ class TaskRunner:
         self.ckpt.record(RunnerStarted(me, now, current_boot))
         header = self.state.header
         assert header is not None
+        self._contain()
         settings = LaunchSettings(
             task_id=self.task_id,
             spec=self.spec,
@@ -241,6 +247,7 @@ class TaskRunner:
             default_logger=self.options.logger,
             preserve_env=self.options.preserve_env,
             lost_timeout=self.options.lost_timeout,
+            cgroup_moves=self.cgroup.moves() if self.cgroup is not None else (),
         )
         coordinators = Coordinators(
             self.paths,
@@ -271,8 +278,35 @@ class TaskRunner:
                 except Exception as e:  # sampling is advisory: never the end of a task
                     log.warning("task %s: no resource sampling: %s", self.task_id, e)
 
+    def _contain(self) -> None:
+        """The task's cgroup (``cgroups.py``), decided once and recorded before any launch."""
+        resources = self.spec.resources if self.options.memory_limit else None
+        try:
+            self.cgroup, decided = contain(
+                self.paths.containment,
+                self.task_id,
+                memory_max=resources.ram if resources is not None and resources.ram > 0 else None,
+                pids_max=self.options.max_pids or None,
+            )
+        except (OSError, ValueError) as e:
+            log.warning("task %s: its recorded cgroup is out of reach: %s", self.task_id, e)
+            return
+        log.info("task %s: containment: %s", self.task_id, describe_containment(decided))
+        self._stopper.host = HostProcesses(self.cgroup)
+
+    def _out_of_memory(self) -> OverLimit | None:
+        """The kernel killed a process at the task's memory limit (its cgroup says so)."""
+        kills = self.cgroup.oom_kills() if self.cgroup is not None else 0
+        if not kills:
+            return None
+        assert self.cgroup is not None
+        ram = self.spec.resources.ram if self.spec.resources is not None else 0
+        return OverLimit(Resource.RAM, self.cgroup.memory_peak() or ram, ram, kills)
+
     def _finish(self) -> None:
         paths = self.paths
+        if self.cgroup is not None:
+            self.cgroup.remove(reap=self._reap)
         if paths.active_task_file.exists():
             paths.root.finished_dir.mkdir(parents=True, exist_ok=True)
             self.faults.point("before-rename")
@@ -363,6 +397,10 @@ class TaskRunner:
     def _step_active(self, now: float) -> None:
         if self._kill is not None:
             self._leave_active(self._kill, self._kill_cause())
+            return
+        out_of_memory = self._out_of_memory()
+        if out_of_memory is not None:
+            self._leave_active(TaskState.FAILED, out_of_memory)
             return
         # The plan changes only when a run ends or a min_duration gap passes;
         # a run merely starting (the bulk of the records) does not change it.

@@ -5,7 +5,10 @@ Used by the runner in CLEANING (every process) and at the end of FINALIZING
 session and descendants of each active run plus anything carrying the task's
 environment marker (see ``proctree.py``), so a double-forked daemon is not
 missed; the scan is repeated at most every ``SCAN_INTERVAL`` and once more,
-fresh, before the runner is told that nothing is left.
+fresh, before the runner is told that nothing is left. When the task has a cgroup
+(``cgroups.py``), every member of the group counts too, marker or not, and the
+SIGKILL stage also kills the whole group at once (``cgroup.kill`` or freeze/kill/thaw),
+which reaches children forked between two scans.
 
 The host is reached through ``Processes`` (``HostProcesses``: /proc, pidfds, process groups),
 so the rule can be played against a fake host and clock (tests/unit/test_stopping.py).
@@ -22,7 +25,8 @@ from typing import Protocol
 from borealis.contract.records import Identity
 from borealis.contract.replay import RunnerState
 
-from .proctree import ProcessTable, is_alive, read_stat, send_signal
+from .cgroups import TaskGroup
+from .proctree import ProcessTable, identify, is_alive, read_stat, send_signal
 
 SCAN_INTERVAL = 0.25
 
@@ -44,10 +48,27 @@ class Processes(Protocol):
     def signal_group(self, leader: Identity, sig: int) -> None:
         """The process group whose leader is ``leader`` (a run: its pid is its group)."""
 
+    def kill_contained(self) -> None:
+        """SIGKILL everything in the task's cgroup at once (nothing without one)."""
+
 
 class HostProcesses:
+    def __init__(self, group: TaskGroup | None = None) -> None:
+        self.group = group
+
     def members(self, roots: list[Identity], task_id: str, sandbox: str) -> list[Identity]:
-        return ProcessTable().task_members(roots, task_id, sandbox)
+        found = ProcessTable().task_members(roots, task_id, sandbox)
+        if self.group is not None:
+            known = {m.pid for m in found}
+            for pid in sorted(self.group.pids() - known):
+                who = identify(pid)
+                if who is not None and is_alive(who):
+                    found.append(who)
+        return found
+
+    def kill_contained(self) -> None:
+        if self.group is not None:
+            self.group.kill()
 
     def alive(self, who: Identity) -> bool:
         return is_alive(who)
@@ -129,6 +150,7 @@ class Stopper:
                     self._termed.add(run.pid)
                     self._termed_groups.add(run.pid.pid)
         if sig == signal.SIGKILL:
+            host.kill_contained()
             for member in members:
                 host.signal(member, signal.SIGKILL)
         else:

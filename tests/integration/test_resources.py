@@ -257,13 +257,16 @@ def test_ram_over_reservation_is_reported_and_enforced_only_when_asked(
     cfg = tmp_path / "ram.aurora"
     cfg.write_text(body)
     args = ["--root", str(root.path), "--sample-interval", INTERVAL, "-q"]
-    reported = borealis("run", str(cfg), "--task-id", "r1", *args)
+    # without the cgroup memory limit (docs/security.md), which would stop it at once
+    reported = borealis("run", str(cfg), "--task-id", "r1", "--no-memory-limit", *args)
     assert reported.returncode == 0, reported.stderr
     peak = max(s.task.rss for s in read_history(root.task("r1").resources))
     assert peak > 100 * MB
     last = latest(root.task("r1").resources)
     assert last is not None and last.task.ram_reserved == 32 * MB
-    enforced = borealis("run", str(cfg), "--task-id", "r2", "--enforce-ram", *args)
+    enforced = borealis(
+        "run", str(cfg), "--task-id", "r2", "--enforce-ram", "--no-memory-limit", *args
+    )
     assert enforced.returncode == 1, enforced.stderr
     reason = replayed(root, "r2").statuses[-1].reason
     assert reason.startswith("RAM limit exceeded"), reason

@@ -52,9 +52,14 @@ def test_status_uuids_are_16_raw_bytes_of_a_uuid() -> None:
     assert not protocol.valid_uuid("not base64!")
 
 
-def raw_post(agent: AgentProcess, body: bytes, content_type: str | None) -> tuple[int, str]:
+def raw_post(
+    agent: AgentProcess, body: bytes, content_type: str | None, token: str | None = None
+) -> tuple[int, str]:
+    """POST to the executor API, as the executor holding ``token`` (its secret) would."""
     conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=10)
     headers = {} if content_type is None else {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     conn.request("POST", "/api/v1/executor", body=body, headers=headers)
     resp = conn.getresponse()
     text = resp.read().decode()
@@ -73,35 +78,36 @@ def test_agent_refuses_calls_as_a_mesos_agent_does(agent: AgentProcess) -> None:
     agent.wait_state("p1", "TASK_RUNNING")
     ex = agent.executor("p1")
     fid, eid = ex["framework_id"], ex["executor_id"]
+    secret = agent.executor_secret(fid, eid)
+
+    def post(body: bytes, content_type: str | None) -> tuple[int, str]:
+        return raw_post(agent, body, content_type, secret)
+
     good = update_call(fid, eid, "p1")
-    assert raw_post(agent, good, "application/json")[0] == 202
-    code, text = raw_post(agent, good, "application/json; charset=utf-8")
+    assert post(good, "application/json")[0] == 202
+    code, text = post(good, "application/json; charset=utf-8")
     assert code == 415 and "Content-Type" in text
-    assert raw_post(agent, good, None)[0] == 415
-    assert raw_post(agent, good, "text/plain")[0] == 415
+    assert post(good, None)[0] == 415
+    assert post(good, "text/plain")[0] == 415
     text_uuid = base64.b64encode(str(uuid.uuid4()).encode()).decode()
-    code, text = raw_post(agent, update_call(fid, eid, "p1", uuid=text_uuid), "application/json")
+    code, text = post(update_call(fid, eid, "p1", uuid=text_uuid), "application/json")
     assert code == 400 and "uuid" in text
-    code, text = raw_post(
-        agent, update_call(fid, eid, "p1", source="SOURCE_AGENT"), "application/json"
-    )
+    code, text = post(update_call(fid, eid, "p1", source="SOURCE_AGENT"), "application/json")
     assert code == 400 and "SOURCE_EXECUTOR" in text
-    code, text = raw_post(
-        agent, update_call(fid, eid, "p1", state="TASK_STAGING"), "application/json"
-    )
+    code, text = post(update_call(fid, eid, "p1", state="TASK_STAGING"), "application/json")
     assert code == 400 and "TASK_STAGING" in text
     mismatch = update_call(fid, eid, "p1", executor_id={"value": "other"})
-    assert raw_post(agent, mismatch, "application/json")[0] == 400
-    assert raw_post(agent, b"{not json", "application/json")[0] == 400
-    assert raw_post(agent, update_call(fid, "nobody", "p1"), "application/json")[0] == 400
+    assert post(mismatch, "application/json")[0] == 400
+    assert post(b"{not json", "application/json")[0] == 400
+    assert post(update_call(fid, "nobody", "p1"), "application/json")[0] == 400
     unknown = protocol.encode(
         {"type": "UNKNOWN", "framework_id": {"value": fid}, "executor_id": {"value": eid}}
     )
-    assert raw_post(agent, unknown, "application/json")[0] == 501
+    assert post(unknown, "application/json")[0] == 501
     heartbeat = protocol.encode(
-        {"type": "HEARTBEAT", "framework_id": {"value": "x"}, "executor_id": {"value": "y"}}
+        {"type": "HEARTBEAT", "framework_id": {"value": fid}, "executor_id": {"value": eid}}
     )
-    assert raw_post(agent, heartbeat, "application/json")[0] == 202
+    assert post(heartbeat, "application/json")[0] == 202
     conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=10)
     conn.request("GET", "/api/v1/executor")
     assert conn.getresponse().status == 405
@@ -115,8 +121,9 @@ def test_calls_before_subscribing_are_403(agent: AgentProcess) -> None:
     agent.launch("p2", envelope({"name": "x", "cmdline": "true"}), executor_command="sleep 60")
     ex = agent.executor("p2")
     assert not ex["subscribed"]
+    fid, eid = ex["framework_id"], ex["executor_id"]
     code, text = raw_post(
-        agent, update_call(ex["framework_id"], ex["executor_id"], "p2"), "application/json"
+        agent, update_call(fid, eid, "p2"), "application/json", agent.executor_secret(fid, eid)
     )
     assert code == 403 and "not subscribed" in text
     assert agent.states("p2") == []

@@ -153,7 +153,10 @@ def test_bad_input_is_refused_and_nothing_is_stored(cluster: Embedded) -> None:
     code, _, err = job(cluster, "create", KEY, str(cluster.base / "job.aurora"))
     assert code == 2 and "already exists" in err
     request = urllib.request.Request(
-        cluster.scheduler.url + "/api/v1/jobs", data=b"{not json", method="POST"
+        cluster.scheduler.url + "/api/v1/jobs",
+        data=b"{not json",
+        method="POST",
+        headers={"Content-Type": "application/json", **cluster.scheduler.auth},
     )
     try:
         urllib.request.urlopen(request, timeout=10)

@@ -60,11 +60,11 @@ jobs = [Job(cluster='local', role='www-data', environment='devel', name={name!r}
 """
 
 
-def post_job(url: str, body: dict[str, object]) -> tuple[int, str]:
+def post_job(scheduler: SchedulerProcess, body: dict[str, object]) -> tuple[int, str]:
     request = urllib.request.Request(
-        url + "/api/v1/jobs",
+        scheduler.url + "/api/v1/jobs",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **scheduler.auth},
         method="POST",
     )
     try:
@@ -97,10 +97,10 @@ def test_job_create_refuses_nul_bytes_and_dot_keys(tmp_path: Path) -> None:
                 "resources": {"cpu": 0.1, "ram": 1 << 25, "disk": 1 << 25},
             }
             key = {"cluster": "local", "role": "www-data", "environment": "devel", "name": "w"}
-            code, text = post_job(scheduler.url, {"key": key, "task": task_json})
+            code, text = post_job(scheduler, {"key": key, "task": task_json})
             assert code == 400 and "NUL byte" in text and "Traceback" not in text, (code, text)
             task_json["processes"] = [{"name": "p", "cmdline": "true"}]
-            code, text = post_job(scheduler.url, {"key": {**key, "name": ".."}, "task": task_json})
+            code, text = post_job(scheduler, {"key": {**key, "name": ".."}, "task": task_json})
             assert code == 400 and "must not start with '.'" in text, (code, text)
             assert scheduler.get("/api/v1/jobs")["jobs"] == []
         finally:

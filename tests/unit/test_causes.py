@@ -34,6 +34,7 @@ CAUSES: list[Cause] = [
     OverLimit(Resource.RAM, 300 << 20, 256 << 20),
     Signalled("SIGTERM", lost=False),
     Signalled("SIGUSR2", lost=True),
+    OverLimit(Resource.RAM, 64 << 20, 64 << 20, oom_kills=2),  # the kernel's, in the task cgroup
 ]
 
 
@@ -56,6 +57,8 @@ def test_a_cause_survives_json_and_the_checkpoint(cause: Cause) -> None:
         (CAUSES[4], "RAM limit exceeded: the task's processes use 314572800 bytes (300.0 MiB) "
                     "resident, 268435456 bytes (256.0 MiB) reserved"),
         (CAUSES[6], "lost by SIGUSR2"),
+        (CAUSES[7], "RAM limit exceeded: the kernel killed 2 process(es) out of memory in the "
+                    "task's cgroup (peak 64.0 MiB), 67108864 bytes (64.0 MiB) reserved"),
     ],
 )  # fmt: skip
 def test_the_text_is_rendered_from_the_value(cause: Cause, text: str) -> None:
@@ -69,6 +72,7 @@ def test_the_text_is_rendered_from_the_value(cause: Cause, text: str) -> None:
         {"kind": "nonsense"},
         {"kind": "over_limit", "resource": "cpu", "used": 1, "reserved": 1},
         {"kind": "over_limit", "resource": "disk", "used": "1", "reserved": 1},
+        {"kind": "over_limit", "resource": "ram", "used": 1, "reserved": 1, "oom_kills": "2"},
         {"kind": "processes_failed", "max_failures": 1},
     ],
 )

@@ -23,12 +23,14 @@ class FakeHost:
     live: set[Identity] = field(default_factory=set)
     groups: dict[Identity, set[Identity]] = field(default_factory=dict)  # leader -> members
     marked: set[Identity] = field(default_factory=set)  # found by the environment marker
+    contained: set[Identity] = field(default_factory=set)  # in the task's cgroup
     sent: list[tuple[str, Identity, int]] = field(default_factory=list)
     scans: int = 0
 
     def members(self, roots: list[Identity], task_id: str, sandbox: str) -> list[Identity]:
         self.scans += 1
         found = {m for root in roots for m in self.groups.get(root, {root})} | self.marked
+        found |= self.contained
         return sorted(found & self.live)
 
     def alive(self, who: Identity) -> bool:
@@ -51,6 +53,11 @@ class FakeHost:
         self.sent.append(("group", leader, sig))
         for member in self.groups.get(leader, {leader}):
             self._deliver(member, sig)
+
+    def kill_contained(self) -> None:
+        self.sent.append(("cgroup", RUN, KILL))
+        for member in self.contained:
+            self._deliver(member, KILL)
 
 
 RUN = Identity(100, 1)  # the run's process (its group's leader)
@@ -145,3 +152,17 @@ def test_nothing_left_is_said_only_after_a_fresh_look_and_never_while_runs_wait(
         is False
     )
     assert stop.stop_all(state, "/s", 0.6, escalate_at=9.0, coordinator_grace=5.0) is True
+
+
+def test_a_cgroup_member_without_marker_gets_sigterm_then_the_group_kill() -> None:
+    host = FakeHost(live={RUN, DAEMON}, contained={DAEMON}, ignores_term={DAEMON})
+    stop, _ = stopper(host)
+    state = running()
+    stop.stop_all(state, "/s", 0.0, escalate_at=5.0, coordinator_grace=5.0)
+    assert ("one", DAEMON, TERM) in host.sent
+    ended(state, 0.1)
+    assert stop.stop_all(state, "/s", 1.0, escalate_at=5.0, coordinator_grace=5.0) is False
+    assert ("cgroup", RUN, KILL) not in host.sent  # not before the grace is over
+    assert stop.stop_all(state, "/s", 5.0, escalate_at=5.0, coordinator_grace=5.0) is False
+    assert ("cgroup", RUN, KILL) in host.sent and DAEMON not in host.live
+    assert stop.stop_all(state, "/s", 5.3, escalate_at=5.0, coordinator_grace=5.0) is True

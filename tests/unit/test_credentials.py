@@ -1,0 +1,74 @@
+"""Token files (contract/credentials.py): made private, never through a link, compared exactly."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from borealis.contract.credentials import (
+    CredentialError,
+    bearer,
+    ensure_token,
+    matches,
+    read_token,
+)
+
+
+def test_made_once_private_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "agent.token"
+    token = ensure_token(path)
+    assert len(token) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert ensure_token(path) == token == read_token(path)
+
+
+def test_an_open_secrets_directory_of_ours_is_closed(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o755)
+    os.chmod(secrets, 0o755)
+    ensure_token(secrets / "t")
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_link_at_the_path_is_never_followed(tmp_path: Path, dangling: bool) -> None:
+    target = tmp_path / "target"
+    if not dangling:
+        target.write_text("x" * 40 + "\n")
+    (tmp_path / "s").mkdir(mode=0o700)
+    link = tmp_path / "s" / "t"
+    link.symlink_to(target)
+    with pytest.raises(CredentialError, match="t:"):
+        ensure_token(link)
+    assert not target.exists() if dangling else target.read_text() == "x" * 40 + "\n"
+
+
+def test_a_linked_directory_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "secrets").symlink_to(real)
+    with pytest.raises(CredentialError, match="not a directory"):
+        ensure_token(tmp_path / "secrets" / "t")
+    assert list(real.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", ["short", "", "has space in it 0123456789", "\xe9" * 20])
+def test_bad_token_files_are_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "t"
+    path.write_text(content)
+    with pytest.raises(CredentialError):
+        read_token(path)
+
+
+def test_bearer_and_matches() -> None:
+    assert bearer("Bearer abc") == "abc"
+    assert bearer("Basic abc") is None and bearer(None) is None
+    assert matches("a" * 20, "a" * 20)
+    assert not matches("a" * 19, "a" * 20)
+    assert not matches(None, "a" * 20)
+    assert not matches("", "")  # an empty secret authenticates nothing
+    assert not matches("\udcff", "a" * 20)
