@@ -32,25 +32,30 @@ def new_secret() -> str:
 
 
 def _private_dir(directory: Path) -> None:
-    """Make ``directory`` (and missing parents); a directory made here, or one we own, is 0700."""
+    """Make ``directory`` 0700 (with missing parents) if it is not there; an existing one is
+    left as it is, but one that others may write to is refused: whoever can write there could
+    plant a token of their own before the daemon's first start."""
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise CredentialError(f"{directory}: not a directory (a symbolic link is refused)")
-    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(directory, 0o700)
+    if stat.S_IMODE(info.st_mode) & 0o022:
+        raise CredentialError(
+            f"{directory}: others may write to this directory; keep token files in one they cannot"
+        )
 
 
 def ensure_token(path: Path) -> str:
-    """The token in ``path``, created (0600, in a 0700 directory) if there is none yet."""
+    """The daemon's token in ``path``, created (0600; its directory 0700 when made here) if
+    there is none yet. An existing file must be the daemon's own and private (0600 or less)."""
     try:
         _private_dir(path.parent)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        return read_token(path)
+        return read_token(path, private=True)
     except OSError as e:
         raise CredentialError(f"{path}: cannot create the token: {e.strerror}") from None
     token = new_secret()
@@ -63,15 +68,19 @@ def ensure_token(path: Path) -> str:
     return token
 
 
-def read_token(path: Path) -> str:
-    """The token in ``path`` (a regular file, not a link), or ``CredentialError``."""
+def read_token(path: Path, private: bool = False) -> str:
+    """The token in ``path`` (a regular file, not a link), or ``CredentialError``. ``private``:
+    it must also belong to this process's user and be readable by nobody else (a daemon's own)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
         raise CredentialError(f"{path}: cannot read the token: {e.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise CredentialError(f"{path}: the token must be a regular file")
+        if private and (info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077):
+            raise CredentialError(f"{path}: the token must be this user's own file, mode 0600")
         data = os.read(fd, MAX_LENGTH + 1)
     finally:
         os.close(fd)

@@ -26,12 +26,35 @@ def test_made_once_private_and_read_back(tmp_path: Path) -> None:
     assert ensure_token(path) == token == read_token(path)
 
 
-def test_an_open_secrets_directory_of_ours_is_closed(tmp_path: Path) -> None:
-    secrets = tmp_path / "secrets"
+def test_an_existing_directory_is_left_as_it_is(tmp_path: Path) -> None:
+    # e.g. a scheduler whose --token-file sits beside its database: the directory keeps its mode
+    secrets = tmp_path / "state"
     secrets.mkdir(mode=0o755)
     os.chmod(secrets, 0o755)
     ensure_token(secrets / "t")
-    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o755
+    assert stat.S_IMODE((secrets / "t").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o775])
+def test_a_directory_others_may_write_is_refused(tmp_path: Path, mode: int) -> None:
+    # whoever can write there could plant a token of their own before the first start
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, mode)
+    with pytest.raises(CredentialError, match="others may write"):
+        ensure_token(shared / "t")
+    assert not (shared / "t").exists()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_an_existing_token_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "t"
+    path.write_text("y" * 40 + "\n")
+    os.chmod(path, mode)
+    with pytest.raises(CredentialError, match="mode 0600"):
+        ensure_token(path)
+    assert read_token(path) == "y" * 40  # a client may still read a token it was given
 
 
 @pytest.mark.parametrize("dangling", [True, False])
