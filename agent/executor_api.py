@@ -41,23 +41,25 @@ class ExecutorAPI(Guarded):
         self.refuse(405, "Expecting POST")
 
     async def post(self) -> None:
+        # The credential first: nobody without a live executor's secret gets the body parsed,
+        # or learns whether an executor id exists.
+        given = credentials.bearer(self.request.headers.get("Authorization"))
+        if given is None:
+            self.set_header("WWW-Authenticate", 'Bearer realm="borealis-executor"')
+            self.refuse(401, "Authorization: the executor's bearer token is needed")
+            return
+        record = self.agent.executor_with_secret(given)
+        if record is None:
+            self.refuse(403, "Authorization: the token is not a live executor's")
+            return
         try:
             call = protocol.check_call(self.request.headers.get("Content-Type"), self.request.body)
         except protocol.Refusal as e:
             self.refuse(e.code, e.message)
             return
         kind = call["type"]
-        given = credentials.bearer(self.request.headers.get("Authorization"))
-        if given is None:
-            self.set_header("WWW-Authenticate", 'Bearer realm="borealis-executor"')
-            self.refuse(401, "Authorization: the executor's bearer token is needed")
-            return
         key = (call["framework_id"]["value"], call["executor_id"]["value"])
-        record = self.agent.store.executors.get(key)
-        if record is None or record.terminated:
-            self.refuse(400, "Executor cannot be found")
-            return
-        if not credentials.matches(given, record.secret):
+        if key != record.key:
             self.refuse(403, "Authorization: the token is not this executor's")
             return
         if kind == "HEARTBEAT":

@@ -155,6 +155,14 @@ class Agent:
             env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = self.backoff_max
         return env
 
+    def executor_with_secret(self, given: str) -> ExecutorRecord | None:
+        """The live executor whose secret ``given`` is (compared in constant time), if any."""
+        found = None
+        for record in self.store.executors.values():
+            if not record.terminated and credentials.matches(given, record.secret):
+                found = record
+        return found
+
     def alive(self, record: ExecutorRecord) -> bool:
         child = self.children.get(record.key)
         if child is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import tornado.web
 
-from borealis.contract import agentapi
+from borealis.contract import agentapi, requestcheck
 from borealis.contract.agentapi import Refusal
 
 from .executor_api import ExecutorAPI
@@ -32,13 +32,9 @@ class JSONHandler(Guarded):
 
     def body(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.request.body or b"{}")
-        except RecursionError:
-            raise Refused(Refusal.BAD_REQUEST, "the body is nested too deeply") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise Refused(
-                Refusal.BAD_REQUEST, f"the body is not JSON ({type(e).__name__})"
-            ) from None
+            value = requestcheck.json_value(self.request.body or b"{}")
+        except requestcheck.BadBody as e:
+            raise Refused(Refusal.BAD_REQUEST, str(e)) from None
         if not isinstance(value, dict):
             raise Refused(Refusal.BAD_REQUEST, "the body must be a JSON object")
         return value

@@ -43,13 +43,16 @@ def check_id(field: str, value: object, task: bool = False) -> str:
     return value
 
 
+MAX_SECONDS = 7 * 24 * 3600  # a grace period longer than a week is a mistake, not a policy
+
+
 def number(field: str, value: object, default: float) -> float:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(field, f"expected a number >= 0, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise bad(field, "expected a finite number >= 0")
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+        raise bad(field, f"expected a number of seconds from 0 to {MAX_SECONDS}")
     return float(value)
 
 

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return Service(
             make_app(agent, token=token, allowed_hosts=allowed),
             about=f"(agent id {agent.store.agent_id}, work dir {work_dir})",
-            server={"max_body_size": 16 << 20},
+            server={"max_body_size": 1 << 20},  # launches and updates are kilobytes
             loops=[agent.watch],
             close=close,
         )

@@ -37,6 +37,16 @@ class Service:
     close: Callable[[], Awaitable[None] | None] | None = None  # after the server stopped
 
 
+# Every daemon: a request must arrive whole in reasonable time, and a connection with no
+# request on it is closed, so slow or idle clients without a credential hold no memory or
+# descriptor for long (the body is read before any handler's checks run).
+CONNECTION_LIMITS: dict[str, Any] = {
+    "idle_connection_timeout": 60.0,
+    "body_timeout": 30.0,
+    "max_header_size": 64 << 10,
+}
+
+
 def bind(listen: Listen) -> list[Any]:
     try:
         return tornado.netutil.bind_sockets(listen.port, address=listen.ip)
@@ -63,7 +73,7 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     service = await build(port)
-    server = tornado.httpserver.HTTPServer(service.app, **service.server)
+    server = tornado.httpserver.HTTPServer(service.app, **{**CONNECTION_LIMITS, **service.server})
     server.add_sockets(sockets)
     about = f" {service.about}" if service.about else ""
     print(f"borealis {name}: {listen.url(port)}{about}", flush=True)

@@ -41,9 +41,10 @@ def _private_dir(directory: Path) -> None:
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise CredentialError(f"{directory}: not a directory (a symbolic link is refused)")
-    if stat.S_IMODE(info.st_mode) & 0o022:
+    if stat.S_IMODE(info.st_mode) & 0o022 or info.st_uid not in (os.geteuid(), 0):
         raise CredentialError(
-            f"{directory}: others may write to this directory; keep token files in one they cannot"
+            f"{directory}: another user owns or may write to this directory; keep token"
+            " files in one that only this user (or root) can change"
         )
 
 
@@ -95,9 +96,10 @@ def read_token(path: Path, private: bool = False) -> str:
 
 def bearer(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if it is one."""
-    if header is None or not header.startswith("Bearer "):
-        return None
-    return header[len("Bearer ") :].strip()
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None  # the scheme is case-insensitive (RFC 9110, 11.1)
+    return token.strip()
 
 
 def matches(given: str | None, token: str) -> bool:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import socket
 from collections.abc import Iterable
+from typing import Any
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -62,7 +64,9 @@ def reason_text(text: str, limit: int = 500) -> str:
 
 
 def _normal(name: str) -> str:
-    name = name.strip().lower().rstrip(".")
+    name = name.strip().lower()
+    if name.endswith(".") and not name.endswith(".."):
+        name = name[:-1]  # one trailing dot: the same absolute name
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
     return name
@@ -83,13 +87,42 @@ def allowed_hosts(listen_ip: str, extra: Iterable[str] = ()) -> frozenset[str]:
 
 
 def host_name(host: str) -> str:
-    """The name part of a ``Host`` header: ``[::1]:80`` -> ``::1``, ``a.b:8`` -> ``a.b``."""
+    """The name part of a ``Host`` header: ``[::1]:80`` -> ``::1``, ``a.b:8`` -> ``a.b``.
+
+    A header that is not ``name``, ``name:port``, ``[v6]`` or ``[v6]:port`` with a numeric port
+    gives ``""``, which names no daemon (``localhost:evil``, ``[::1]evil.com``)."""
     host = host.strip()
     if host.startswith("["):
-        return _normal(host[1 : host.find("]")] if "]" in host else host[1:])
+        end = host.find("]")
+        rest = host[end + 1 :] if end > 0 else None
+        if rest is None or not (rest == "" or (rest[:1] == ":" and rest[1:].isdigit())):
+            return ""
+        return _normal(host[: end + 1])
     if host.count(":") == 1:
-        host = host.split(":", 1)[0]
+        host, port = host.split(":", 1)
+        if not port.isdigit():
+            return ""
     return _normal(host)
+
+
+class BadBody(ValueError):
+    """A request body that is not the JSON it should be; ``str()`` is one line."""
+
+
+def json_value(body: bytes) -> Any:
+    """The JSON value of a request body, or ``BadBody`` saying why not: never a
+    ``RecursionError`` (deep nesting) or the integer-length ``ValueError`` (a 5,000-digit number)
+    escaping as a server error."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadBody("the body is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadBody("the body is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise BadBody(f"the body is not JSON ({e.msg} at character {e.pos})") from None
+    except ValueError:
+        raise BadBody("the body holds a number too long to read") from None
 
 
 def own_origin(origin: str, host: str) -> bool:

@@ -101,11 +101,9 @@ class Jobs(Handler):
 
     def post(self) -> None:
         try:
-            value = json.loads(self.request.body or b"")
-        except RecursionError:
-            raise InputError("request body", "", "nested too deeply") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError("request body", "", f"not JSON: {e}") from None
+            value = requestcheck.json_value(self.request.body or b"")
+        except requestcheck.BadBody as e:
+            raise InputError("request body", "", str(e)) from None
         if not isinstance(value, dict):
             raise InputError("request body", "", "expected a JSON object (a job)")
         try:

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from borealis.contract import requestcheck
 from borealis.contract.mesos import MesosReason, MesosState
 
 CONTENT_TYPE = "application/json"
@@ -139,8 +140,8 @@ def check_call(content_type: str | None, body: bytes) -> dict[str, Any]:
     if content_type != CONTENT_TYPE:
         raise Refusal(415, "this agent speaks JSON only")
     try:
-        message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        message = requestcheck.json_value(body)
+    except requestcheck.BadBody as e:
         raise Refusal(400, f"Failed to parse body into JSON: {e}") from None
     if not isinstance(message, dict):
         raise Refusal(400, "Failed to convert JSON into Call protobuf: not an object")

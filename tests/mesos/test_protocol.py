@@ -99,7 +99,14 @@ def test_agent_refuses_calls_as_a_mesos_agent_does(agent: AgentProcess) -> None:
     mismatch = update_call(fid, eid, "p1", executor_id={"value": "other"})
     assert post(mismatch, "application/json")[0] == 400
     assert post(b"{not json", "application/json")[0] == 400
-    assert post(update_call(fid, "nobody", "p1"), "application/json")[0] == 400
+    # another executor's id with this executor's secret: refused as a credential, whether or
+    # not that executor exists (a caller learns nothing about other executors)
+    assert post(update_call(fid, "nobody", "p1"), "application/json")[0] == 403
+    # a body too deep or a number too long is a 400 naming the problem, never a 500
+    code, text = post(b"[" * 100_000 + b"]" * 100_000, "application/json")
+    assert code == 400 and "nested too deeply" in text
+    code, text = post(b'{"type": ' + b"9" * 5000 + b"}", "application/json")
+    assert code == 400 and "number too long" in text
     unknown = protocol.encode(
         {"type": "UNKNOWN", "framework_id": {"value": fid}, "executor_id": {"value": eid}}
     )

@@ -66,6 +66,7 @@ def test_path_traversal_ids_are_refused_before_touching_a_path(
     [
         ({"shutdown_grace_period_secs": "soon"}, "shutdown_grace_period_secs"),
         ({"shutdown_grace_period_secs": -1}, "shutdown_grace_period_secs"),
+        ({"shutdown_grace_period_secs": 1e308}, "shutdown_grace_period_secs"),
         ({"capabilities": "TASK_KILLING_STATE"}, "capabilities"),
         ({"capabilities": [{"type": 1}]}, "capabilities"),
         ({"checkpoint": "yes"}, "checkpoint"),

@@ -42,9 +42,18 @@ def test_a_directory_others_may_write_is_refused(tmp_path: Path, mode: int) -> N
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, mode)
-    with pytest.raises(CredentialError, match="others may write"):
+    with pytest.raises(CredentialError, match="may write to this directory"):
         ensure_token(shared / "t")
     assert not (shared / "t").exists()
+
+
+def test_a_directory_another_user_owns_is_refused(tmp_path: Path) -> None:
+    # 0700 but not ours: its owner could delete or swap the token at will
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(CredentialError, match="may write to this directory"):
+        ensure_token(theirs / "t")
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
@@ -89,6 +98,8 @@ def test_bad_token_files_are_refused(tmp_path: Path, content: str) -> None:
 
 def test_bearer_and_matches() -> None:
     assert bearer("Bearer abc") == "abc"
+    assert bearer("bearer abc") == bearer("BEARER  abc ") == "abc"  # the scheme ignores case
+    assert bearer("Bearer ") is None and bearer("Bearer") is None
     assert bearer("Basic abc") is None and bearer(None) is None
     assert matches("a" * 20, "a" * 20)
     assert not matches("a" * 19, "a" * 20)
