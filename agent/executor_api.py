@@ -8,6 +8,7 @@ not that of the (framework, executor) it names is 403: an executor speaks only f
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from borealis.executor.mesos import protocol
 from .executors import Agent, Subscription
 from .guard import Guarded
 from .store import ExecutorRecord
+
+log = logging.getLogger("borealis.agent")
 
 
 class ExecutorAPI(Guarded):
@@ -77,7 +80,11 @@ class ExecutorAPI(Guarded):
             if task_status["task_id"]["value"] not in record.tasks:
                 self.refuse(400, "Task cannot be found")
                 return
-            self.agent.store.record_update(record, task_status)
+            try:
+                self.agent.store.record_update(record, task_status)
+            except OSError as e:  # e.g. a full disk: not acknowledged, so the executor retries
+                self.refuse(503, f"the agent cannot store the update now: {e.strerror or e}")
+                return
             self.agent.new_update.set()
             self.agent.send(
                 record,
@@ -121,7 +128,11 @@ class ExecutorAPI(Guarded):
         for entry in payload.get("unacknowledged_updates", []):
             task_status = entry.get("status") if isinstance(entry, dict) else None
             if isinstance(task_status, dict) and protocol.valid_uuid(task_status.get("uuid")):
-                agent.store.record_update(record, task_status)
+                try:
+                    agent.store.record_update(record, task_status)
+                except OSError as e:  # not acknowledged: it comes back with the next subscribe
+                    log.warning("cannot store an update of %s: %s", record.executor_id, e)
+                    continue
                 stream.queue.put_nowait(
                     {
                         "type": "ACKNOWLEDGED",

@@ -211,7 +211,8 @@ class Agent:
         self.terminated(record, why)
 
     def terminated(self, record: ExecutorRecord, why: str) -> None:
-        record.terminated = True
+        """Fail what the executor left running. An update that cannot be stored (a full disk)
+        raises ``OSError`` before the executor is marked terminated: the watch loop tries again."""
         for task_id in record.live_tasks():
             self.clean_up(record, task_id)
             status = {
@@ -224,6 +225,7 @@ class Agent:
                 "timestamp": time.time(),
             }
             self.store.record_update(record, status)
+        record.terminated = True
         self.store.save(record)
         stream = self.streams.pop(record.key, None)
         if stream is not None:
@@ -256,9 +258,14 @@ class Agent:
                 if record.terminated:
                     continue
                 if not self.alive(record):
-                    child = self.children.pop(record.key, None)
+                    child = self.children.get(record.key)
                     code = child.returncode if child is not None else "unknown"
-                    self.terminated(record, f"exited with status {code}")
+                    try:
+                        self.terminated(record, f"exited with status {code}")
+                    except OSError as e:  # cannot store its tasks' end now: next round
+                        log.warning("executor %s ended; %s (retrying)", record.executor_id, e)
+                        continue
+                    self.children.pop(record.key, None)
                     continue
                 subscribed = record.key in self.streams
                 since = self.launched_at.get(record.key, self.started)

@@ -24,6 +24,7 @@ from typing import Any
 
 from borealis.contract.layout import AgentWorkDir
 from borealis.contract.mesos import MesosState
+from borealis.contract.stream import append_whole
 
 
 @dataclass
@@ -71,7 +72,7 @@ class AgentStore:
         self._load()
         fd = os.open(self.layout.updates_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)
-        self._log = open(fd, "a")  # noqa: SIM115 (kept open)
+        self._log_fd = fd
 
     def _load(self) -> None:
         for path in sorted(self.layout.executors_meta.glob("*/*.json")):
@@ -137,10 +138,11 @@ class AgentStore:
             "timestamp": task_status.get("timestamp"),
             "uuid": uid or None,
         }
-        self._log.write(json.dumps(entry) + "\n")
-        self._log.flush()
+        # One whole line or nothing (a full disk leaves no torn line); OSError goes to the
+        # caller, which does not acknowledge the update, so the executor sends it again.
+        append_whole(self._log_fd, (json.dumps(entry) + "\n").encode(), self.layout.updates_log)
         if record.checkpoint:
-            os.fsync(self._log.fileno())
+            os.fsync(self._log_fd)
         self.updates.append(entry)
         if uid:
             self.seen_uuids.add(uid)
@@ -149,7 +151,9 @@ class AgentStore:
         return True
 
     def close(self) -> None:
-        self._log.close()
+        if self._log_fd >= 0:
+            os.close(self._log_fd)
+            self._log_fd = -1
 
 
 def _private_dirs(*directories: Path) -> None:

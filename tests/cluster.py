@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -22,6 +23,8 @@ from typing import Any
 from support import REPO, kill_leftovers, wait_for
 
 from borealis.contract.layout import AgentWorkDir, CheckpointRoot
+from borealis.contract.mesos import MesosState
+from borealis.executor.mesos import protocol
 
 
 def default_root() -> CheckpointRoot:
@@ -293,3 +296,24 @@ class Embedded:
     agent: AgentProcess
     scheduler: SchedulerProcess
     base: Path
+
+
+def raw_post(
+    agent: AgentProcess, body: bytes, content_type: str | None, token: str | None = None
+) -> tuple[int, str]:
+    """POST to the executor API, as the executor holding ``token`` (its secret) would."""
+    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=10)
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request("POST", "/api/v1/executor", body=body, headers=headers)
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    return resp.status, text
+
+
+def update_call(fid: str, eid: str, task_id: str, **status_fields: object) -> bytes:
+    status = protocol.status(task_id, MesosState.TASK_RUNNING, executor_id=eid)
+    status.update(status_fields)
+    return protocol.encode(protocol.update(fid, eid, status))

@@ -9,10 +9,9 @@ import json
 import uuid
 
 import pytest
-from cluster import AgentProcess, envelope
+from cluster import AgentProcess, envelope, raw_post, update_call
 
 from borealis.contract import recordio
-from borealis.contract.mesos import MesosState
 from borealis.executor.mesos import protocol
 
 
@@ -50,27 +49,6 @@ def test_status_uuids_are_16_raw_bytes_of_a_uuid() -> None:
     assert not protocol.valid_uuid(text_uuid)
     assert not protocol.valid_uuid(base64.b64encode(b"\x00" * 16).decode())  # version 0
     assert not protocol.valid_uuid("not base64!")
-
-
-def raw_post(
-    agent: AgentProcess, body: bytes, content_type: str | None, token: str | None = None
-) -> tuple[int, str]:
-    """POST to the executor API, as the executor holding ``token`` (its secret) would."""
-    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=10)
-    headers = {} if content_type is None else {"Content-Type": content_type}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request("POST", "/api/v1/executor", body=body, headers=headers)
-    resp = conn.getresponse()
-    text = resp.read().decode()
-    conn.close()
-    return resp.status, text
-
-
-def update_call(fid: str, eid: str, task_id: str, **status_fields: object) -> bytes:
-    status = protocol.status(task_id, MesosState.TASK_RUNNING, executor_id=eid)
-    status.update(status_fields)
-    return protocol.encode(protocol.update(fid, eid, status))
 
 
 def test_agent_refuses_calls_as_a_mesos_agent_does(agent: AgentProcess) -> None:

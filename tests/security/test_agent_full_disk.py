@@ -1,0 +1,59 @@
+"""The embedded agent on a full disk: an executor's UPDATE that cannot be stored is refused
+with a 503 and one line (not acknowledged, so the executor keeps it and sends it again), the
+agent stays up, and the same update is stored once there is room. On the old code the agent
+answered 500 with a traceback and could leave a torn line in its update log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster import envelope, raw_post, running_agent, update_call
+
+from borealis.contract.layout import AgentWorkDir
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(mount)], check=True
+    )
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_an_update_that_cannot_be_stored_is_refused_then_stored(small_fs: Path) -> None:
+    with running_agent(small_fs) as agent:
+        agent.launch("t1", envelope({"name": "sleeper", "cmdline": "sleep 1000"}))
+        agent.wait_state("t1", "TASK_RUNNING")
+        ex = agent.executor("t1")
+        fid, eid = ex["framework_id"], ex["executor_id"]
+        secret = agent.executor_secret(fid, eid)
+        filler = small_fs / "filler"
+        with open(filler, "wb") as out:  # take every free byte
+            try:
+                while True:
+                    out.write(b"\0" * (64 << 10))
+                    out.flush()
+            except OSError:
+                pass
+        call = update_call(fid, eid, "t1", message="x" * 2000)
+        code, text = raw_post(agent, call, "application/json", secret)
+        assert code == 503, (code, text)
+        assert "cannot store the update" in text and text.count("\n") == 0
+        log = agent.log.read_text(errors="replace")
+        assert "Traceback" not in log
+        updates = AgentWorkDir(agent.work_dir).updates_log.read_bytes()
+        assert updates.endswith(b"\n")  # no torn line
+        filler.unlink()
+        code, text = raw_post(agent, call, "application/json", secret)
+        assert code == 202, (code, text)
+        lines = AgentWorkDir(agent.work_dir).updates_log.read_text().splitlines()
+        assert json.loads(lines[-1])["message"] == "x" * 2000
