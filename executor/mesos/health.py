@@ -126,6 +126,7 @@ async def probe_http(checker: HttpChecker, port: int, timeout: float) -> Outcome
     quotes at most ``EXCERPT`` characters of the body, escaped.
     """
     from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+    from tornado.simple_httpclient import HTTPStreamClosedError
 
     url = f"http://127.0.0.1:{port}{checker.endpoint}"
     # a client of our own: the shared one keeps tornado's 100 MB body limit
@@ -137,6 +138,12 @@ async def probe_http(checker: HttpChecker, port: int, timeout: float) -> Outcome
             connect_timeout=timeout,
             follow_redirects=False,
             raise_error=False,
+        )
+    except HTTPStreamClosedError:  # also how tornado ends a body over max_body_size
+        return Outcome(
+            False,
+            f"GET {checker.endpoint}: no whole answer "
+            f"(the connection closed, or the body is over {HTTP_BODY_MAX} bytes)",
         )
     except (TimeoutError, OSError, HTTPClientError) as e:
         return Outcome(False, f"GET {checker.endpoint}: {e}")
