@@ -255,7 +255,6 @@ async def probe_shell(
         return Outcome(False, f"shell check could not start: {e.strerror or e}")
     except subprocess.SubprocessError:  # the join (or the switch) failed in the child
         return Outcome(False, "shell check could not start in the task's cgroup")
-    assert proc.stdout is not None
 
     async def run() -> bytes:
         assert proc.stdout is not None
