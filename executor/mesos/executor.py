@@ -44,7 +44,7 @@ from borealis.contract.validation import validate
 from . import identity, lifecycle, protocol
 from .client import AgentLink
 from .environment import MesosEnvironment
-from .health import Health, HealthPlanner, probe_http, probe_shell, snoozed
+from .health import Health, HealthPlanner, probe_http, shell_check, snoozed
 from .statuses import Failure, Final, Why, final_status
 from .taskrun import TaskRun
 
@@ -442,8 +442,13 @@ class TaskDriver:
                     outcome = await probe_http(checker, env.ports["health"], config.timeout_secs)
                 else:
                     assert self.user is not None
-                    outcome = await probe_shell(
-                        checker, run.sandbox, config.timeout_secs, self.task_id, self.user.run_as
+                    outcome = await shell_check(
+                        checker,
+                        run.sandbox,
+                        config.timeout_secs,
+                        self.task_id,
+                        self.user.run_as,
+                        run.paths.containment,
                     )
                 verdict = planner.record(outcome.ok, outcome.problem)
             if verdict.health is Health.RUNNING and self.phase is Phase.STARTING:

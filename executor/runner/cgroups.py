@@ -12,7 +12,9 @@ Where the groups go is ``cgroup_layout.py``. What is done with them:
 A user process enters the group before it execs: its coordinator moves itself in,
 spawns the command (a child is born in its parent's groups) and moves back out
 (``entered``), so the coordinator, which must outlive a group kill to record the exit
-status, is never a member for longer than one spawn.
+status, is never a member for longer than one spawn. A process started for the task from
+outside it (the executor's shell health check) joins the groups itself, in the child between
+fork and exec (``join``), so that nothing it starts can outlive the task's kill.
 
 Where nothing is writable (a non-root runner, a read-only /sys/fs/cgroup), ``contain``
 returns no group and the runner keeps following the process tree (``proctree.py``).
@@ -289,6 +291,18 @@ def oom_kills_in(moves: tuple[tuple[str, str], ...]) -> int:
             if value is not None:
                 return value
     return 0
+
+
+def join(groups: tuple[str, ...]) -> None:
+    """Move the calling process into each of the task's groups (cgroup directories).
+
+    Meant for a child between fork and exec (a ``preexec_fn``): only system calls, no
+    logging, no locks. ``OSError`` when a group cannot be joined: the caller must not exec
+    outside the task's groups.
+    """
+    me = str(os.getpid())
+    for group in groups:
+        write_control(Path(group) / "cgroup.procs", me)
 
 
 @contextlib.contextmanager
