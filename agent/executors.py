@@ -24,7 +24,7 @@ from typing import Any
 
 from borealis.contract import credentials
 from borealis.contract.agentapi import Refusal
-from borealis.contract.layout import CheckpointRoot, executor_output
+from borealis.contract.layout import CheckpointRoot, executor_output, open_private
 from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.records import Identity
 from borealis.executor.mesos import protocol
@@ -109,9 +109,9 @@ class Agent:
         )
         try:
             fetch(spec.uris, run_dir, body.get("user"))
-            with (
-                open(executor_output(run_dir, "stdout"), "ab") as out,
-                open(executor_output(run_dir, "stderr"), "ab") as err,
+            with (  # the executor's output is the agent's, as its checkpoints are
+                open(open_private(executor_output(run_dir, "stdout")), "ab") as out,
+                open(open_private(executor_output(run_dir, "stderr")), "ab") as err,
             ):
                 child = subprocess.Popen(
                     argv,
