@@ -78,7 +78,17 @@ class Agent:
         self.children: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self.launched_at: dict[tuple[str, str], float] = {}
         self.new_update = asyncio.Event()
+        self.stopping = asyncio.Event()  # set when the agent stops: pending long-polls answer
+        self.long_polls = 0  # GET .../updates requests waiting for an update
         self.started = time.monotonic()
+
+    async def end_long_polls(self, within: float = 5.0) -> None:
+        """Answer every pending long-poll now (with what there is) and give them ``within``
+        seconds to be written, before the loop that runs them ends."""
+        self.stopping.set()
+        deadline = time.monotonic() + within
+        while self.long_polls and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     # --- executors ---------------------------------------------------------------------
 
