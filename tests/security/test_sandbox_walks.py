@@ -20,6 +20,7 @@ import pytest
 
 from borealis.executor.mesos.health import SNOOZE_FILE, snoozed
 from borealis.executor.runner.diskscan import Tally
+from borealis.executor.runner.diskwatch import Watches
 
 NOBODY = 65534
 BIG = 8 * 1024 * 1024
@@ -111,3 +112,24 @@ def test_a_snooze_link_to_a_root_only_file_does_not_snooze(sandbox: Path, secret
         os._exit(0)
     os.waitpid(pid, 0)
     assert snoozed(sandbox)
+
+
+def test_the_watcher_does_not_list_a_directory_reached_through_a_swapped_link(
+    sandbox: Path, secret: Path
+) -> None:
+    """Events are read late: a directory created in ``d`` is looked at by the path of ``d``
+    after ``d`` was swapped for a link to a root-only tree. That tree is not listed (its names
+    never become paths to look at) nor watched."""
+    (secret / "new" / "only-in-secret" / "deeper").mkdir(parents=True)
+    as_task(sandbox, "mkdir", str(sandbox / "d"))
+    watches = Watches(str(sandbox))
+    try:
+        as_task(sandbox, "mkdir", str(sandbox / "d" / "new"))
+        as_task(sandbox, "rename", str(sandbox / "d"), str(sandbox / "old"))
+        as_task(sandbox, "symlink", str(secret), str(sandbox / "d"))
+        watches.drain()
+        seen = watches.changed | watches.fresh
+        leaked = sorted(p for p in seen if "only-in-secret" in p)
+        assert leaked == []
+    finally:
+        watches.close()
