@@ -24,7 +24,7 @@ from typing import Any
 
 from borealis.contract import credentials
 from borealis.contract.agentapi import Refusal
-from borealis.contract.layout import CheckpointRoot, executor_output
+from borealis.contract.layout import CheckpointRoot, executor_output, open_private
 from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.records import Identity
 from borealis.executor.mesos import protocol
@@ -78,7 +78,17 @@ class Agent:
         self.children: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self.launched_at: dict[tuple[str, str], float] = {}
         self.new_update = asyncio.Event()
+        self.stopping = asyncio.Event()  # set when the agent stops: pending long-polls answer
+        self.long_polls = 0  # GET .../updates requests waiting for an update
         self.started = time.monotonic()
+
+    async def end_long_polls(self, within: float = 5.0) -> None:
+        """Answer every pending long-poll now (with what there is) and give them ``within``
+        seconds to be written, before the loop that runs them ends."""
+        self.stopping.set()
+        deadline = time.monotonic() + within
+        while self.long_polls and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     # --- executors ---------------------------------------------------------------------
 
@@ -109,9 +119,9 @@ class Agent:
         )
         try:
             fetch(spec.uris, run_dir, body.get("user"))
-            with (
-                open(executor_output(run_dir, "stdout"), "ab") as out,
-                open(executor_output(run_dir, "stderr"), "ab") as err,
+            with (  # the executor's output is the agent's, as its checkpoints are
+                open(open_private(executor_output(run_dir, "stdout")), "ab") as out,
+                open(open_private(executor_output(run_dir, "stderr")), "ab") as err,
             ):
                 child = subprocess.Popen(
                     argv,

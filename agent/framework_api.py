@@ -88,13 +88,27 @@ class Updates(JSONHandler):
             wait = min(float(self.get_query_argument("wait", "0")), MAX_WAIT)
         except ValueError:
             raise Refused(Refusal.BAD_REQUEST, "after and wait must be numbers") from None
-        store = self.agent.store
-        if wait > 0 and len(store.updates) <= after:
-            self.agent.new_update.clear()
+        agent = self.agent
+        store = agent.store
+        if wait > 0 and len(store.updates) <= after and not agent.stopping.is_set():
+            agent.new_update.clear()
+            agent.long_polls += 1
             try:
-                await asyncio.wait_for(self.agent.new_update.wait(), wait)
-            except TimeoutError:
-                pass
+                # Until an update, the time asked for, or the agent stopping: then the poll is
+                # answered with what there is (never cancelled under the server: a 500).
+                waits = [
+                    asyncio.ensure_future(e.wait()) for e in (agent.new_update, agent.stopping)
+                ]
+                try:
+                    await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for each in waits:
+                        each.cancel()
+                updates = store.updates[after:]
+                self.reply({"updates": updates, "last": len(store.updates)})
+            finally:
+                agent.long_polls -= 1
+            return
         updates = store.updates[after:]
         self.reply({"updates": updates, "last": len(store.updates)})
 

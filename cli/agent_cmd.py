@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         agent = Agent(work_dir, endpoint, reregistration_timeout=args.reregistration_timeout)
         agent.recover()
 
-        def close() -> None:
+        async def close() -> None:
+            await agent.end_long_polls()  # answered, not cancelled (a 500) when the loop ends
             agent.store.close()
 
         return Service(

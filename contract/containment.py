@@ -18,6 +18,7 @@ Standard library only.
 from __future__ import annotations
 
 import enum
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -95,11 +96,17 @@ def write(path: Path, c: Containment) -> None:
         tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
     )  # checkpoints are private (docs/security.md)
     try:
-        os.write(fd, (json.dumps(c.to_json(), sort_keys=True) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            data = (json.dumps(c.to_json(), sort_keys=True) + "\n").encode()
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written record behind
+        raise
 
 
 def read(path: Path) -> Containment | None:

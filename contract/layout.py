@@ -232,6 +232,11 @@ class TaskPaths:
     def default_sandbox(self) -> Path:
         return self.root.sandboxes_dir / self.task_id
 
+    def make_checkpoint_dir(self) -> Path:
+        """Create ``checkpoints/<task_id>`` (0700), or bring an existing one back to 0700."""
+        self.root.checkpoints_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        return private_dir(self.checkpoint_dir)
+
     def task_file(self) -> Path | None:
         """The task file, wherever it currently is (active first), or ``None``."""
         for candidate in (self.active_task_file, self.finished_task_file):
@@ -283,6 +288,35 @@ class AgentWorkDir:
     @property
     def updates_log(self) -> Path:
         return self.meta / "updates.jsonl"
+
+
+def private_dir(directory: Path) -> Path:
+    """Create ``directory`` with ``PRIVATE_DIR`` (its parent must exist), or bring an existing
+    one of ours back to it. A link at its name is refused (``OSError``), never followed."""
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=PRIVATE_DIR)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_mode & 0o7777 != PRIVATE_DIR:
+            with contextlib.suppress(PermissionError):  # someone else's: theirs to keep
+                os.fchmod(fd, PRIVATE_DIR)
+    finally:
+        os.close(fd)
+    return directory
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_APPEND) -> int:
+    """Open (creating it ``PRIVATE_FILE``) a file of a private directory, never through a link;
+    an existing file with a wider mode is brought back to ``PRIVATE_FILE``."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_mode & 0o7777 != PRIVATE_FILE:
+            with contextlib.suppress(PermissionError):
+                os.fchmod(fd, PRIVATE_FILE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def executor_sandbox(run_dir: Path) -> Path:

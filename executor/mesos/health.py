@@ -26,12 +26,13 @@ import enum
 import math
 import os
 import signal
+import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from borealis.contract import containment
+from borealis.contract import confined, containment
 from borealis.contract.containment import Mode
 from borealis.contract.envelope import HealthCheck, HttpChecker, ShellChecker
 from borealis.executor.runner import prepare
@@ -114,7 +115,13 @@ class Outcome:
 
 
 def snoozed(sandbox: Path) -> bool:
-    return (sandbox / SNOOZE_FILE).exists()
+    """Whether the sandbox holds a ``.healthchecksnooze`` regular file. Looked at without
+    following a link (this runs as root; the task could point the name anywhere)."""
+    try:
+        found = confined.lstat_under(sandbox, SNOOZE_FILE)
+    except OSError:  # no such file, or the sandbox itself is gone
+        return False
+    return stat.S_ISREG(found.st_mode)
 
 
 async def probe_http(checker: HttpChecker, port: int, timeout: float) -> Outcome:

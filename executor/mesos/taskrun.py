@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from borealis.contract.layout import CheckpointRoot, TaskPaths
+from borealis.contract.layout import SANDBOX_DIR, CheckpointRoot, TaskPaths, open_private
 from borealis.contract.replay import Follower, RunnerState
 from borealis.contract.taskspec import TaskSpec
 from borealis.executor.runner import prepare
@@ -45,7 +45,7 @@ class TaskRun:
     def start(self, spec: TaskSpec, ports: dict[str, int], kill_grace: float) -> None:
         self.root.ensure()
         prepare.write_task_file(self.paths, spec)
-        self.sandbox.mkdir(parents=True, exist_ok=True)
+        self.sandbox.mkdir(mode=SANDBOX_DIR, parents=True, exist_ok=True)
         argv = [
             *borealis_command(),
             "runner",
@@ -60,8 +60,9 @@ class TaskRun:
         ]
         for name, number in sorted(ports.items()):
             argv += ["--port", f"{name}={number}"]
-        self.paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.paths.runner_log, "ab")  # noqa: SIM115
+        # Private as every checkpoint file (contract/layout.py, docs/security.md).
+        self.paths.make_checkpoint_dir()
+        log = open_private(self.paths.runner_log)
         try:
             self.process = subprocess.Popen(
                 argv,
@@ -72,7 +73,7 @@ class TaskRun:
                 close_fds=True,
             )
         finally:
-            log.close()
+            os.close(log)
 
     def state(self) -> RunnerState:
         if self._follower is None:

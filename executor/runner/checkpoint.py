@@ -28,7 +28,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from borealis.contract.layout import PRIVATE_DIR, PRIVATE_FILE, TaskPaths
+from borealis.contract.layout import TaskPaths, open_private
 from borealis.contract.records import ProcessStatus, Record, RunnerStarted, decode, encode
 from borealis.contract.replay import RunnerState, apply, replay_payloads
 from borealis.contract.stream import Tail, append_whole, frame, no_space, read_all
@@ -52,12 +52,8 @@ class RunnerCheckpoint:
 
     def acquire(self) -> None:
         """Take the runner lock and replay the stream (repairing a torn tail)."""
-        directory = self.paths.checkpoint_dir
-        directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        if directory.stat().st_mode & 0o077:  # made by an executor, or by an older runner
-            os.chmod(directory, PRIVATE_DIR)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        fd = os.open(self.path, flags, PRIVATE_FILE)
+        self.paths.make_checkpoint_dir()  # 0700 even when an older runner made it wider
+        fd = open_private(self.path, os.O_RDWR | os.O_APPEND)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

@@ -13,6 +13,14 @@ other entry) and one record per inode, so totals can be corrected for one path w
 applying it in any order, any number of times, after any change, converges to the truth. That
 makes it safe to feed with paths from file system events, however late, repeated or mislabelled.
 
+The task owns the tree and may swap any directory in it for a symbolic link at any moment,
+while this runs as root: nothing under the root is looked at by path. Directories are opened
+one name at a time relative to their parent's descriptor, never following a link
+(``contract/confined.py``), listed with ``scandir(fd)`` and their entries looked at with
+``fstatat(fd, name, AT_SYMLINK_NOFOLLOW)``; a directory that is not the one just counted at
+its name (swapped meanwhile) is not walked. So a link planted anywhere on a path makes the path
+vanish from the count instead of making root count what the link points to.
+
 Entries that vanish or cannot be read while being looked at are normal (a process is writing
 the tree): they are simply not counted, and nothing here raises for them.
 """
@@ -22,6 +30,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
+
+from borealis.contract import confined
 
 # A non-directory entry is stored as its inode key; an inode's record is [links in the tree,
 # st_size, st_blocks * 512].
@@ -45,6 +55,55 @@ class _Dir:
 
 
 _Entry = _Dir | InodeKey
+
+
+class _DirFds:
+    """Descriptors of the directories under a root, opened without following links, kept for
+    one batch of changes (``Tally.apply``) so that paths in one directory open it once."""
+
+    LIMIT = 256  # descriptors kept at most; then they are all closed and opened again as needed
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._prefix = root.rstrip(os.sep) + os.sep
+        self._open: dict[str, int] = {}
+
+    def get(self, where: str) -> int | None:
+        """A descriptor of the directory at ``where`` (the root or under it), or ``None`` when
+        there is none there now (gone, not a directory, a link on the way, unreadable)."""
+        fd = self._open.get(where)
+        if fd is not None:
+            return fd
+        if len(self._open) >= self.LIMIT:
+            self.close()
+        # Up to the nearest directory already open (the root at worst), then down again.
+        missing: list[str] = []
+        at = where
+        while at not in self._open:
+            if at == self.root:
+                try:
+                    self._open[at] = confined.open_top(at)
+                except OSError:
+                    return None
+                break
+            if not at.startswith(self._prefix):
+                return None
+            at, _, name = at.rpartition(os.sep)
+            missing.append(name)
+        fd = self._open[at]
+        for name in reversed(missing):
+            try:
+                fd = confined.open_dir(fd, [name])
+            except (OSError, ValueError):
+                return None
+            at = at + os.sep + name
+            self._open[at] = fd
+        return fd
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open.clear()
 
 
 class Tally:
@@ -94,20 +153,25 @@ class Tally:
         # subtree is walked or dropped, the only changes that replace or detach a directory.
         parents: dict[str, _Dir] = {}
         refresh, refresh_child, sep = self._refresh, self._refresh_child, os.sep
-        # Sorted, a directory comes before everything under it, so its walk can cover them.
-        for path in sorted(todo):
-            if covered and self._inside(path, covered):
-                continue
-            again = bool(renew) and path in renew
-            where, _, name = path.rpartition(sep)
-            node = parents.get(where)  # only ever the root or under it: path is too
-            if node is not None:
-                done = refresh_child(node, name, path, again)
-            else:
-                done = refresh(path, again, parents)
-            if done is not None:
-                covered.add(done)
-                parents.clear()
+        fds = _DirFds(self.root)
+        try:
+            # Sorted, a directory comes before everything under it, so its walk can cover them.
+            for path in sorted(todo):
+                if covered and self._inside(path, covered):
+                    continue
+                again = bool(renew) and path in renew
+                where, _, name = path.rpartition(sep)
+                node = parents.get(where)  # only ever the root or under it: path is too
+                if node is not None:
+                    done = refresh_child(node, name, path, fds, again)
+                else:
+                    done = refresh(path, again, fds, parents)
+                if done is not None:
+                    covered.add(done)
+                    parents.clear()
+                    fds.close()  # directories were replaced or dropped: open them afresh
+        finally:
+            fds.close()
 
     def refresh(self, path: str, *, fresh: bool = False) -> str | None:
         """Look at ``path`` again; return the path of a subtree that was walked or dropped.
@@ -118,10 +182,14 @@ class Tally:
         """
         # Normalised (no "..", "." or "//"), never resolved: resolving would follow the
         # symbolic links this must not follow. Then inside the root means under its prefix.
-        return self._refresh(os.path.normpath(path), fresh)
+        fds = _DirFds(self.root)
+        try:
+            return self._refresh(os.path.normpath(path), fresh, fds)
+        finally:
+            fds.close()
 
     def _refresh(
-        self, path: str, fresh: bool, parents: dict[str, _Dir] | None = None
+        self, path: str, fresh: bool, fds: _DirFds, parents: dict[str, _Dir] | None = None
     ) -> str | None:
         if path == self.root:
             return self._refresh_root()
@@ -141,11 +209,11 @@ class Tally:
                     child = node.children.get(name)
                     if not isinstance(child, _Dir):
                         ancestor = prefix + os.sep.join(names[: depth + 1])
-                        return self._refresh_child(node, name, ancestor)
+                        return self._refresh_child(node, name, ancestor, fds)
                     node = child
             if parents is not None:
                 parents[where] = node
-        return self._refresh_child(node, last, path, fresh)
+        return self._refresh_child(node, last, path, fds, fresh)
 
     def _refresh_root(self) -> str | None:
         st = _lstat(self.root)
@@ -162,15 +230,20 @@ class Tally:
             self._drop(top)
             self._top = None
         if st is not None:
-            self._top = self._build(self.root, st)
+            self._top = self._build(None, self.root, st)
         return self.root
 
-    def _refresh_child(self, parent: _Dir, name: str, path: str, fresh: bool = False) -> str | None:
+    def _refresh_child(
+        self, parent: _Dir, name: str, path: str, fds: _DirFds, fresh: bool = False
+    ) -> str | None:
         old = parent.children.get(name)
-        try:
-            st = os.lstat(path)  # not _lstat(): this runs for every changed path
-        except (OSError, ValueError):
-            st = None
+        dir_fd = fds.get(path.rpartition(os.sep)[0])
+        st = None
+        if dir_fd is not None:
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except (OSError, ValueError):
+                pass
         if st is None:
             if old is None:
                 return None
@@ -186,7 +259,8 @@ class Tally:
                 return None
             if old is not None:
                 self._drop(old)
-            parent.children[name] = self._build(path, st)
+            assert dir_fd is not None  # st was found through it
+            parent.children[name] = self._build(dir_fd, name, st)
             return path
         key = (st.st_dev << 64) | st.st_ino  # inode_key(st), inlined
         if old == key:
@@ -204,35 +278,57 @@ class Tally:
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _build(self, path: str, st: os.stat_result) -> _Entry:
-        """Count ``path`` (already ``lstat``-ed) and, for a directory, everything under it."""
+    def _build(self, dir_fd: int | None, name: str, st: os.stat_result) -> _Entry:
+        """Count ``name`` in ``dir_fd`` (already looked at: ``st``) and, for a directory,
+        everything under it. ``dir_fd`` ``None``: ``name`` is the root's path."""
         if not stat.S_ISDIR(st.st_mode):
             return self._add_inode(st)
         top = self._add_dir(st)
-        # An explicit stack rather than recursion: trees may be thousands of levels deep.
-        stack = [(top, path)]
-        while stack:
-            node, where = stack.pop()
-            try:
-                with os.scandir(where) as listing:
-                    found = list(listing)
-            except OSError:
-                # Vanished, unreadable or not a directory any more: du counts the directory
-                # itself and reports an error; a later event or walk brings the rest.
-                continue
-            children = node.children
-            for entry in found:
-                try:
-                    est = entry.stat(follow_symlinks=False)
-                except OSError:
+        fd = _open_same(dir_fd, name, top.key)
+        if fd is None:
+            return top
+        # Depth first, with an explicit stack rather than recursion (trees may be thousands of
+        # levels deep): one descriptor per level, each with the subdirectories it has left.
+        stack: list[tuple[int, list[tuple[_Dir, str]]]] = [(fd, self._list(top, fd))]
+        try:
+            while stack:
+                fd, pending = stack[-1]
+                if not pending:
+                    os.close(fd)
+                    stack.pop()
                     continue
-                if stat.S_ISDIR(est.st_mode):
-                    child = self._add_dir(est)
-                    children[entry.name] = child
-                    stack.append((child, entry.path))
-                else:
-                    children[entry.name] = self._add_inode(est)
+                node, child_name = pending.pop()
+                child_fd = _open_same(fd, child_name, node.key)
+                if child_fd is not None:
+                    stack.append((child_fd, self._list(node, child_fd)))
+        finally:
+            for fd, _ in stack:
+                os.close(fd)
         return top
+
+    def _list(self, node: _Dir, fd: int) -> list[tuple[_Dir, str]]:
+        """Count the entries of the directory ``node`` open as ``fd``; its subdirectories."""
+        try:
+            with os.scandir(fd) as listing:
+                found = list(listing)
+        except OSError:
+            # Vanished or unreadable: du counts the directory itself and reports an error; a
+            # later event or walk brings the rest.
+            return []
+        children = node.children
+        subdirectories = []
+        for entry in found:
+            try:
+                est = entry.stat(follow_symlinks=False)  # fstatat(fd, name): no path
+            except OSError:
+                continue
+            if stat.S_ISDIR(est.st_mode):
+                child = self._add_dir(est)
+                children[entry.name] = child
+                subdirectories.append((child, entry.name))
+            else:
+                children[entry.name] = self._add_inode(est)
+        return subdirectories
 
     def _add_dir(self, st: os.stat_result) -> _Dir:
         node = _Dir(st)
@@ -300,6 +396,21 @@ class Tally:
                 break
             parent = up
         return False
+
+
+def _open_same(dir_fd: int | None, name: str, key: InodeKey) -> int | None:
+    """A descriptor of the directory ``name`` in ``dir_fd`` (``None``: ``name`` is the root's
+    path) if it is still the directory counted as ``key``; ``None`` when it is not (a link or
+    another directory swapped in meanwhile), or cannot be opened (gone, unreadable, too deep
+    for the descriptors left: du would not count it either)."""
+    try:
+        fd = confined.open_top(name) if dir_fd is None else confined.open_dir(dir_fd, [name])
+    except (OSError, ValueError):
+        return None
+    if inode_key(os.fstat(fd)) != key:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _lstat(path: str) -> os.stat_result | None:

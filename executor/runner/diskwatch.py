@@ -59,6 +59,8 @@ from watchdog.observers.inotify_c import (
     WatchDescriptor,
 )
 
+from borealis.contract import confined
+
 log = logging.getLogger(__name__)
 
 IN_MODIFY = InotifyConstants.IN_MODIFY
@@ -88,6 +90,10 @@ MASK = Mask(
     | InotifyConstants.IN_ONLYDIR
     | InotifyConstants.IN_DONT_FOLLOW
 )
+
+# A watch added through ``/proc/self/fd/N`` must follow that (magic) link to the directory
+# opened without following any link on its path.
+FD_MASK = Mask(MASK & ~InotifyConstants.IN_DONT_FOLLOW)
 
 _FS_ENCODING = sys.getfilesystemencoding()
 
@@ -356,14 +362,20 @@ class Watches:
     ) -> list[tuple[_Node, str, str, bool]]:
         found = []
         try:
-            with os.scandir(path) as listing:
-                for entry in listing:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            found.append((node, entry.name, entry.path, deep))
-                    except OSError:
-                        continue
-        except OSError:
+            # Listed through a descriptor opened from the root one name at a time, never
+            # following a link: a directory swapped for one is not listed (docs/security.md).
+            fd = self._open_dir(path)
+            try:
+                with os.scandir(fd) as listing:
+                    for entry in listing:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                found.append((node, entry.name, path + os.sep + entry.name, deep))
+                        except OSError:
+                            continue
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
             return []  # vanished or unreadable: its own events (or their absence) say the rest
         if deep and node.children:
             # What the tree has under it and is not there any more went elsewhere.
@@ -373,16 +385,37 @@ class Watches:
                     self._detach(child)
         return found
 
+    def _open_dir(self, path: str) -> int:
+        """A descriptor of the directory ``path`` (the root or under it), links not followed."""
+        prefix = self.root.rstrip(os.sep) + os.sep
+        if path != self.root and not path.startswith(prefix):
+            raise confined.Refused(confined.Refusal.BAD_NAME, path)
+        top = confined.open_top(self.root)
+        if path == self.root:
+            return top
+        try:
+            relative = path[len(prefix) :]
+            return confined.open_dir(top, confined.names(relative))
+        finally:
+            os.close(top)
+
     def _watch(self, path: str) -> WatchDescriptor | None:
         if self.broken is not None:
             return None  # falling back anyway: no more watches
         try:
-            wd = self._fd.add_callback(os.fsencode(path), MASK, self, _ID)
+            fd = self._open_dir(path)
+        except (OSError, ValueError):
+            return None  # gone, not a directory, a link on the way, unreadable: nothing to watch
+        try:
+            # The directory just opened, through its descriptor: inotify_add_watch on the path
+            # would follow a link the task put in place of a directory above it.
+            wd = self._fd.add_callback(f"/proc/self/fd/{fd}".encode(), FD_MASK, self, _ID)
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.ENOMEM):
                 self.broken = f"cannot watch {path}: {err.strerror}"
-            # Otherwise gone, no longer a directory, or a symbolic link: nothing to watch.
             return None
+        finally:
+            os.close(fd)
         if wd < 0:
             # EACCES (a directory this user may not read): watchdog keeps a watch entry for
             # -1 instead of raising. What du cannot read is counted without its contents anyway.

@@ -43,6 +43,7 @@ from borealis.contract.layout import CheckpointRoot, log_dir
 from borealis.contract.records import Header, RunnerStarted, TaskStatus
 from borealis.contract.replay import RunnerState
 from borealis.contract.states import TaskState
+from borealis.contract.stream import no_space
 from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
@@ -281,18 +282,42 @@ class TaskRunner:
     def _contain(self) -> None:
         """The task's cgroup (``cgroups.py``), decided once and recorded before any launch."""
         resources = self.spec.resources if self.options.memory_limit else None
-        try:
-            self.cgroup, decided = contain(
-                self.paths.containment,
-                self.task_id,
-                memory_max=resources.ram if resources is not None and resources.ram > 0 else None,
-                pids_max=self.options.max_pids or None,
-            )
-        except (OSError, ValueError) as e:
-            log.warning("task %s: its recorded cgroup is out of reach: %s", self.task_id, e)
-            return
+        held = False
+        while True:
+            try:
+                self.cgroup, decided = contain(
+                    self.paths.containment,
+                    self.task_id,
+                    memory_max=resources.ram if resources and resources.ram > 0 else None,
+                    pids_max=self.options.max_pids or None,
+                )
+                break
+            except OSError as e:
+                # A full disk: no process starts before the record is written (it would run
+                # outside the task's groups and limits), unless the task is being stopped.
+                if no_space(e) and not self._stop_signalled():
+                    if not held:
+                        held = True
+                        log.warning(
+                            "task %s: %s: no space left; holding the task's start until "
+                            "there is room",
+                            self.task_id,
+                            self.paths.containment,
+                        )
+                    time.sleep(NO_SPACE_RETRY)
+                    continue
+                log.warning("task %s: its containment cannot be recorded: %s", self.task_id, e)
+                return
+            except ValueError as e:
+                log.warning("task %s: its recorded cgroup is out of reach: %s", self.task_id, e)
+                return
+        if held:
+            log.info("task %s: the containment record is written", self.task_id)
         log.info("task %s: containment: %s", self.task_id, describe_containment(decided))
         self._stopper.host = HostProcesses(self.cgroup)
+
+    def _stop_signalled(self) -> bool:
+        return any(sig in (signal.SIGTERM, signal.SIGINT) for sig in self._signals)
 
     def _out_of_memory(self) -> OverLimit | None:
         """The kernel killed a process at the task's memory limit (its cgroup says so)."""
