@@ -172,6 +172,9 @@ class _Node:
         self.prefix: str | None = None  # path + "/": what the names of its events go after
 
 
+# Directories watched per sandbox at most; beyond it the monitor walks the tree instead
+# (diskusage's scan mode), so one task cannot take every inotify watch of the host's root.
+MAX_WATCHES = 16384
 _ID = CallbackId(1)
 
 
@@ -402,6 +405,11 @@ class Watches:
     def _watch(self, path: str) -> WatchDescriptor | None:
         if self.broken is not None:
             return None  # falling back anyway: no more watches
+        if len(self._nodes) >= MAX_WATCHES:
+            # Watches are root's, counted against one per-user limit for the whole host: a
+            # task that makes directories without end must not use them all up.
+            self.broken = f"more than {MAX_WATCHES} directories to watch"
+            return None
         try:
             fd = self._open_dir(path)
         except (OSError, ValueError):

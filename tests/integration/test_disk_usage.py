@@ -29,6 +29,7 @@ import pytest
 from support import REPO, wait_for
 from watchdog.observers.inotify_c import CallbackId, InotifyFD
 
+from borealis.executor.runner import diskwatch
 from borealis.executor.runner.diskusage import DiskMonitor, DiskUsage
 from borealis.executor.runner.diskwatch import MASK, Watches
 
@@ -632,3 +633,20 @@ def test_unreadable_directories_count_as_du_counts_them(
         (sandbox / "locked").chmod(0o755)
         if (sandbox / "later").exists():
             (sandbox / "later").chmod(0o755)
+
+
+def test_a_sandbox_with_more_directories_than_the_cap_is_walked_instead(
+    sandbox: Path, monitors: list[DiskMonitor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watches are root's, from one per-user limit for the whole host: one task making
+    # directories without end falls back to walking instead of taking them all.
+    monkeypatch.setattr(diskwatch, "MAX_WATCHES", 4)
+    (sandbox / "a").mkdir()
+    monitor = started(monitors, sandbox, scan_interval=0.0)
+    assert monitor.usage().mode == "inotify"
+    for name in "bcdef":
+        (sandbox / name).mkdir()
+        write(sandbox / name / "f", 1000)
+    usage = agrees(monitor.usage, sandbox)
+    assert usage.mode == "scan"
+    assert monitor.fallback_reason == "more than 4 directories to watch"
