@@ -1,6 +1,7 @@
 """What every observer request goes through: the token check, headers, errors.
 
-* Optional bearer token (``--auth-token-file``): every route but ``/health`` needs
+* A bearer token unless the operator chose ``--no-auth`` (the observer runs as root and
+  reads every task's private files): every route but ``/health`` and the static files needs
   ``Authorization: Bearer <token>`` or the cookie a browser gets by opening any page once
   with ``?token=<token>`` (the observer then redirects to the same page without it).
 * Before the token: the Host, Origin and content-type rules every Borealis daemon applies

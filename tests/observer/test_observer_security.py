@@ -154,7 +154,8 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
         tmp_path / "obs.log", "--root", str(host.root.path), "--auth-token-file", str(token_file)
     )
     try:
-        assert obs.get("/health").status == 200
+        assert obs.token == token  # the login URL it printed carries the file's token
+        assert obs.get("/health", auth=False).status == 200
         for path in [
             "/",
             "/task/ok",
@@ -164,7 +165,7 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
             "/api/v1/tasks/p1/files/secret.txt",
             "/static/observer.js",
         ]:
-            resp = obs.get(path)
+            resp = obs.get(path, auth=False)
             if path.startswith("/static/"):
                 assert resp.status == 200  # the script and style sheet hold no data
                 continue
@@ -174,13 +175,13 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
             assert wrong.status == 401, path
             right = obs.get(path, {"Authorization": f"Bearer {token}"})
             assert right.status == 200, path
-        login = obs.get(f"/task/ok?token={token}&x=1")
+        login = obs.get(f"/task/ok?token={token}&x=1", auth=False)
         assert login.status == 302 and login.headers["location"] == "/task/ok?x=1"
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         value = cookie.split(";", 1)[0]
-        assert obs.get("/task/ok", {"Cookie": value}).status == 200
-        assert obs.get("/task/ok?token=wrong-token-wrong-token").status == 401
+        assert obs.get("/task/ok", {"Cookie": value}, auth=False).status == 200
+        assert obs.get("/task/ok?token=wrong-token-wrong-token", auth=False).status == 401
     finally:
         stop_observer(obs)
 
@@ -204,7 +205,10 @@ def test_a_slow_client_does_not_starve_others(host: Host) -> None:
     for _ in range(8):
         sock = socket.create_connection(("127.0.0.1", host.observer.port), timeout=5)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(b"GET /download/rotated/.logs/writer/0/stdout.1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(
+            b"GET /download/rotated/.logs/writer/0/stdout.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {host.observer.token}\r\n\r\n".encode()
+        )
         stalled.append(sock)
     try:
         for _ in range(5):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from daemons import Daemon, executors, job, start, task_info
 
+from borealis.contract.layout import CheckpointRoot
+
 CROSS_SITE_TYPES = [
     None,
     "text/plain",
@@ -91,7 +93,7 @@ def test_allow_host_adds_a_name(tmp_path: Path) -> None:
         "observer",
         ["--root", str(tmp_path / "r"), "--allow-host", "obs.internal"],
         tmp_path / "o.log",
-        None,
+        CheckpointRoot(tmp_path / "r").observer_token,
     )
     try:
         assert observer.request("GET", "/", headers={"Host": "obs.internal:1338"}).status == 200
