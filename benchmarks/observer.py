@@ -30,7 +30,8 @@ idle CPU under 2% of a core, RSS under 150 MB."
 **Per repetition** (``--runs``, default 3; figures are medians over them):
 
 1. ``borealis observer --root ROOT --ip 127.0.0.1 --port PORT`` (a free port), its own
-   session, output to a file; polled until ``GET /health`` answers 200.
+   session, output to a file; polled until ``GET /health`` answers 200. Every other request
+   sends ``Authorization: Bearer`` with the token it made, ``ROOT/secrets/observer.token``.
 2. Warm-up and check: each of the four requests below once; any non-200 is printed.
 3. ``--settle`` s (default 10) untouched, then **idle**: the observer's CPU (psutil
    ``cpu_times()`` user + system, plus reaped children's, summed over the observer and any
