@@ -116,6 +116,9 @@ def test_without_the_token_no_task_data_is_served(observer: Observer) -> None:
         # guessing it in the query gets no cookie either
         status, body = as_www_data(f"{observer.url.rstrip('/')}{path.split('?')[0]}?token=guess")
         assert status == 401 and FILE_SECRET not in body, (path, status)
+    # the refusal says how to log in, on a page and in the API
+    assert "?token= link" in observer.get("/task/private", auth=False).text
+    assert "?token= link" in observer.get("/api/v1/tasks", auth=False).json()["error"]
     # what holds no task data stays open: health checks and the script
     assert observer.get("/health", auth=False).status == 200
     assert as_www_data(observer.url + "static/observer.js")[0] == 200
