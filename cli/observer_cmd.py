@@ -8,10 +8,10 @@ uses), from the embedded agent's runs under each (ROOT/agent), and from every ex
 directory under a Mesos agent's work directory (--mesos-root, the agent's --work_dir).
 Read-only; listens on 127.0.0.1 unless --ip says otherwise. Every route but /health and the
 static files needs a token: ROOT/secrets/observer.token (ROOT: the first --root, else the
-default root; made 0600 at the first start) unless --auth-token-file names another file.
---no-auth serves without one, which shows every task's logs and files to every local user
-(docs/observer.md). --port 0 picks a free port; the URL is printed either way, with the
-?token=... link that logs a browser in.
+default root; made 0600 at the first start) unless --auth-token-file names another file
+(this user's own, mode 0600). --no-auth serves without one, which shows every task's logs
+and files to every local user (docs/observer.md). --port 0 picks a free port; the URL is
+printed either way, with the ?token=... link that logs a browser in.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         "--auth-token-file",
         type=Path,
         metavar="FILE",
-        help="file holding the token (default ROOT/secrets/observer.token; made 0600 if missing)",
+        help="the token's file, this user's own, 0600 (default ROOT/secrets/observer.token,"
+        " made at the first start)",
     )
     access.add_argument(
         "--no-auth",
@@ -106,17 +107,17 @@ def check(args: argparse.Namespace) -> tuple[list[Path], list[Path], str | None]
 
 
 def _token(given: Path | None, roots: list[Path]) -> str:
-    """The token in ``given``, or the observer's own (made at the first start)."""
+    """The token in ``given`` (this user's own file, 0600, never read through a link), or the
+    observer's own, made at the first start; bad input names --auth-token-file."""
+    from borealis.contract.credentials import CredentialError, read_token
+
     if given is None:
         own = CheckpointRoot(roots[0] if roots else default_root()).observer_token
         return daemon_token("--auth-token-file", own)
     try:
-        token = given.read_text().strip()
-    except OSError as e:
-        raise InputError("--auth-token-file", str(given), e.strerror or "") from None
-    if len(token) < 16:
-        raise InputError("--auth-token-file", str(given), "the token must be 16+ characters")
-    return token
+        return read_token(given.absolute(), private=True)
+    except CredentialError as e:
+        raise InputError("--auth-token-file", "", str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:

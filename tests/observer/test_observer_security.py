@@ -150,6 +150,7 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
     token = "s3cret-token-0123456789"
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     obs = start_observer(
         tmp_path / "obs.log", "--root", str(host.root.path), "--auth-token-file", str(token_file)
     )
@@ -253,5 +254,6 @@ def test_bad_flags_are_one_line_errors(args: list[str], words: str, tmp_path: Pa
 def test_short_token_is_refused(tmp_path: Path) -> None:
     token = tmp_path / "t"
     token.write_text("short\n")
+    token.chmod(0o600)
     result = borealis("observer", "--root", str(tmp_path), "--auth-token-file", str(token))
-    assert result.returncode == 2 and "16+ characters" in result.stderr
+    assert result.returncode == 2 and "16 to 4096 characters" in result.stderr

@@ -162,3 +162,25 @@ def test_no_auth_and_a_token_file_are_not_both_accepted(tmp_path: Path) -> None:
     )
     assert both.returncode == 2 and "not allowed with" in both.stderr, both.stderr
     assert "Traceback" not in both.stderr
+
+
+@pytest.mark.parametrize("kind", ["others-can-read", "a-link", "another-users"])
+def test_a_token_file_others_can_read_or_swap_is_refused(kind: str, tmp_path: Path) -> None:
+    """A token that www-data can read (or a link, or a file another user owns and may rewrite)
+    guards nothing: the observer refuses to start on it, as the agent and scheduler do."""
+    real = tmp_path / "token"
+    real.write_text("a-token-of-enough-length\n")
+    real.chmod(0o600)
+    given = real
+    if kind == "others-can-read":
+        real.chmod(0o644)
+    elif kind == "a-link":
+        given = tmp_path / "link"
+        given.symlink_to(real)
+    else:
+        os.chown(real, 33, 33)
+    args = ("--root", str(tmp_path), "--port", "0", "--auth-token-file", str(given))
+    result = borealis("observer", *args, timeout=20)  # one that starts fails by timing out
+    assert result.returncode == 2, (kind, result.stdout, result.stderr)
+    assert result.stderr.startswith("borealis: --auth-token-file: "), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

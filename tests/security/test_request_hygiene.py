@@ -107,6 +107,7 @@ def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path)
     token_file = tmp_path / "token"
     token = "observer-token-0123456789"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     observer = start(
         "observer",
         ["--root", str(tmp_path / "r"), "--auth-token-file", str(token_file)],
@@ -129,6 +130,7 @@ def test_observer_non_utf8_paths_and_queries_are_clean_refusals(tmp_path: Path) 
     token_file = tmp_path / "token"
     token = "observer-token-0123456789"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     observer = start(
         "observer",
         ["--root", str(tmp_path / "r"), "--auth-token-file", str(token_file)],
