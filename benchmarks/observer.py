@@ -30,7 +30,8 @@ idle CPU under 2% of a core, RSS under 150 MB."
 **Per repetition** (``--runs``, default 3; figures are medians over them):
 
 1. ``borealis observer --root ROOT --ip 127.0.0.1 --port PORT`` (a free port), its own
-   session, output to a file; polled until ``GET /health`` answers 200.
+   session, output to a file; polled until ``GET /health`` answers 200. Every other request
+   sends ``Authorization: Bearer`` with the token it made, ``ROOT/secrets/observer.token``.
 2. Warm-up and check: each of the four requests below once; any non-200 is printed.
 3. ``--settle`` s (default 10) untouched, then **idle**: the observer's CPU (psutil
    ``cpu_times()`` user + system, plus reaped children's, summed over the observer and any
@@ -105,6 +106,7 @@ import psutil  # noqa: E402
 from harness import fmt, median, table  # noqa: E402
 
 from borealis.contract import replay  # noqa: E402
+from borealis.contract.layout import CheckpointRoot  # noqa: E402
 from borealis.contract.states import ProcessState  # noqa: E402
 
 MB = 1024 * 1024
@@ -457,6 +459,7 @@ class Observer:
     def __init__(self, borealis: list[str], root: Path, log: Path) -> None:
         self.port = free_port()
         self.log = log
+        self.token_file = CheckpointRoot(root).observer_token  # made at its first start
         command = [
             *borealis,
             "observer",
@@ -477,10 +480,15 @@ class Observer:
                 start_new_session=True,
             )
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every request but /health needs (read once the observer is up)."""
+        return {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers={} if path == "/health" else self.auth)
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -540,6 +548,7 @@ class Client(threading.Thread):
         self,
         index: int,
         port: int,
+        auth: dict[str, str],
         active: list[str],
         start: threading.Event,
         deadline: list[float],
@@ -549,6 +558,7 @@ class Client(threading.Thread):
         super().__init__(name=f"client-{index}", daemon=True)
         self.index = index
         self.port = port
+        self.auth = auth
         self.active = active
         self.start_event = start
         self.deadline = deadline
@@ -568,7 +578,7 @@ class Client(threading.Thread):
             path = request_path(kind, rng, self.active)
             t0 = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=self.auth)
                 response = conn.getresponse()
                 body = response.read()
                 elapsed = time.perf_counter() - t0
@@ -602,7 +612,7 @@ def load(observer: Observer, active: list[str], args: argparse.Namespace) -> dic
     start = threading.Event()
     deadline = [math.inf]
     clients = [
-        Client(i, observer.port, active, start, deadline, args.timeout, args.think)
+        Client(i, observer.port, observer.auth, active, start, deadline, args.timeout, args.think)
         for i in range(args.clients)
     ]
     for c in clients:
@@ -669,6 +679,7 @@ def log_bytes(body: bytes) -> int | None:
 def serial(observer: Observer, active: list[str], count: int, timeout: float) -> dict[str, Any]:
     """``count`` requests of each kind, one at a time on one connection: the cost per kind."""
     rng = random.Random(1)
+    auth = observer.auth
     conn = http.client.HTTPConnection("127.0.0.1", observer.port, timeout=timeout)
     found: dict[str, Any] = {}
     try:
@@ -679,7 +690,7 @@ def serial(observer: Observer, active: list[str], count: int, timeout: float) ->
                 path = request_path(kind, rng, active)
                 t0 = time.perf_counter()
                 try:
-                    conn.request("GET", path)
+                    conn.request("GET", path, headers=auth)
                     response = conn.getresponse()
                     response.read()
                 except (OSError, http.client.HTTPException):

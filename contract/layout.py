@@ -15,6 +15,7 @@ Operators, log collectors, the observer and the executor rely on these paths;
     <root>/agent/                            work directory of the embedded ``borealis agent``
     <root>/secrets/agent.token               bearer token of the agent's framework API (0600)
     <root>/secrets/scheduler.token           bearer token of the scheduler's API (0600)
+    <root>/secrets/observer.token            bearer token of the observer's pages and API (0600)
     ~/.borealis/token                        a user's token for the scheduler, if they have one
     <sandbox>/.logs/<process>/<run>/stdout|stderr   process output (rotated: stdout.1 ...)
 
@@ -134,6 +135,11 @@ class CheckpointRoot:
     def scheduler_token(self) -> Path:
         """The bearer token of ``borealis scheduler``'s API, by default."""
         return self.secrets_dir / "scheduler.token"
+
+    @property
+    def observer_token(self) -> Path:
+        """The bearer token of ``borealis observer``'s pages and API, by default."""
+        return self.secrets_dir / "observer.token"
 
     def with_agent_runs(self) -> list[CheckpointRoot]:
         """This root and the checkpoint root of every run of the embedded agent working under

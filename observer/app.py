@@ -58,11 +58,12 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
 def make_app(
     store: TaskStore,
     *,
-    auth_token: str | None = None,
+    auth_token: str | None,
     allowed_hosts: frozenset[str] | None = None,
 ) -> tornado.web.Application:
-    """The observer's routes; ``allowed_hosts`` (default: the loopback names) is what a
-    request's Host may name."""
+    """The observer's routes. ``auth_token`` has no default: ``None`` (``--no-auth``) opens
+    every task's files to whoever reaches the port, so a caller says so. ``allowed_hosts``
+    (default: the loopback names) is what a request's Host may name."""
     from borealis.contract.requestcheck import allowed_hosts as loopback
 
     metrics = Metrics(store)

@@ -1,6 +1,7 @@
 """What every observer request goes through: the token check, headers, errors.
 
-* Optional bearer token (``--auth-token-file``): every route but ``/health`` needs
+* A bearer token unless the operator chose ``--no-auth`` (the observer runs as root and
+  reads every task's private files): every route but ``/health`` and the static files needs
   ``Authorization: Bearer <token>`` or the cookie a browser gets by opening any page once
   with ``?token=<token>`` (the observer then redirects to the same page without it).
 * Before the token: the Host, Origin and content-type rules every Borealis daemon applies
@@ -27,6 +28,10 @@ from .sandbox import Refused
 from .store import TaskStore
 
 COOKIE = "borealis_observer_token"
+NEED_TOKEN = (
+    "a valid token is needed: open the ?token= link the observer printed at its start,"
+    " or send Authorization: Bearer TOKEN (ROOT/secrets/observer.token)"
+)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -86,7 +91,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.redirect(on_site(self.request.path) + (f"?{urlencode(rest)}" if rest else ""))
             return
         self.set_header("WWW-Authenticate", 'Bearer realm="borealis-observer"')
-        raise tornado.web.HTTPError(401, reason="a valid token is needed")
+        raise tornado.web.HTTPError(401, reason=NEED_TOKEN)
 
     def on_finish(self) -> None:
         observe = self.settings.get("observe_request")

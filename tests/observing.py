@@ -1,5 +1,6 @@
 """Helpers for the observer's tests: a ``borealis observer`` started on a free port, raw HTTP
-requests to it (paths sent verbatim), and the synthetic host the fixtures build."""
+requests to it (paths sent verbatim, with the token it printed), and the synthetic host the
+fixtures build."""
 
 from __future__ import annotations
 
@@ -37,15 +38,29 @@ class Observer:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    token: str | None  # from the login URL it printed; None with --no-auth
+
+    @property
+    def login_url(self) -> str:
+        """The URL that logs a browser in (sets the cookie), as the observer printed it."""
+        return self.url if self.token is None else f"{self.url}?token={self.token}"
 
     def get(
-        self, path: str, headers: dict[str, str] | None = None, timeout: float = 30
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+        *,
+        auth: bool = True,
     ) -> Response:
-        """GET ``path`` sent verbatim (no client-side normalisation of ``..`` or escapes)."""
+        """GET ``path`` sent verbatim (no client-side normalisation of ``..`` or escapes),
+        with ``Authorization: Bearer`` and the observer's token unless ``auth`` is False."""
+        sent = {"Authorization": f"Bearer {self.token}"} if auth and self.token else {}
+        sent.update(headers or {})
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.putrequest("GET", path, skip_accept_encoding=True)
-            for name, value in (headers or {}).items():
+            for name, value in sent.items():
                 conn.putheader(name, value)
             conn.endheaders()
             resp = conn.getresponse()
@@ -76,7 +91,9 @@ def start_observer(log: Path, *args: str) -> Observer:
         return found.group(0) if found else None
 
     address = wait_for(url, timeout=30, what="the observer's URL")
-    return Observer(address, int(address.rsplit(":", 1)[1].strip("/")), proc, log)
+    login = re.search(r"http://127\.0\.0\.1:\d+/\?token=([A-Za-z0-9_-]+)", log.read_text())
+    token = login.group(1) if login else None
+    return Observer(address, int(address.rsplit(":", 1)[1].strip("/")), proc, log, token)
 
 
 def stop_observer(observer: Observer) -> None:

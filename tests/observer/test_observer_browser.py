@@ -38,6 +38,7 @@ def page(browser: object, host: Host) -> Iterator[Page]:
     context = browser.new_context(base_url=host.observer.url, accept_downloads=True)  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(15000)
+    page.goto(host.observer.login_url)  # sets the cookie, then redirects to the host page
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))

@@ -150,11 +150,13 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
     token = "s3cret-token-0123456789"
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     obs = start_observer(
         tmp_path / "obs.log", "--root", str(host.root.path), "--auth-token-file", str(token_file)
     )
     try:
-        assert obs.get("/health").status == 200
+        assert obs.token == token  # the login URL it printed carries the file's token
+        assert obs.get("/health", auth=False).status == 200
         for path in [
             "/",
             "/task/ok",
@@ -164,7 +166,7 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
             "/api/v1/tasks/p1/files/secret.txt",
             "/static/observer.js",
         ]:
-            resp = obs.get(path)
+            resp = obs.get(path, auth=False)
             if path.startswith("/static/"):
                 assert resp.status == 200  # the script and style sheet hold no data
                 continue
@@ -174,13 +176,13 @@ def test_token_guards_every_route_but_health(host: Host, tmp_path: Path) -> None
             assert wrong.status == 401, path
             right = obs.get(path, {"Authorization": f"Bearer {token}"})
             assert right.status == 200, path
-        login = obs.get(f"/task/ok?token={token}&x=1")
+        login = obs.get(f"/task/ok?token={token}&x=1", auth=False)
         assert login.status == 302 and login.headers["location"] == "/task/ok?x=1"
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         value = cookie.split(";", 1)[0]
-        assert obs.get("/task/ok", {"Cookie": value}).status == 200
-        assert obs.get("/task/ok?token=wrong-token-wrong-token").status == 401
+        assert obs.get("/task/ok", {"Cookie": value}, auth=False).status == 200
+        assert obs.get("/task/ok?token=wrong-token-wrong-token", auth=False).status == 401
     finally:
         stop_observer(obs)
 
@@ -204,7 +206,10 @@ def test_a_slow_client_does_not_starve_others(host: Host) -> None:
     for _ in range(8):
         sock = socket.create_connection(("127.0.0.1", host.observer.port), timeout=5)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(b"GET /download/rotated/.logs/writer/0/stdout.1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(
+            b"GET /download/rotated/.logs/writer/0/stdout.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {host.observer.token}\r\n\r\n".encode()
+        )
         stalled.append(sock)
     try:
         for _ in range(5):
@@ -249,5 +254,6 @@ def test_bad_flags_are_one_line_errors(args: list[str], words: str, tmp_path: Pa
 def test_short_token_is_refused(tmp_path: Path) -> None:
     token = tmp_path / "t"
     token.write_text("short\n")
+    token.chmod(0o600)
     result = borealis("observer", "--root", str(tmp_path), "--auth-token-file", str(token))
-    assert result.returncode == 2 and "16+ characters" in result.stderr
+    assert result.returncode == 2 and "16 to 4096 characters" in result.stderr

@@ -58,6 +58,14 @@ def observer_url(cluster: Embedded) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def observer_login(cluster: Embedded) -> str:
+    """The URL with ``?token=`` the observer printed: opening it logs the browser in."""
+    log = (cluster.base / "observer.log").read_text()
+    found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]+", log)
+    assert found, log
+    return found.group(0)
+
+
 def restart_with_observer(scheduler: SchedulerProcess, observer: str) -> None:
     scheduler.stop()
     scheduler.extra = (*scheduler.extra, "--observer-url", observer)
@@ -82,6 +90,7 @@ def test_scheduler_page_lists_instances_and_links_to_the_observer(
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page()
         page.set_default_timeout(15000)
+        page.goto(observer_login(cluster))  # the observer's cookie, then its links work
         page.goto(cluster.scheduler.url + "/")
         rows = page.locator("tbody tr")
         assert rows.count() == 2

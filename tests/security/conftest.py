@@ -12,6 +12,8 @@ from cluster import kill_executors
 from daemons import Daemon, root, start
 from support import kill_leftovers
 
+from borealis.contract.layout import CheckpointRoot
+
 
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Daemon]:
@@ -42,8 +44,11 @@ def scheduler(agent: Daemon, tmp_path: Path) -> Iterator[Daemon]:
 
 @pytest.fixture
 def observer(tmp_path: Path) -> Iterator[Daemon]:
-    (tmp_path / "obs-root").mkdir()
-    daemon = start("observer", ["--root", str(tmp_path / "obs-root")], tmp_path / "obs.log", None)
+    obs_root = CheckpointRoot(tmp_path / "obs-root")
+    obs_root.path.mkdir()
+    daemon = start(
+        "observer", ["--root", str(obs_root.path)], tmp_path / "obs.log", obs_root.observer_token
+    )
     try:
         yield daemon
     finally:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from daemons import Daemon, executors, job, start, task_info
 
+from borealis.contract.layout import CheckpointRoot
+
 CROSS_SITE_TYPES = [
     None,
     "text/plain",
@@ -91,7 +93,7 @@ def test_allow_host_adds_a_name(tmp_path: Path) -> None:
         "observer",
         ["--root", str(tmp_path / "r"), "--allow-host", "obs.internal"],
         tmp_path / "o.log",
-        None,
+        CheckpointRoot(tmp_path / "r").observer_token,
     )
     try:
         assert observer.request("GET", "/", headers={"Host": "obs.internal:1338"}).status == 200
@@ -105,6 +107,7 @@ def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path)
     token_file = tmp_path / "token"
     token = "observer-token-0123456789"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     observer = start(
         "observer",
         ["--root", str(tmp_path / "r"), "--auth-token-file", str(token_file)],
@@ -127,6 +130,7 @@ def test_observer_non_utf8_paths_and_queries_are_clean_refusals(tmp_path: Path) 
     token_file = tmp_path / "token"
     token = "observer-token-0123456789"
     token_file.write_text(token + "\n")
+    token_file.chmod(0o600)  # a token file must be private
     observer = start(
         "observer",
         ["--root", str(tmp_path / "r"), "--auth-token-file", str(token_file)],
