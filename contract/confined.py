@@ -201,10 +201,15 @@ def open_under(
     *,
     directory_ok: bool = False,
 ) -> tuple[int, os.stat_result]:
-    """``open_leaf`` of ``relative`` under the trusted directory ``top`` ('' is ``top``)."""
+    """``open_leaf`` of ``relative`` under the trusted directory ``top`` ('' is ``top``).
+
+    A file with more than one link that ``top``'s owner does not own is refused for reading
+    too: where ``fs.protected_hardlinks`` is off, a task can link any file of the host (say,
+    ``/etc/shadow``) into its sandbox, and root must not read it out for the task."""
     parts = names(relative)
     top_fd = open_top(top)
     try:
+        top_owner = os.fstat(top_fd).st_uid
         if not parts:
             if not directory_ok:
                 raise Refused(Refusal.DIRECTORY, relative)
@@ -215,9 +220,13 @@ def open_under(
     finally:
         os.close(top_fd)
     try:
-        return open_leaf(parent, parts[-1], flags, directory_ok=directory_ok)
+        fd, st = open_leaf(parent, parts[-1], flags, directory_ok=directory_ok)
     finally:
         os.close(parent)
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and st.st_uid != top_owner:
+        os.close(fd)
+        raise Refused(Refusal.HARD_LINKED, relative)
+    return fd, st
 
 
 def lstat_under(top: str | os.PathLike[str], relative: str) -> os.stat_result:
