@@ -19,7 +19,8 @@ Modes and fallbacks (docs/resources.md has the user-facing version):
   last walk and returns the last totals otherwise. Used when asked (``inotify=False``), when
   inotify cannot be set up (no inotify instance or watch left for this user, watchdog missing
   the attributes ``diskwatch`` relies on), when the per-user watch limit is reached later for a
-  new directory or the sandbox has more than ``diskwatch.MAX_WATCHES`` directories, when the sandbox itself stops being watched, or when reading events failed.
+  new directory or the sandbox has more than ``diskwatch.MAX_WATCHES`` directories, when the
+  sandbox itself stops being watched, or when reading events failed.
 
 Requires watchdog >= 7.1 (it reports ``IN_Q_OVERFLOW`` to ``on_queue_overflow``; earlier
 releases dropped it silently).
