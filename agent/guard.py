@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 
-from borealis.contract import credentials, requestcheck
+from borealis.contract import requestcheck
 from borealis.contract.requestcheck import RequestRefusal
 
 from .refused import Refused
@@ -31,20 +31,14 @@ class Guarded(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         request = self.request
-        refusal = requestcheck.check(
+        refusal = requestcheck.refusal_of(
             request.method or "",
             request.host,
-            request.headers.get("Origin"),
-            request.headers.get("Content-Type"),
+            request.headers,
             self.settings["allowed_hosts"],
+            token=None if self.public else self.settings["token"],
             json_body=self.json_body,
         )
-        if refusal is None and not self.public:
-            given = credentials.bearer(request.headers.get("Authorization"))
-            if given is None:
-                refusal = RequestRefusal.NO_CREDENTIAL
-            elif not credentials.matches(given, self.settings["token"]):
-                refusal = RequestRefusal.WRONG_CREDENTIAL
         if refusal is not None:
             if refusal is RequestRefusal.NO_CREDENTIAL:
                 self.set_header("WWW-Authenticate", 'Bearer realm="borealis-agent"')

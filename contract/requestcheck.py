@@ -21,8 +21,10 @@ import enum
 import ipaddress
 import json
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from . import credentials
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -153,4 +155,33 @@ def check(
         media = (content_type or "").split(";", 1)[0].strip().lower()
         if media != JSON:
             return RequestRefusal.NOT_JSON
+    return None
+
+
+def refusal_of(
+    method: str,
+    host: str,
+    headers: Mapping[str, str],
+    allowed: frozenset[str],
+    *,
+    token: str | None = None,
+    json_body: bool = True,
+) -> RequestRefusal | None:
+    """``check`` on a request's headers, then, with ``token``, its ``Authorization: Bearer``:
+    the whole decision a daemon's handler makes before it runs (``host`` as the server read it)."""
+    refusal = check(
+        method,
+        host,
+        headers.get("Origin"),
+        headers.get("Content-Type"),
+        allowed,
+        json_body=json_body,
+    )
+    if refusal is not None or token is None:
+        return refusal
+    given = credentials.bearer(headers.get("Authorization"))
+    if given is None:
+        return RequestRefusal.NO_CREDENTIAL
+    if not credentials.matches(given, token):
+        return RequestRefusal.WRONG_CREDENTIAL
     return None

@@ -63,12 +63,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self._started = time.monotonic()
         request = self.request
-        refusal = requestcheck.check(
-            request.method or "",
-            request.host,
-            request.headers.get("Origin"),
-            request.headers.get("Content-Type"),
-            self.settings["allowed_hosts"],
+        refusal = requestcheck.refusal_of(
+            request.method or "", request.host, request.headers, self.settings["allowed_hosts"]
         )
         if refusal is not None:
             raise tornado.web.HTTPError(

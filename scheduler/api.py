@@ -15,7 +15,7 @@ from urllib.parse import quote
 import tornado.escape
 import tornado.web
 
-from borealis.contract import credentials, requestcheck
+from borealis.contract import requestcheck
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
 from borealis.contract.requestcheck import RequestRefusal, reason_text
@@ -30,20 +30,15 @@ class Handler(tornado.web.RequestHandler):
 
     def prepare(self) -> None:
         request = self.request
-        refusal = requestcheck.check(
+        refusal = requestcheck.refusal_of(
             request.method or "",
             request.host,
-            request.headers.get("Origin"),
-            request.headers.get("Content-Type"),
+            request.headers,
             self.settings["allowed_hosts"],
+            token=None if self.public else self.settings["token"],
         )
-        if refusal is None and not self.public:
-            given = credentials.bearer(request.headers.get("Authorization"))
-            if given is None:
-                refusal = RequestRefusal.NO_CREDENTIAL
-                self.set_header("WWW-Authenticate", 'Bearer realm="borealis-scheduler"')
-            elif not credentials.matches(given, self.settings["token"]):
-                refusal = RequestRefusal.WRONG_CREDENTIAL
+        if refusal is RequestRefusal.NO_CREDENTIAL:
+            self.set_header("WWW-Authenticate", 'Bearer realm="borealis-scheduler"')
         if refusal is not None:
             raise tornado.web.HTTPError(
                 requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]

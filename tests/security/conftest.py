@@ -4,7 +4,10 @@ no security flag at all, as an operator would start them (helpers in daemons.py)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,38 @@ def observer(tmp_path: Path) -> Iterator[Daemon]:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    """A work directory a task's user can pass through (pytest's own are 0700), removed with
+    whatever was left running under it."""
+    path = Path(tempfile.mkdtemp(prefix="borealis-security-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        kill_leftovers(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``tmpfs("4m")``: a small filesystem mounted for the test (a disk that fills up);
+    unmounted afterwards, once what runs on it is gone."""
+    mounts: list[Path] = []
+
+    def mount(size: str) -> Path:
+        path = tmp_path / f"small{len(mounts)}"
+        path.mkdir()
+        options = f"size={size},mode=0755"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+        mounts.append(path)
+        return path
+
+    try:
+        yield mount
+    finally:
+        kill_leftovers(tmp_path)
+        for path in mounts:
+            subprocess.run(["umount", "-l", str(path)], check=False)

@@ -6,8 +6,7 @@ answered 500 with a traceback and could leave a torn line in its update log."""
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,8 @@ from borealis.contract.layout import AgentWorkDir
 
 
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(mount)], check=True
-    )
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_fs(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("8m")
 
 
 def test_an_update_that_cannot_be_stored_is_refused_then_stored(small_fs: Path) -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import kill_leftovers, start_borealis
+from support import start_borealis
 
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.records import Header, ProcessStatus, TaskStatus
@@ -43,17 +42,8 @@ export(Task(name='full', processes=[fill, free, late, work1, work2],
 
 
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount)], check=True
-    )
-    try:
-        yield mount
-    finally:
-        kill_leftovers(tmp_path)
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_fs(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("4m")
 
 
 def test_full_disk_holds_every_exit_until_there_is_room(tmp_path: Path, small_fs: Path) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import kill_leftovers, start_borealis, wait_for
+from support import start_borealis, wait_for
 
 from borealis.contract import containment
 from borealis.contract.layout import CheckpointRoot
@@ -32,17 +31,8 @@ TASK = """{"name": "late", "processes": [{"name": "hello", "cmdline": "echo hell
 
 
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)], check=True
-    )
-    try:
-        yield mount
-    finally:
-        kill_leftovers(tmp_path)
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def small_fs(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("1m")
 
 
 def fill(path: Path) -> None:

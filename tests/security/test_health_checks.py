@@ -12,10 +12,8 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 from cluster import AgentProcess, envelope, running_agent
-from support import gone, kill_leftovers, wait_for
+from support import gone, wait_for
 
 from borealis.contract.layout import CheckpointRoot, executor_sandbox
 
@@ -33,18 +31,6 @@ ESCAPEE = "sleep 3132"
 EXECUTOR_PEAK_MAX = 200 * 1024 * 1024  # bytes: far below the 400 MB a check prints
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A work directory other users can reach (pytest's are 0700), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="borealis-health-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        kill_leftovers(path)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

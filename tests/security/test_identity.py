@@ -10,16 +10,14 @@ runners and processes, as root, with the operator settings the rest of the suite
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cluster import AgentProcess, SchedulerProcess, envelope, running_agent
-from support import borealis, kill_leftovers, wait_for
+from support import borealis, wait_for
 
 from borealis.contract.layout import executor_sandbox
 
@@ -30,18 +28,6 @@ NO_SETUID_ENV, ALLOW_ROOT_ENV = "BOREALIS_NO_SETUID", "BOREALIS_ALLOW_ROOT_TASKS
 DEFAULTS = {NO_SETUID_ENV: "0", ALLOW_ROOT_ENV: "0"}  # what an operator gets by default
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A work directory other users can reach (pytest's are 0700), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="borealis-ident-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        kill_leftovers(path)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ code looked at ``<sandbox>/d/...`` by path, so a ``d`` swapped for a link was fo
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +21,6 @@ from borealis.executor.runner.diskwatch import Watches
 
 NOBODY = 65534
 BIG = 8 * 1024 * 1024
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A directory the task user can pass through (pytest's own temp directories are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="borealis-walks-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
 
 
 @pytest.fixture
