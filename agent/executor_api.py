@@ -8,7 +8,6 @@ not that of the (framework, executor) it names is 403: an executor speaks only f
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,6 @@ from borealis.executor.mesos import protocol
 from .executors import Agent, Subscription
 from .guard import Guarded
 from .store import ExecutorRecord
-
-log = logging.getLogger("borealis.agent")
 
 
 class ExecutorAPI(Guarded):
@@ -101,6 +98,23 @@ class ExecutorAPI(Guarded):
 
     async def subscribe(self, record: ExecutorRecord, payload: dict[str, Any]) -> None:
         agent = self.agent
+        resent = [entry["status"] for entry in payload.get("unacknowledged_updates", [])]
+        for task_status in resent:  # shapes checked in protocol.check_call; ownership here
+            if task_status["task_id"]["value"] not in record.tasks:
+                self.refuse(400, "Task cannot be found")  # another executor's task: as UPDATE
+                return
+        # Everything is stored before the stream is open: on a full disk the executor gets a
+        # 503 and subscribes again later, with nothing consumed (no update, no LAUNCH).
+        undelivered = list(record.undelivered)
+        try:
+            for task_status in resent:
+                agent.store.record_update(record, task_status)
+            record.undelivered = []
+            agent.store.save(record)
+        except OSError as e:
+            record.undelivered = undelivered
+            self.refuse(503, f"the agent cannot store the subscription now: {e.strerror or e}")
+            return
         old = agent.streams.pop(record.key, None)
         if old is not None:
             old.queue.put_nowait(None)  # only one subscription per executor
@@ -125,28 +139,12 @@ class ExecutorAPI(Guarded):
             },
         }
         stream.queue.put_nowait(subscribed)
-        for entry in payload.get("unacknowledged_updates", []):
-            task_status = entry.get("status") if isinstance(entry, dict) else None
-            if isinstance(task_status, dict) and protocol.valid_uuid(task_status.get("uuid")):
-                try:
-                    agent.store.record_update(record, task_status)
-                except OSError as e:  # not acknowledged: it comes back with the next subscribe
-                    log.warning("cannot store an update of %s: %s", record.executor_id, e)
-                    continue
-                stream.queue.put_nowait(
-                    {
-                        "type": "ACKNOWLEDGED",
-                        "acknowledged": {
-                            "task_id": task_status["task_id"],
-                            "uuid": task_status["uuid"],
-                        },
-                    }
-                )
+        for task_status in resent:
+            acknowledged = {"task_id": task_status["task_id"], "uuid": task_status["uuid"]}
+            stream.queue.put_nowait({"type": "ACKNOWLEDGED", "acknowledged": acknowledged})
         agent.new_update.set()
-        for task_id in list(record.undelivered):
+        for task_id in undelivered:
             stream.queue.put_nowait({"type": "LAUNCH", "launch": {"task": record.tasks[task_id]}})
-        record.undelivered.clear()
-        agent.store.save(record)
         self._stream = stream
         try:
             while True:

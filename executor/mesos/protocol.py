@@ -131,6 +131,26 @@ def _value(obj: Any, field: str) -> str:
     return value
 
 
+def check_status(task_status: dict[str, Any], executor_id: str) -> None:
+    """The rules a TaskStatus from an executor follows (an UPDATE's, or one re-sent in a
+    SUBSCRIBE): a task id, a state other than TASK_STAGING, SOURCE_EXECUTOR, a valid uuid, and
+    no other executor's id; ``Refusal`` otherwise."""
+    _value(task_status, "task_id")
+    state = MesosState.parse(task_status.get("state"))
+    if state is None:
+        raise Refusal(
+            400, f"Failed to validate executor::Call: bad state {task_status.get('state')!r}"
+        )
+    if state is MesosState.TASK_STAGING:
+        raise Refusal(400, "Failed to validate executor::Call: TASK_STAGING is not allowed")
+    if task_status.get("source") != "SOURCE_EXECUTOR":
+        raise Refusal(400, "Failed to validate executor::Call: source must be SOURCE_EXECUTOR")
+    if not valid_uuid(task_status.get("uuid")):
+        raise Refusal(400, "Failed to validate executor::Call: uuid is not a valid UUID")
+    if "executor_id" in task_status and _value(task_status, "executor_id") != executor_id:
+        raise Refusal(400, "Failed to validate executor::Call: executor_id mismatch")
+
+
 def check_call(content_type: str | None, body: bytes) -> dict[str, Any]:
     """The call in a request to ``/api/v1/executor``, or ``Refusal`` (code and message)."""
     if content_type is None:
@@ -159,22 +179,23 @@ def check_call(content_type: str | None, body: bytes) -> dict[str, Any]:
             raise Refusal(
                 400, "Failed to validate executor::Call: expecting 'update' to be present"
             )
-        _value(task_status, "task_id")
-        state = MesosState.parse(task_status.get("state"))
-        if state is None:
+        check_status(task_status, executor_id)
+    if kind == "SUBSCRIBE":
+        payload = message.get("subscribe")
+        if not isinstance(payload, dict):
             raise Refusal(
-                400, f"Failed to validate executor::Call: bad state {task_status.get('state')!r}"
+                400, "Failed to validate executor::Call: expecting 'subscribe' to be present"
             )
-        if state is MesosState.TASK_STAGING:
-            raise Refusal(400, "Failed to validate executor::Call: TASK_STAGING is not allowed")
-        if task_status.get("source") != "SOURCE_EXECUTOR":
-            raise Refusal(400, "Failed to validate executor::Call: source must be SOURCE_EXECUTOR")
-        if not valid_uuid(task_status.get("uuid")):
-            raise Refusal(400, "Failed to validate executor::Call: uuid is not a valid UUID")
-        if "executor_id" in task_status and _value(task_status, "executor_id") != executor_id:
-            raise Refusal(400, "Failed to validate executor::Call: executor_id mismatch")
-    if kind == "SUBSCRIBE" and not isinstance(message.get("subscribe"), dict):
-        raise Refusal(400, "Failed to validate executor::Call: expecting 'subscribe' to be present")
+        unacknowledged = payload.get("unacknowledged_updates", [])
+        if not isinstance(unacknowledged, list):
+            raise Refusal(400, "Failed to validate executor::Call: unacknowledged_updates")
+        for entry in unacknowledged:
+            task_status = entry.get("status") if isinstance(entry, dict) else None
+            if not isinstance(task_status, dict):
+                raise Refusal(
+                    400, "Failed to validate executor::Call: an unacknowledged update has no status"
+                )
+            check_status(task_status, executor_id)  # the same rules as an UPDATE's
     if kind == "MESSAGE":
         payload = message.get("message")
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), str):

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cluster import start_daemon
@@ -107,9 +108,8 @@ def update_call(fid: str, eid: str, task_id: str, state: MesosState) -> bytes:
     return protocol.encode(protocol.update(fid, eid, status))
 
 
-def test_a_forged_executor_update_is_refused_and_the_task_keeps_running(
-    agent: Daemon, tmp_path: Path
-) -> None:
+def two_running(agent: Daemon) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tasks ``victim`` and ``other``, each with its executor, both RUNNING."""
     for task_id in ("victim", "other"):
         reply = agent.post_json(
             "/api/v1/agent/launch", {"task_info": task_info(task_id, sleeper(task_id))}
@@ -122,7 +122,13 @@ def test_a_forged_executor_update_is_refused_and_the_task_keeps_running(
 
     wait_for(running, 60, "both tasks RUNNING")
     by_task = {next(iter(e["tasks"])): e for e in executors(agent)}
-    victim, other = by_task["victim"], by_task["other"]
+    return by_task["victim"], by_task["other"]
+
+
+def test_a_forged_executor_update_is_refused_and_the_task_keeps_running(
+    agent: Daemon, tmp_path: Path
+) -> None:
+    victim, other = two_running(agent)
     forged = update_call(
         victim["framework_id"], victim["executor_id"], "victim", MesosState.TASK_FAILED
     )
@@ -142,6 +148,37 @@ def test_a_forged_executor_update_is_refused_and_the_task_keeps_running(
     assert stat.S_IMODE(meta.stat().st_mode) == 0o600
     assert stat.S_IMODE(meta.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(work.updates_log.stat().st_mode) == 0o600
+
+
+def test_an_update_resent_in_a_subscribe_speaks_only_for_the_subscriber(
+    agent: Daemon, tmp_path: Path
+) -> None:
+    """SUBSCRIBE carries the updates an executor has not had acknowledged: with its own secret,
+    ``other`` may not slip in a TASK_FAILED for ``victim``'s task, nor a status with no task
+    (a 500 with a traceback before), and the refusal leaves its real subscription alone."""
+    victim, other = two_running(agent)
+    fid, eid = other["framework_id"], other["executor_id"]
+    meta = AgentWorkDir(tmp_path / "work").executor_meta(fid, eid)
+    secret = json.loads(meta.read_text())["secret"]
+    forged = protocol.status("victim", MesosState.TASK_FAILED, executor_id=eid)
+    no_task = dict(protocol.status("other", MesosState.TASK_FAILED, executor_id=eid))
+    del no_task["task_id"]
+    for status in (forged, no_task):
+        call = {
+            "type": "SUBSCRIBE",
+            "framework_id": {"value": fid},
+            "executor_id": {"value": eid},
+            "subscribe": {"unacknowledged_updates": [{"status": status}]},
+        }
+        reply = agent.request("POST", "/api/v1/executor", protocol.encode(call), auth=secret)
+        assert reply.status == 400, (reply.status, reply.text)
+    updates = agent.request("GET", "/api/v1/agent/updates").json()["updates"]
+    assert [u["state"] for u in updates if u["task_id"] == "victim"][-1] == "TASK_RUNNING"
+    assert all(
+        u["task_id"] != "victim" or u["executor_id"] == victim["executor_id"] for u in updates
+    )
+    assert all(e["subscribed"] for e in executors(agent))  # nobody's stream was replaced
+    assert "Traceback" not in agent.logged()
 
 
 def test_a_task_does_not_inherit_its_executors_secret(agent: Daemon, tmp_path: Path) -> None:
