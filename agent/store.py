@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from borealis.contract.layout import AgentWorkDir
+from borealis.contract.layout import AgentWorkDir, open_private, private_dir
 from borealis.contract.mesos import MesosState
 from borealis.contract.stream import append_whole
 
@@ -59,7 +59,8 @@ def _terminal(state: str | None) -> bool:
 class AgentStore:
     def __init__(self, work_dir: Path) -> None:
         self.layout = AgentWorkDir(work_dir)
-        _private_dirs(self.layout.meta, self.layout.executors_meta)
+        for directory in (self.layout.meta, self.layout.executors_meta):
+            private_dir(directory)
         info = self.layout.agent_info
         if info.exists():
             self.agent_id: str = str(json.loads(info.read_text())["agent_id"])
@@ -70,9 +71,7 @@ class AgentStore:
         self.updates: list[dict[str, Any]] = []
         self.seen_uuids: set[str] = set()
         self._load()
-        fd = os.open(self.layout.updates_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)
-        self._log_fd = fd
+        self._log_fd = open_private(self.layout.updates_log)
 
     def _load(self) -> None:
         for path in sorted(self.layout.executors_meta.glob("*/*.json")):
@@ -116,7 +115,7 @@ class AgentStore:
 
     def save(self, record: ExecutorRecord) -> None:
         path = self.layout.executor_meta(record.framework_id, record.executor_id)
-        _private_dirs(path.parent)
+        private_dir(path.parent)
         _write_atomic(path, asdict(record))
 
     def record_update(self, record: ExecutorRecord, task_status: dict[str, Any]) -> bool:
@@ -154,12 +153,6 @@ class AgentStore:
         if self._log_fd >= 0:
             os.close(self._log_fd)
             self._log_fd = -1
-
-
-def _private_dirs(*directories: Path) -> None:
-    for directory in directories:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
 
 
 def _write_atomic(path: Path, value: Any) -> None:
