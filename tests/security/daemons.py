@@ -9,14 +9,16 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cluster import start_daemon
+import pytest
+from cluster import AgentProcess, running_agent, start_daemon
 from support import wait_for
 
-from borealis.contract.layout import CheckpointRoot
+from borealis.contract.layout import CheckpointRoot, executor_sandbox
 
 NO_TOKEN = "there-is-no-token-file-on-this-version"
 
@@ -147,3 +149,21 @@ def job(name: str, cmdline: str) -> dict[str, Any]:
             "resources": {"cpu": 0.1, "ram": 33554432, "disk": 33554432},
         },
     }
+
+
+# The operator's identity settings (executor/mesos/identity.py), spelled out so that the tests
+# using them also run, and fail, against code that predates them.
+NO_SETUID_ENV, ALLOW_ROOT_ENV = "BOREALIS_NO_SETUID", "BOREALIS_ALLOW_ROOT_TASKS"
+DEFAULTS = {NO_SETUID_ENV: "0", ALLOW_ROOT_ENV: "0"}  # what an operator gets by default
+
+
+@pytest.fixture(name="agent")
+def operator_agent(base: Path) -> Iterator[AgentProcess]:
+    """``agent`` for the modules that import this: an embedded agent with the operator's
+    default identity settings (tasks switch to their role's user), in a reachable ``base``."""
+    with running_agent(base, env=DEFAULTS) as running:
+        yield running
+
+
+def sandbox_of(agent: AgentProcess, task_id: str) -> Path:
+    return executor_sandbox(Path(agent.executor(task_id)["run_dir"]))

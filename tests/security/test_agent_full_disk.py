@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cluster import envelope, raw_post, running_agent, update_call
+from support import fill_up
 
 from borealis.contract.layout import AgentWorkDir
 
@@ -30,13 +31,7 @@ def test_an_update_that_cannot_be_stored_is_refused_then_stored(small_fs: Path) 
         fid, eid = ex["framework_id"], ex["executor_id"]
         secret = agent.executor_secret(fid, eid)
         filler = small_fs / "filler"
-        with open(filler, "wb") as out:  # take every free byte
-            try:
-                while True:
-                    out.write(b"\0" * (64 << 10))
-                    out.flush()
-            except OSError:
-                pass
+        fill_up(filler)
         call = update_call(fid, eid, "t1", message="x" * 2000)
         code, text = raw_post(agent, call, "application/json", secret)
         assert code == 503, (code, text)
@@ -87,13 +82,7 @@ def test_a_subscribe_that_cannot_be_stored_consumes_nothing(small_fs: Path) -> N
         fid, eid = ex["framework_id"], ex["executor_id"]
         secret = agent.executor_secret(fid, eid)
         filler = small_fs / "filler"
-        with open(filler, "wb") as out:
-            try:
-                while True:
-                    out.write(b"\0" * (64 << 10))
-                    out.flush()
-            except OSError:
-                pass
+        fill_up(filler)
         status, seen = subscribe(agent, fid, eid, secret)
         assert status == 503 and b"cannot store" in seen, (status, seen[:200])
         assert "Traceback" not in agent.log.read_text(errors="replace")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import start_borealis
+from support import fill_up, start_borealis
 
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.records import Header, ProcessStatus, TaskStatus
@@ -77,16 +77,6 @@ def test_full_disk_holds_every_exit_until_there_is_room(tmp_path: Path, small_fs
         run = state.last_run(name)
         assert run is not None and run.state is ProcessState.SUCCESS, run
     assert (root.finished_dir / "full").exists()
-
-
-def fill_up(path: Path) -> None:
-    with open(path, "wb", buffering=0) as fp:
-        chunk = b"\0" * 65536
-        try:
-            while True:
-                fp.write(chunk)
-        except OSError as e:
-            assert e.errno == errno.ENOSPC
 
 
 def test_a_record_that_does_not_fit_is_taken_back_and_held_until_there_is_room(

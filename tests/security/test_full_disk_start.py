@@ -11,13 +11,12 @@ the task runs normally: exit 0, no traceback.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import start_borealis, wait_for
+from support import fill_up, start_borealis, wait_for
 
 from borealis.contract import containment
 from borealis.contract.layout import CheckpointRoot
@@ -35,17 +34,6 @@ def small_fs(tmpfs: Callable[[str], Path]) -> Path:
     return tmpfs("1m")
 
 
-def fill(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError as e:
-        assert e.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-
-
 def test_a_runner_started_on_a_full_disk_waits_and_then_runs_contained(
     tmp_path: Path, small_fs: Path
 ) -> None:
@@ -53,7 +41,7 @@ def test_a_runner_started_on_a_full_disk_waits_and_then_runs_contained(
     paths = root.task("late")
     prepare.write_task_file(paths, task_from_text(TASK, "test"))
     filler = small_fs / "fill"
-    fill(filler)
+    fill_up(filler)
     log = tmp_path / "runner.log"
     env = {**os.environ, "BOREALIS_ALLOW_ROOT_TASKS": "1"}
     proc = start_borealis("runner", "late", "--root", str(root.path), log=log, env=env)

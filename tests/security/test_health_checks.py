@@ -20,27 +20,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from cluster import AgentProcess, envelope, running_agent
+from cluster import AgentProcess, envelope
+from daemons import (  # operator_agent is the "agent" fixture here
+    operator_agent,  # noqa: F401
+    sandbox_of,
+)
 from support import gone, wait_for
 
-from borealis.contract.layout import CheckpointRoot, executor_sandbox
+from borealis.contract.layout import CheckpointRoot
 
-NO_SETUID_ENV, ALLOW_ROOT_ENV = "BOREALIS_NO_SETUID", "BOREALIS_ALLOW_ROOT_TASKS"
-DEFAULTS = {NO_SETUID_ENV: "0", ALLOW_ROOT_ENV: "0"}  # what an operator gets by default
 ESCAPEE = "sleep 3132"
 EXECUTOR_PEAK_MAX = 200 * 1024 * 1024  # bytes: far below the 400 MB a check prints
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-
-
-@pytest.fixture
-def agent(base: Path) -> Iterator[AgentProcess]:
-    with running_agent(base, env=DEFAULTS) as running:
-        yield running
-
-
-def sandbox_of(agent: AgentProcess, task_id: str) -> Path:
-    return executor_sandbox(Path(agent.executor(task_id)["run_dir"]))
 
 
 def containment_of(agent: AgentProcess, task_id: str) -> dict[str, Any]:

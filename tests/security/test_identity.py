@@ -11,33 +11,22 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cluster import AgentProcess, SchedulerProcess, envelope, running_agent
+from daemons import (  # operator_agent is the "agent" fixture here
+    ALLOW_ROOT_ENV,
+    DEFAULTS,
+    operator_agent,  # noqa: F401
+    sandbox_of,
+)
 from support import borealis, wait_for
 
-from borealis.contract.layout import executor_sandbox
-
 WWW_DATA, NOBODY = 33, 65534
-# the operator settings (executor/mesos/identity.py), spelled out: these tests must also run,
-# and fail, against code that predates them
-NO_SETUID_ENV, ALLOW_ROOT_ENV = "BOREALIS_NO_SETUID", "BOREALIS_ALLOW_ROOT_TASKS"
-DEFAULTS = {NO_SETUID_ENV: "0", ALLOW_ROOT_ENV: "0"}  # what an operator gets by default
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-
-
-@pytest.fixture
-def agent(base: Path) -> Iterator[AgentProcess]:
-    with running_agent(base, env=DEFAULTS) as running:
-        yield running
-
-
-def sandbox_of(agent: AgentProcess, task_id: str) -> Path:
-    return executor_sandbox(Path(agent.executor(task_id)["run_dir"]))
 
 
 def proves_identity(name: str = "p") -> dict[str, Any]:

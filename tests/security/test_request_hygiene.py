@@ -102,7 +102,8 @@ def test_allow_host_adds_a_name(tmp_path: Path) -> None:
         observer.stop()
 
 
-def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path) -> None:
+def observer_with_token(tmp_path: Path) -> tuple[Daemon, str]:
+    """An observer whose token the test knows (``--auth-token-file``), and that token."""
     (tmp_path / "r").mkdir()
     token_file = tmp_path / "token"
     token = "observer-token-0123456789"
@@ -114,6 +115,11 @@ def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path)
         tmp_path / "o.log",
         None,
     )
+    return observer, token
+
+
+def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path) -> None:
+    observer, token = observer_with_token(tmp_path)
     try:
         for path in ("//evil.example/", "/\\evil.example/", "//\\evil.example/x"):
             conn_reply = raw_get(observer, f"{path}?token={token}".encode())
@@ -126,17 +132,7 @@ def test_observer_redirect_stays_on_site_and_odd_paths_are_clean(tmp_path: Path)
 
 
 def test_observer_non_utf8_paths_and_queries_are_clean_refusals(tmp_path: Path) -> None:
-    (tmp_path / "r").mkdir()
-    token_file = tmp_path / "token"
-    token = "observer-token-0123456789"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)  # a token file must be private
-    observer = start(
-        "observer",
-        ["--root", str(tmp_path / "r"), "--auth-token-file", str(token_file)],
-        tmp_path / "o.log",
-        None,
-    )
+    observer, token = observer_with_token(tmp_path)
     auth = b"token=" + token.encode()
     try:
         for target, allowed in (
