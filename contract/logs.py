@@ -32,12 +32,15 @@ Standard library only.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import confined
 from .layout import rotated
+
+T = TypeVar("T")
 
 CHUNK = 1 << 20
 MAX_BACKUPS = 1000  # never look further down a chain than this
@@ -50,31 +53,29 @@ class Segment:
     size: int
 
 
-def _lstat(path: Path, top: Path) -> os.stat_result | None:
-    """``path`` (under ``top``) as it is, links not followed; ``None``: it is not there."""
+def _unless_missing(look: Callable[[], T]) -> T | None:
+    """``look()``, or ``None`` when what it looks for is not there (a refusal of any other
+    kind, a link or a FIFO, is raised)."""
     try:
-        return confined.lstat_under(top, os.path.relpath(path, top))
+        return look()
     except FileNotFoundError:
         return None
     except confined.Refused as e:
         if e.refusal is confined.Refusal.MISSING:
             return None
         raise
+
+
+def _lstat(path: Path, top: Path) -> os.stat_result | None:
+    """``path`` (under ``top``) as it is, links not followed; ``None``: it is not there."""
+    return _unless_missing(lambda: confined.lstat_under(top, os.path.relpath(path, top)))
 
 
 def open_log(path: Path, top: Path | None = None) -> int | None:
     """A descriptor of the regular file ``path`` reached from ``top`` without following a link
     (``None``: not there; ``confined.Refused``: a link, a FIFO or something else)."""
-    top = top or path.parent
-    try:
-        fd, _ = confined.open_under(top, os.path.relpath(path, top))
-    except FileNotFoundError:
-        return None
-    except confined.Refused as e:
-        if e.refusal is confined.Refusal.MISSING:
-            return None
-        raise
-    return fd
+    start = top or path.parent
+    return _unless_missing(lambda: confined.open_under(start, os.path.relpath(path, start))[0])
 
 
 def chain(live: Path, top: Path | None = None) -> list[Segment]:
