@@ -31,7 +31,7 @@ from borealis.contract.layout import (
 )
 from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, Settings
 from borealis.executor.runner import prepare
-from borealis.executor.runner.coordinator import RunAs
+from borealis.executor.runner.runas import RunAs
 
 FETCH_TIMEOUT = 60.0
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"

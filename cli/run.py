@@ -42,7 +42,7 @@ from borealis.executor.config import convert, loader
 from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, enabled
 from borealis.executor.runner import prepare
 from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
-from borealis.executor.runner.spawner import Spawner
+from borealis.executor.runner.shim import ShimHandle
 
 from .follow import OutputFollower
 from .options import (
@@ -139,17 +139,21 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     root = root_of(args)
     options = runner_options(args)
-    # Start the coordinator spawner now: its interpreter starts up on the other
-    # CPU while this one loads the config.
-    spawner = Spawner(f"borealis run --root {root.path}")
+    # Start the task's shim now: its interpreter starts up on the other CPU while this one
+    # loads the config. Unused (a bad config), it exits as soon as its socket is closed.
     try:
-        return _run(args, root, options, spawner)
+        shim: ShimHandle | None = ShimHandle.started(f"borealis run --root {root.path}")
+    except OSError:
+        shim = None  # the runner starts one itself, or forks one
+    try:
+        return _run(args, root, options, shim)
     finally:
-        spawner.close()
+        if shim is not None:
+            shim.close()
 
 
 def _run(
-    args: argparse.Namespace, root: CheckpointRoot, options: RunnerOptions, spawner: Spawner
+    args: argparse.Namespace, root: CheckpointRoot, options: RunnerOptions, shim: ShimHandle | None
 ) -> int:
     selection = select(args)
     source = selection.source
@@ -186,7 +190,7 @@ def _run(
     if follower is not None:
         follower.start()
     try:
-        state = TaskRunner(root, task_id, spec, context, options, spawner=spawner).run()
+        state = TaskRunner(root, task_id, spec, context, options, shim=shim).run()
     finally:
         if follower is not None:
             follower.stop()

@@ -39,21 +39,23 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .logfiles import LOG_FILE as LOG_FILE
+from .logfiles import LOG_STREAMS as LOG_STREAMS
+from .logfiles import SANDBOX_DIR as SANDBOX_DIR
+from .logfiles import rotated_name
+
 ROOT_ENV = "BOREALIS_ROOT"
 AGENT_DIR = "agent"  # the embedded agent's work directory, under the checkpoint root
 SECRETS_DIR = "secrets"  # the daemons' credentials, under the checkpoint root (mode 0700)
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 LOG_DIR_NAME = ".logs"
-LOG_STREAMS = ("stdout", "stderr")  # a run's log files, in its log directory
 
 # File modes (docs/security.md): checkpoints and task files are private to the
 # user that runs the task's runner; sandboxes and logs are readable by the task
 # user's group (log collectors run as root), never by others.
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
-SANDBOX_DIR = 0o750
-LOG_FILE = 0o640
 
 
 def default_root() -> Path:
@@ -337,11 +339,8 @@ def executor_output(run_dir: Path, stream: str) -> Path:
 
 
 def rotated(path: Path, index: int) -> Path:
-    """The ``index``-th older file of a rotated file: ``stdout`` -> ``stdout.1`` ... (0: itself).
-
-    Process logs (``stdout.1`` newest .. ``stdout.N``) and the resource history
-    (``resources.1``) rotate by this name; log collectors rely on it (docs/logs.md)."""
-    return path if index == 0 else path.with_name(f"{path.name}.{index}")
+    """``path``'s ``index``-th older file (``logfiles.rotated_name``; 0: itself)."""
+    return path.with_name(rotated_name(path.name, index))
 
 
 def log_dir(sandbox: Path) -> Path:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .causes import Cause, cause_from_json, cause_to_json, describe
+from .runrecords import process_status, process_warning, to_bytes
 from .states import ProcessState, TaskState
 
 FORMAT_VERSION = 1
@@ -148,14 +149,7 @@ def encode(record: Record) -> bytes:
             "boot_id": record.boot_id,
         }
     elif isinstance(record, ProcessWarning):
-        obj = {
-            "t": "warning",
-            "name": record.process,
-            "run": record.run,
-            "seq": record.seq,
-            "time": record.time,
-            "message": record.message,
-        }
+        obj = process_warning(record.process, record.run, record.seq, record.time, record.message)
     elif isinstance(record, TaskStatus):
         obj = {"t": "task", "state": record.state.value, "time": record.time}
         if record.cause is not None:
@@ -165,27 +159,18 @@ def encode(record: Record) -> bytes:
         if record.why is not None:
             obj["why"] = cause_to_json(record.why)
     else:
-        obj = {
-            "t": "process",
-            "name": record.process,
-            "run": record.run,
-            "state": record.state.value,
-            "time": record.time,
-        }
-        if record.coordinator is not None:
-            obj["coordinator"] = record.coordinator.to_json()
-        if record.pid is not None:
-            obj["pid"] = record.pid.to_json()
-        if record.return_code is not None:
-            obj["rc"] = record.return_code
-        if record.offset is not None:
-            obj["offset"] = record.offset
-        if record.reason:
-            obj["reason"] = record.reason
-    return _ENCODER.encode(obj).encode()
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+        obj = process_status(
+            record.process,
+            record.run,
+            record.state.value,
+            record.time,
+            coordinator=record.coordinator.to_json() if record.coordinator is not None else None,
+            pid=record.pid.to_json() if record.pid is not None else None,
+            return_code=record.return_code,
+            offset=record.offset,
+            reason=record.reason,
+        )
+    return to_bytes(obj)
 
 
 def decode(payload: bytes) -> Record:

@@ -21,55 +21,23 @@ never leaves a partial frame that a later append would turn into corruption.
 The writer keeps the record and tries again (``no_space`` tells which errors
 mean "try again later").
 
-Standard library only.
+Standard library only; the writing half (framing, whole appends) is ``framing.py``.
 """
 
 from __future__ import annotations
 
 import enum
-import errno
 import os
-import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-HEADER = struct.Struct(">II")
-MAX_RECORD_BYTES = 1 << 20
-NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-
-
-def no_space(error: OSError) -> bool:
-    """Whether ``error`` means the file system (or the user's quota) is full."""
-    return error.errno in NO_SPACE_ERRNOS
-
-
-def append_whole(
-    fd: int, data: bytes, path: Path | str, write: Callable[[int, bytes], int] = os.write
-) -> None:
-    """Append ``data`` to the ``O_APPEND`` stream ``fd`` with one write, or not at all.
-
-    On a short write or an error the stream is cut back to its previous end
-    and ``OSError`` is raised (``ENOSPC`` for a short write).
-    """
-    start = os.fstat(fd).st_size
-    try:
-        written = write(fd, data)
-    except OSError:
-        _cut_back(fd, start)
-        raise
-    if written != len(data):
-        _cut_back(fd, start)
-        raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(path))
-
-
-def _cut_back(fd: int, size: int) -> None:
-    try:
-        if os.fstat(fd).st_size > size:
-            os.ftruncate(fd, size)
-    except OSError:
-        pass  # the next writer to take the lock repairs a torn tail
+from .framing import HEADER as HEADER
+from .framing import MAX_RECORD_BYTES as MAX_RECORD_BYTES
+from .framing import append_whole as append_whole
+from .framing import frame as frame
+from .framing import no_space as no_space
 
 
 class CorruptStream(Exception):
@@ -93,12 +61,6 @@ class Scan:
     payloads: list[bytes]
     end: int  # offset just past the last good frame
     tail: Tail
-
-
-def frame(payload: bytes) -> bytes:
-    if not payload or len(payload) > MAX_RECORD_BYTES:
-        raise ValueError(f"record payload of {len(payload)} bytes is out of range")
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def scan(data: bytes, start: int = 0, *, name: str = "<stream>") -> Scan:

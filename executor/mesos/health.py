@@ -36,9 +36,9 @@ from borealis.contract import confined, containment
 from borealis.contract.containment import Mode
 from borealis.contract.envelope import HealthCheck, HttpChecker, ShellChecker
 from borealis.executor.runner import prepare
-from borealis.executor.runner.cgroups import join
-from borealis.executor.runner.coordinator import RunAs, Switch
+from borealis.executor.runner.cgroup_join import join
 from borealis.executor.runner.environment import task_environment
+from borealis.executor.runner.runas import RunAs, Switch
 
 SNOOZE_FILE = ".healthchecksnooze"
 HTTP_BODY_MAX = 64 * 1024  # bytes of an HTTP check's body read at most; more fails the check

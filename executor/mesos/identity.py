@@ -25,7 +25,7 @@ from pathlib import Path
 
 from borealis.contract.errors import InputError
 from borealis.executor.runner import prepare
-from borealis.executor.runner.coordinator import RunAs
+from borealis.executor.runner.runas import RunAs
 
 NO_SETUID_ENV = "BOREALIS_NO_SETUID"
 ALLOW_ROOT_ENV = "BOREALIS_ALLOW_ROOT_TASKS"

@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cgroup_join import write_control
+
 PARENT = "borealis"  # the runner's own group holds one of these, with one group per task
 
 
@@ -102,14 +104,6 @@ def roles(hierarchies: list[Hierarchy]) -> dict[str, Hierarchy]:
     if "unified" in chosen:
         chosen.pop("freezer", None)  # cgroup.kill or cgroup.freeze do its job
     return chosen
-
-
-def write_control(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def enable_v2(h: Hierarchy, wanted: set[str]) -> set[str]:

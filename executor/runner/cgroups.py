@@ -9,12 +9,12 @@ Where the groups go is ``cgroup_layout.py``. What is done with them:
   than the swap), and the OOM kills counted from ``memory.events`` / ``memory.oom_control``;
 * ``pids.max`` from the runner's ``max_pids``.
 
-A user process enters the group before it execs: its coordinator moves itself in,
+A user process enters the group before it execs: the shim moves itself in,
 spawns the command (a child is born in its parent's groups) and moves back out
-(``entered``), so the coordinator, which must outlive a group kill to record the exit
+(``cgroup_join.entered``), so the shim, which must outlive a group kill to record the exit
 status, is never a member for longer than one spawn. A process started for the task from
 outside it (the executor's shell health check) joins the groups itself, in the child between
-fork and exec (``join``), so that nothing it starts can outlive the task's kill.
+fork and exec (``cgroup_join.join``), so that nothing it starts can outlive the task's kill.
 
 Where nothing is writable (a non-root runner, a read-only /sys/fs/cgroup), ``contain``
 returns no group and the runner keeps following the process tree (``proctree.py``).
@@ -36,25 +36,14 @@ from pathlib import Path
 from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
 
-from .cgroup_layout import PARENT, Hierarchy, detect, enable_v2, group_name, plan, write_control
+from .cgroup_join import read_keyed, write_control
+from .cgroup_layout import PARENT, Hierarchy, detect, enable_v2, group_name, plan
 
 log = logging.getLogger("borealis.runner")
 
 DEFAULT_MAX_PIDS = 4096
 FREEZE_WAIT = 2.0
 EMPTY_WAIT = 2.0
-
-
-def _read_keyed(path: Path, key: str) -> int | None:
-    """The value of ``key`` in a flat-keyed file such as memory.events."""
-    try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 class TaskGroup:
@@ -130,7 +119,7 @@ class TaskGroup:
         try:
             if unified is not None and (unified / "cgroup.freeze").exists():
                 write_control(unified / "cgroup.freeze", "1")
-                self._wait(lambda: _read_keyed(unified / "cgroup.events", "frozen") == 1)
+                self._wait(lambda: read_keyed(unified / "cgroup.events", "frozen") == 1)
             elif freezer is not None:
                 write_control(freezer / "freezer.state", "FROZEN")
                 self._wait(lambda: (freezer / "freezer.state").read_text().strip() == "FROZEN")
@@ -157,7 +146,7 @@ class TaskGroup:
         if memory is None:
             return 0
         for name in ("memory.events", "memory.oom_control"):
-            value = _read_keyed(memory / name, "oom_kill")
+            value = read_keyed(memory / name, "oom_kill")
             if value is not None:
                 return value
         return 0
@@ -281,45 +270,3 @@ def contain(
 
 def _text(e: OSError) -> str:
     return f"{e.strerror or e}: {e.filename}" if e.filename else str(e.strerror or e)
-
-
-def oom_kills_in(moves: tuple[tuple[str, str], ...]) -> int:
-    """OOM kills so far in the task's memory group, from a coordinator's ``moves``."""
-    for group, _ in moves:
-        for name in ("memory.events", "memory.oom_control"):
-            value = _read_keyed(Path(group) / name, "oom_kill")
-            if value is not None:
-                return value
-    return 0
-
-
-def join(groups: tuple[str, ...]) -> None:
-    """Move the calling process into each of the task's groups (cgroup directories).
-
-    Meant for a child between fork and exec (a ``preexec_fn``): only system calls, no
-    logging, no locks. ``OSError`` when a group cannot be joined: the caller must not exec
-    outside the task's groups.
-    """
-    me = str(os.getpid())
-    for group in groups:
-        write_control(Path(group) / "cgroup.procs", me)
-
-
-@contextlib.contextmanager
-def entered(moves: tuple[tuple[str, str], ...]) -> Iterator[None]:
-    """Be in the task's groups for the duration (a child forked meanwhile is born there).
-
-    ``moves``: (task group, home group) directory pairs. Failing to enter raises
-    ``OSError`` (the run must not start outside its group); leaving is best effort.
-    """
-    me = str(os.getpid())
-    left: list[str] = []
-    try:
-        for group, home in moves:
-            write_control(Path(group) / "cgroup.procs", me)
-            left.append(home)
-        yield
-    finally:
-        for home in left:
-            with contextlib.suppress(OSError):
-                write_control(Path(home) / "cgroup.procs", me)

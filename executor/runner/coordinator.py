@@ -1,185 +1,348 @@
-"""The coordinator: the one process that waits on a run and writes its result down.
+"""A run's coordinator: starts one process run in the shim, records its life, moves its output.
 
-The runner forks one coordinator per process run. The coordinator becomes a
-session leader of its own (a Ctrl-C at the runner's terminal does not reach
-it), starts ``/bin/bash -c cmdline`` as a session leader too, and records in
-its own stream (``checkpoints/<task_id>/process.<name>``):
+The shim (``shim.py``) holds one ``Coordinator`` per run it was handed. The coordinator
+records in the process's own stream (``checkpoints/<task_id>/process.<name>``), whose
+``flock`` the runner took and handed over with the launch:
 
-    FORKED  (its own identity)      right after the fork
-    RUNNING (the child's identity)  once the child exists
-    SUCCESS / FAILED / KILLED       with the real exit status, when it ends
+    FORKED  (the shim's identity)  before the command is started
+    RUNNING (the child's identity) once the child exists
+    SUCCESS / FAILED / KILLED      with the real exit status, when it ends
 
-and rings the runner's doorbell after each record. It outlives a runner crash,
-so an exit status is never lost: the next runner merges what it wrote. The
-stream's ``flock`` (taken by the runner before the fork and inherited) is held
-for the coordinator's whole life; a free lock therefore proves no coordinator
-of that process is alive. Only the exit record is fsynced: after a host crash
-every process is gone anyway, but the results of finished runs must survive.
+and rings the runner's doorbell after each record but FORKED. FORKED is on disk before the
+command exists, so a shim that dies at any point never leaves a started run that looks
+unstarted: the runner finds FORKED, declares the run LOST and kills what is left of it. Only
+the exit record is fsynced: after a host crash every process is gone anyway, but the results
+of finished runs must survive. Once the exit record is written the stream is closed, which
+frees its lock: a free lock proves that no coordinator of that process is alive, and the
+runner may start the next run. Output that processes left behind still write is forwarded
+for a moment after that (``logpump.LINGER``), without records.
 
-Disk full: a status record that cannot be written (``ENOSPC``/``EDQUOT``) is
-held and written again every ``NO_SPACE_RETRY`` seconds (up to
-``NO_SPACE_RETRY_MAX``) until there is room; the coordinator stays alive all
-that time, so the runner waits for it instead of declaring the run LOST. A
-warning record that cannot be written is dropped (the dropped bytes are still
-counted and reported with the next warning that fits). A run whose command
-cannot be started at all (a bad cwd, an exec failure, a string the kernel
-refuses) ends FAILED with the reason and ``START_FAILURE_RC``, so it counts
-against ``max_failures`` like any other failure.
+Disk full: records that cannot be written (``ENOSPC``/``EDQUOT``) are held, in order, and
+written again every ``NO_SPACE_RETRY`` seconds (backing off to ``NO_SPACE_RETRY_MAX``) until
+there is room; a run whose FORKED record is held is not started until it is written; the
+lock is kept until the exit record is on disk, so the runner waits for it instead of
+declaring the run LOST. A warning record that cannot be written is dropped (the dropped
+bytes are still counted and reported with the next warning that fits). A run whose command
+cannot be started at all (a bad cwd, an exec failure, a string the kernel refuses) ends
+FAILED with the reason and ``START_FAILURE_RC``, so it counts against ``max_failures`` like
+any other failure.
 
-SIGTERM, SIGINT and SIGHUP are caught and ignored here (a caught signal goes
-back to its default in the exec'd child), so the coordinator stays to record
-the exit of a process that a kill reached; only SIGKILL ends it early, and the
-runner then declares the run LOST.
+This module runs in the shim, which is kept as small as a Python process can be: it imports
+only the standard library's smallest modules and the project's lean ones (no dataclasses,
+no typing at run time, no record classes). A launch arrives as plain values (``Launch``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gc
+import marshal
 import os
 import signal
-import subprocess
-import sys
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn, TypedDict
 
 from borealis.contract import confined
-from borealis.contract.layout import LOG_FILE, LOG_STREAMS, SANDBOX_DIR
-from borealis.contract.records import ProcessStatus, ProcessWarning, encode
+from borealis.contract.framing import append_whole, frame, no_space
+from borealis.contract.logfiles import LOG_FILE, LOG_STREAMS, SANDBOX_DIR
+from borealis.contract.runrecords import process_status, process_warning, to_bytes
 from borealis.contract.states import ProcessState, process_state_for_exit
-from borealis.contract.stream import StreamWriter, no_space
-from borealis.contract.taskspec import LoggerSpec, ProcessSpec, RotatePolicy
 
-from .cgroups import entered, oom_kills_in
-from .logpump import Output, linger, make_pipe, pump_until_exit
+from .cgroup_join import entered, oom_kills_in
+from .commandline import direct_argv, direct_environment
+from .logpump import LINGER, MAX_LINGER, Output, make_pipe
 from .logrotate import RotatingFile
-from .proctree import identify, set_process_name
+from .procstat import identity_of
 
 BASH = "/bin/bash"
-MAX_FD = 1 << 20
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
 NO_SPACE_RETRY = 0.1
 NO_SPACE_RETRY_MAX = 2.0
 
-
-class Switch(TypedDict, total=False):
-    """Keyword arguments of ``subprocess.Popen`` and ``asyncio.create_subprocess_exec``."""
-
-    user: int
-    group: int
-    extra_groups: list[int]
-
-
-@dataclass(frozen=True)
-class RunAs:
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-
-    def switch(self) -> Switch:
-        """The ``subprocess``/``asyncio`` arguments that start a child as this user: uid, gid
-        and supplementary groups (the one definition for processes, health checks and the
-        agent's fetcher)."""
-        return Switch(user=self.uid, group=self.gid, extra_groups=list(self.groups))
+# Signals that must be back to their default in the command: the interpreter ignores SIGPIPE
+# and SIGXFSZ, and the shim ignores the stop signals.
+DEFAULT_SIGNALS = (
+    signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD,
+)  # fmt: skip
 
 
-@dataclass(frozen=True)
 class Launch:
-    """Everything a coordinator needs; built by the runner before it forks.
+    """Everything a coordinator needs, as plain values; built by the runner, sent to the shim
+    over a socket (``to_wire``: ``marshal``, both ends being the same interpreter)."""
 
-    Paths are plain strings: a coordinator runs in a copy of its parent's
-    memory, and every object it touches costs it a private page.
-    """
+    FIELDS = (
+        "task_id", "process", "run", "cmdline", "sandbox", "log_dir", "stream", "doorbell",
+        "env", "destination", "mode", "log_size", "backups", "run_as", "cgroups",
+    )  # fmt: skip
+    __slots__ = FIELDS
 
-    task_id: str
-    process: ProcessSpec
-    run: int
-    sandbox: str
-    log_dir: str  # <sandbox>/.logs/<process>/<run>
-    stream: str
-    doorbell: str
-    env: dict[str, str]
-    logger: LoggerSpec  # the effective logger: the process's own, or the runner's default
-    run_as: RunAs | None  # None: stay the runner's user
-    # (task group, home group) pairs: the command is born in the task's cgroups
-    cgroups: tuple[tuple[str, str], ...] = ()
+    def __init__(
+        self,
+        task_id: str,
+        process: str,
+        run: int,
+        cmdline: str,
+        sandbox: str,
+        log_dir: str,  # <sandbox>/.logs/<process>/<run>
+        stream: str,
+        doorbell: str,
+        env: dict[str, str],
+        destination: str,  # the effective logger: the process's own, or the runner's default
+        mode: str,
+        log_size: int,
+        backups: int,
+        run_as: tuple[int, int, tuple[int, ...]] | None,  # uid, gid, groups; None: the shim's
+        cgroups: tuple[tuple[str, str], ...] = (),  # (task group, home group): born in them
+    ) -> None:
+        self.task_id = task_id
+        self.process = process
+        self.run = run
+        self.cmdline = cmdline
+        self.sandbox = sandbox
+        self.log_dir = log_dir
+        self.stream = stream
+        self.doorbell = doorbell
+        self.env = env
+        self.destination = destination
+        self.mode = mode
+        self.log_size = log_size
+        self.backups = backups
+        self.run_as = run_as
+        self.cgroups = cgroups
+
+    def to_wire(self) -> bytes:
+        return marshal.dumps(tuple(getattr(self, name) for name in self.FIELDS))  # __init__'s order
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Launch:
+        values = marshal.loads(data)
+        if type(values) is not tuple or len(values) != len(cls.FIELDS):
+            raise ValueError("a launch of the wrong shape")
+        return cls(*values)
 
 
-def ring(doorbell: str, process: str) -> None:
-    """Tell the runner, if one is listening, that ``process``'s stream grew.
+class Loop:
+    """What a coordinator needs from the shim's loop: descriptors to watch, a bell to ring."""
 
-    Never blocks, never fails: with no runner (ENXIO) the next one reads every
-    stream when it starts; with the FIFO full (EAGAIN) the runner notices the
-    overflow and reads every stream. One ring is a name and a newline, well
-    under PIPE_BUF, so rings never interleave.
-    """
+    def watch(self, fd: int, handler: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def unwatch(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def ring(self, doorbell: str, process: str) -> None:
+        raise NotImplementedError
+
+
+class Coordinator:
+    """One run, from its FORKED record to its closed pipes. Never blocks."""
+
+    def __init__(self, launch: Launch, stream_fd: int, me: list[int], loop: Loop) -> None:
+        self.launch = launch
+        self.fd = stream_fd
+        self.me = me
+        self.loop = loop
+        self.held: list[bytes] = []  # framed records not written yet, in order
+        self.retry_at = 0.0
+        self._delay = NO_SPACE_RETRY
+        self._announced = False
+        self._sync = False
+        self._then: Callable[[], None] | None = None  # what follows once ``held`` is written
+        self.outputs: list[Output] = []
+        self.pid = 0
+        self.pidfd = -1
+        self.warnings = 0
+        self.ooms = 0
+        self.ended = False  # the exit (or start failure) is recorded or held
+        self.linger_until = 0.0  # once ended and written: forward output until then
+        self.quiet_until = 0.0
+        self.done = False
+
+    # -- records --------------------------------------------------------
+
+    def _record(self, state: ProcessState, *, final: bool = False, **fields: object) -> None:
+        launch = self.launch
+        obj = process_status(launch.process, launch.run, state.value, time.time(), **fields)  # type: ignore[arg-type]
+        self.held.append(frame(to_bytes(obj)))
+        self._sync = self._sync or final
+
+    def write_held(self) -> bool:
+        """Write the held records; True once none is left (on a full disk: try later)."""
+        if not self.held:
+            return True
+        try:
+            append_whole(self.fd, b"".join(self.held), self.launch.stream)
+        except OSError as e:
+            if not no_space(e):
+                raise
+            if not self._announced:
+                self._announced = True
+                _say(f"{self.launch.stream}: {e.strerror}; holding a record until there is room")
+            self.retry_at = time.monotonic() + self._delay
+            self._delay = min(self._delay * 2, NO_SPACE_RETRY_MAX)
+            return False
+        self.held.clear()
+        self.retry_at = 0.0
+        self._delay = NO_SPACE_RETRY
+        if self._sync:
+            self._sync = False
+            try:  # written is what matters; the sync is for host crashes
+                os.fdatasync(self.fd)
+            except OSError:
+                pass
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+        return True
+
+    def retry(self) -> None:
+        """Called by the shim at ``retry_at``."""
+        self.write_held()
+
+    def _after_written(self, then: Callable[[], None]) -> None:
+        self._then = then
+        self.write_held()
+
+    def report(self, message: str) -> None:
+        """A warning about this run (e.g. its log cannot be written); dropped if it does not fit."""
+        launch = self.launch
+        if self.fd < 0:
+            return  # the run is over and its stream handed back
+        obj = process_warning(launch.process, launch.run, self.warnings, time.time(), message)
+        try:
+            append_whole(self.fd, frame(to_bytes(obj)), launch.stream)
+        except OSError as e:
+            if not no_space(e):
+                raise
+            return  # a warning about a full disk may not fit on it: dropped
+        self.warnings += 1
+        self.loop.ring(launch.doorbell, launch.process)
+
+    # -- the run --------------------------------------------------------
+
+    def start(self) -> None:
+        self._record(ProcessState.FORKED, coordinator=self.me)
+        self._after_written(self._spawn)  # the run exists on disk before its process does
+
+    def _spawn(self) -> None:
+        launch = self.launch
+        self.ooms = oom_kills_in(launch.cgroups)
+        child_ends: tuple[int | None, int | None] = (None, None)
+        try:
+            child_ends, self.outputs = _open_outputs(launch, self.report)
+            with entered(launch.cgroups):  # only for the spawn: a group kill must spare us
+                self.pid = _start(launch, *child_ends)
+            self.pidfd = os.pidfd_open(self.pid)
+        except Exception as e:  # whatever stops the command from starting ends the run FAILED
+            for output in self.outputs:
+                output.close()
+            self.outputs = []
+            self.ended = True
+            reason = f"could not start: {start_problem(e)}"
+            self._record(
+                ProcessState.FAILED, final=True, return_code=START_FAILURE_RC, reason=reason
+            )
+            self._after_written(self._release)
+            return
+        finally:
+            for fd in set(child_ends):
+                if fd is not None:
+                    os.close(fd)
+        self._record(ProcessState.RUNNING, pid=identity_of(self.pid) or [self.pid, 0])
+        self._after_written(lambda: self.loop.ring(launch.doorbell, launch.process))
+        self.loop.watch(self.pidfd, self._exited)
+        for output in self.outputs:
+            self.loop.watch(output.pipe, self._pumper(output))
+
+    def _pumper(self, output: Output) -> Callable[[], None]:
+        def pump() -> None:
+            self.quiet_until = time.monotonic() + LINGER
+            if not output.pump():
+                self._drop(output)
+
+        return pump
+
+    def _drop(self, output: Output) -> None:
+        self.loop.unwatch(output.pipe)
+        self.outputs.remove(output)
+        output.close()
+        if self.fd < 0 and not self.outputs:
+            self.done = True
+
+    def _exited(self) -> None:
+        self.loop.unwatch(self.pidfd)
+        os.close(self.pidfd)
+        self.pidfd = -1
+        for output in list(self.outputs):  # what it wrote just before it exited
+            if not output.pump():
+                self._drop(output)
+        _, status = os.waitpid(self.pid, 0)
+        return_code = os.waitstatus_to_exitcode(status)
+        for output in self.outputs:
+            output.report_dropped()  # merged by the runner while it still follows the run
+        self.ended = True
+        launch = self.launch
+        if return_code == -signal.SIGKILL and oom_kills_in(launch.cgroups) > self.ooms:
+            reason = "killed by the kernel: out of memory at the task's cgroup memory limit"
+            self._record(ProcessState.FAILED, final=True, return_code=return_code, reason=reason)
+        else:
+            state = process_state_for_exit(return_code)
+            self._record(state, final=True, return_code=return_code)
+        self._after_written(self._release)
+
+    def _release(self) -> None:
+        """The exit is on disk: hand the stream (and its lock) back, then linger."""
+        os.close(self.fd)
+        self.fd = -1
+        self.loop.ring(self.launch.doorbell, self.launch.process)
+        now = time.monotonic()
+        self.linger_until = now + MAX_LINGER
+        self.quiet_until = now + LINGER
+        if not self.outputs:
+            self.done = True
+
+    def tick(self, now: float) -> None:
+        """Time passed: retry held records, end a linger that went quiet or too long."""
+        if self.held and now >= self.retry_at:
+            self.retry()
+        if self.fd < 0 and self.outputs and now >= min(self.linger_until, self.quiet_until):
+            for output in list(self.outputs):  # a late writer now gets EPIPE
+                self._drop(output)
+
+    def next_tick(self) -> float | None:
+        """When ``tick`` has something to do (monotonic time), if ever."""
+        if self.held:
+            return self.retry_at
+        if self.fd < 0 and self.outputs:
+            return min(self.linger_until, self.quiet_until)
+        return None
+
+
+def _say(text: str) -> None:
     try:
-        fd = os.open(doorbell, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, process.encode() + b"\n")
+        os.write(2, (text + "\n").encode(errors="replace"))
     except OSError:
         pass
-    finally:
-        os.close(fd)
-
-
-def _ignore(signum: int, frame: object) -> None:
-    pass
-
-
-def _close_inherited_fds(keep: int) -> None:
-    """Close every descriptor but 0-2 and ``keep`` (close_range(2): one call each)."""
-    os.closerange(3, keep)
-    os.closerange(keep + 1, MAX_FD)
-
-
-def main(launch: Launch, stream_fd: int) -> NoReturn:
-    """Entry point in the freshly forked child. Never returns."""
-    status = 1
-    try:
-        gc.disable()  # the runner froze its heap; collecting here would only copy pages
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(sig, _ignore)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        _close_inherited_fds(stream_fd)
-        os.set_inheritable(stream_fd, False)  # received over a socket: not close-on-exec
-        set_process_name(f"coord {launch.process.name}")
-        status = coordinate(launch, StreamWriter(stream_fd, launch.stream))
-    except BaseException:
-        with contextlib.suppress(Exception):
-            traceback.print_exc(file=sys.stderr)
-    finally:
-        os._exit(status)
 
 
 def _open_outputs(
     launch: Launch, report: Callable[[str], None]
-) -> tuple[int | None, int | None, list[Output]]:
-    """The child's stdout and stderr, and the outputs this coordinator must pump.
+) -> tuple[tuple[int | None, int | None], list[Output]]:
+    """The child's stdout and stderr, and the outputs the shim must pump.
 
     ``file`` + ``standard``: the process appends to its own files (no copy).
     ``console``: it inherits ours. ``none``: /dev/null. Rotation and ``both``
-    go through pipes to this process (``logpump.py``).
+    go through pipes to the shim (``logpump.py``).
     """
     if not os.path.isdir(launch.sandbox):
         # Never re-create a sandbox behind the task's back.
         raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
-    logger = launch.logger
-    if logger.destination == "console":
-        return None, None, []
-    if logger.destination == "none":
+    if launch.destination == "console":
+        return (None, None), []
+    if launch.destination == "none":
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-        return devnull, devnull, []
-    owner = (launch.run_as.uid, launch.run_as.gid) if launch.run_as is not None else None
+        return (devnull, devnull), []
+    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
     directory = _open_log_dir(launch, owner)
     try:
         return _open_log_files(launch, directory, owner, report)
@@ -206,8 +369,7 @@ def _open_log_dir(launch: Launch, owner: tuple[int, int] | None) -> int:
 
 def _open_log_files(
     launch: Launch, directory: int, owner: tuple[int, int] | None, report: Callable[[str], None]
-) -> tuple[int | None, int | None, list[Output]]:
-    logger = launch.logger
+) -> tuple[tuple[int | None, int | None], list[Output]]:
     append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 
     def open_log(name: str) -> int:
@@ -216,86 +378,102 @@ def _open_log_files(
         except confined.Refused as e:
             raise confined.Refused(e.refusal, os.path.join(launch.log_dir, name)) from None
 
-    if logger.destination == "file" and logger.mode == "standard":
+    if launch.destination == "file" and launch.mode == "standard":
         stdout = open_log(LOG_STREAMS[0])
         try:
-            return stdout, open_log(LOG_STREAMS[1]), []
+            return (stdout, open_log(LOG_STREAMS[1])), []
         except BaseException:
             os.close(stdout)
             raise
-    policy = logger.rotate or RotatePolicy()
     child_ends: list[int] = []
     outputs: list[Output] = []
-    for name, console in zip(LOG_STREAMS, (1, 2), strict=True):
-        read_end, write_end = make_pipe()
-        child_ends.append(write_end)
-        path = os.path.join(launch.log_dir, name)
-        rotating = plain = None
-        if logger.mode == "rotate":
-            try:
-                rotating = RotatingFile(
-                    path, policy.log_size, policy.backups, owner=owner, dir_fd=directory
+    try:
+        for name, console in zip(LOG_STREAMS, (1, 2), strict=True):
+            path = os.path.join(launch.log_dir, name)
+            rotating = plain = None
+            if launch.mode == "rotate":
+                try:
+                    rotating = RotatingFile(
+                        path, launch.log_size, launch.backups, owner=owner, dir_fd=directory
+                    )
+                except confined.Refused as e:
+                    raise confined.Refused(e.refusal, path) from None
+            else:
+                plain = open_log(name)
+            read_end, write_end = make_pipe()
+            child_ends.append(write_end)
+            outputs.append(
+                Output(
+                    name,
+                    read_end,
+                    report,
+                    rotating=rotating,
+                    plain=plain,
+                    console=console if launch.destination == "both" else None,
                 )
-            except confined.Refused as e:
-                raise confined.Refused(e.refusal, path) from None
-        else:
-            plain = open_log(name)
-        outputs.append(
-            Output(
-                name,
-                read_end,
-                report,
-                rotating=rotating,
-                plain=plain,
-                console=console if logger.destination == "both" else None,
             )
-        )
-    return child_ends[0], child_ends[1], outputs
-
-
-# Signals that must be back to their default in the command: the interpreter
-# ignores SIGPIPE and SIGXFSZ, and a spawner ignores SIGINT and SIGHUP.
-_DEFAULT_SIGNALS = (
-    signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD,
-)  # fmt: skip
+    except BaseException:
+        for fd in child_ends:
+            os.close(fd)
+        for output in outputs:
+            output.close()
+        raise
+    return (child_ends[0], child_ends[1]), outputs
 
 
 def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
-    """Start ``/bin/bash -c cmdline`` in its own session; return its pid."""
-    argv = [BASH, "-c", launch.process.cmdline]
+    """Start the command in its own session, in the sandbox; return its pid.
+
+    ``/bin/bash -c cmdline`` (Thermos' rule), or the program itself when the command line
+    has no shell syntax and bash would only have exec'd it (``commandline.py``), for a
+    task that runs as the shim's own user.
+    """
     run_as = launch.run_as
+    # Only as the shim's own user: the checks that decide are made with its permissions.
+    direct = direct_argv(launch.cmdline, launch.env, launch.sandbox) if run_as is None else None
+    if direct is None:
+        path, argv, env = BASH, [BASH, "-c", launch.cmdline], launch.env
+    else:
+        path, argv = direct
+        env = direct_environment(launch.env, launch.sandbox, path)
     if run_as is not None:  # posix_spawn cannot switch users
+        import subprocess  # only where tasks run as another user: it is a large module
+
         child = subprocess.Popen(
             argv,
+            executable=path,
             cwd=launch.sandbox,
-            env=launch.env,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
             close_fds=True,
-            **run_as.switch(),
+            user=run_as[0],
+            group=run_as[1],
+            extra_groups=list(run_as[2]),
         )
         child.returncode = 0  # we reap it ourselves; keep Popen from ever doing so
         return child.pid
-    # posix_spawn (vfork + exec in C) instead of subprocess: far fewer objects
-    # touched, so far fewer copy-on-write pages in this forked process.
+    # posix_spawn: vfork + exec in C, the cheapest start there is.
     os.chdir(launch.sandbox)  # the command's cwd; posix_spawn has no parameter for it
-    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
-    ]
-    if stdout is not None and stderr is not None:
-        actions += [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
-    return os.posix_spawn(
-        BASH,
-        argv,
-        launch.env,
-        file_actions=actions,
-        setsid=True,
-        setsigdef=_DEFAULT_SIGNALS,
-        setsigmask=(),
-    )
+    try:
+        actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
+        ]
+        if stdout is not None and stderr is not None:
+            actions += [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        return os.posix_spawn(
+            path,
+            argv,
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigdef=DEFAULT_SIGNALS,
+            setsigmask=(),
+        )
+    finally:
+        os.chdir("/")  # hold no sandbox open
 
 
 def start_problem(error: Exception) -> str:
@@ -304,86 +482,3 @@ def start_problem(error: Exception) -> str:
         text = error.strerror or str(error)
         return text + (f": {error.filename}" if error.filename else "")
     return str(error) or type(error).__name__
-
-
-def append_until_written(stream: StreamWriter, payload: bytes) -> None:
-    """Append one record, waiting for room while the disk is full (never dropping it)."""
-    delay = NO_SPACE_RETRY
-    announced = False
-    while True:
-        try:
-            stream.append([payload])
-            return
-        except OSError as e:
-            if not no_space(e):
-                raise
-            if not announced:
-                announced = True
-                with contextlib.suppress(Exception):
-                    sys.stderr.write(
-                        f"{stream.path}: {e.strerror}; holding a record until there is room\n"
-                    )
-        time.sleep(delay)
-        delay = min(delay * 2, NO_SPACE_RETRY_MAX)
-
-
-def coordinate(launch: Launch, stream: StreamWriter) -> int:
-    name, run = launch.process.name, launch.run
-    warnings = 0
-
-    def record(state: ProcessState, *, final: bool = False, **fields: object) -> None:
-        status = ProcessStatus(name, run, state, time.time(), **fields)  # type: ignore[arg-type]
-        append_until_written(stream, encode(status))
-        if final:
-            with contextlib.suppress(OSError):  # written is what matters; the sync is for crashes
-                stream.sync()
-        if state is not ProcessState.FORKED:  # the runner that forked us knows that much
-            ring(launch.doorbell, name)
-
-    def report(message: str) -> None:
-        nonlocal warnings
-        try:
-            stream.append([encode(ProcessWarning(name, run, warnings, time.time(), message))])
-        except OSError as e:
-            if not no_space(e):
-                raise
-            return  # a warning about a full disk may not fit on it: dropped
-        warnings += 1
-        ring(launch.doorbell, name)
-
-    record(ProcessState.FORKED, coordinator=identify(os.getpid()))
-    outputs: list[Output] = []
-    ooms = oom_kills_in(launch.cgroups)
-    try:
-        stdout, stderr, outputs = _open_outputs(launch, report)
-        with entered(launch.cgroups):  # only for the spawn: a group kill must spare us
-            pid = _start(launch, stdout, stderr)
-    except Exception as e:  # whatever stops the command from starting ends the run FAILED
-        for output in outputs:
-            output.close()
-        record(
-            ProcessState.FAILED,
-            final=True,
-            return_code=START_FAILURE_RC,
-            reason=f"could not start: {start_problem(e)}",
-        )
-        return 0
-    for fd in {stdout, stderr}:
-        if fd is not None:
-            os.close(fd)
-    record(ProcessState.RUNNING, pid=identify(pid))
-    if outputs:
-        return_code = pump_until_exit(pid, outputs)
-        for output in outputs:
-            output.report_dropped()
-    else:
-        _, status = os.waitpid(pid, 0)
-        return_code = os.waitstatus_to_exitcode(status)
-    if return_code == -signal.SIGKILL and oom_kills_in(launch.cgroups) > ooms:
-        reason = "killed by the kernel: out of memory at the task's cgroup memory limit"
-        record(ProcessState.FAILED, final=True, return_code=return_code, reason=reason)
-    else:
-        record(process_state_for_exit(return_code), final=True, return_code=return_code)
-    if outputs:
-        linger(outputs)  # output of processes it left behind, briefly
-    return 0

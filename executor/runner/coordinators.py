@@ -1,20 +1,23 @@
 """The runner's side of its coordinators: launching them, following them, re-attaching.
 
-For each process with a run in progress the runner keeps an ``Attachment``:
-a reader of the process's coordinator stream (from where the current run's
-records start) and, once the coordinator is known, a pidfd that becomes
-readable when it exits. Records a coordinator writes are merged into the
-runner's stream when its doorbell ring names the process (or when it exits);
-a coordinator gone without recording the end of its run makes the run LOST.
+Every run's coordinator lives in the task's shim (``shim.py``): one process
+per task, or a few after runner restarts (a shim serves the runs it was given
+until they end; each runner starts its own for new runs). For each process
+with a run in progress the runner keeps an ``Attachment``: a reader of the
+process's stream (from where the current run's records start) and the
+identity of the shim that holds the run, followed through one pidfd per shim.
+Records are merged into the runner's stream when a doorbell ring names the
+process; a run whose end is merged is detached at once (the shim frees the
+stream's lock right after writing it); a shim gone while runs it held had not
+recorded their end makes those runs LOST.
 
 Launching: the run is recorded (WAITING) and committed first, then the
-process stream is locked and the lock handed to the new coordinator, forked by
-the spawner (``spawner.py``) or, failing that, by the runner itself. A WAITING
-run without a live coordinator (after a runner or spawner crash) is resolved
-by the lock: free means no coordinator lives, so fork one (after merging
-anything a dead one wrote); held means one is alive and will report. A run
-whose WAITING record could not be written (disk full) waits in the same way
-until the runner stream takes it.
+process stream is locked and the lock handed to the shim with the launch. A
+WAITING run without a live coordinator (after a runner or shim crash) is
+resolved by the lock: free means no coordinator lives, so launch it again
+(after merging anything a dead one wrote); held means one is alive and will
+report. A run whose WAITING record could not be written (disk full) waits in
+the same way until the runner stream takes it.
 """
 
 from __future__ import annotations
@@ -42,32 +45,34 @@ from borealis.contract.records import (
 from borealis.contract.replay import ProcessRun, advances, warning_is_new
 from borealis.contract.states import ProcessState
 from borealis.contract.stream import CorruptStream, StreamFollower
-from borealis.contract.taskspec import LoggerSpec, TaskSpec
+from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
 from . import coordinator
 from .checkpoint import RunnerCheckpoint
 from .environment import process_environment, task_environment
 from .faults import Faults
-from .proctree import ProcessTable, open_child_pidfd, open_pidfd, send_signal, signal_all
-from .spawner import Spawner
+from .proctree import ProcessTable, open_pidfd, send_signal, signal_all
+from .runas import RunAs
+from .shim import ShimHandle
 
 log = logging.getLogger("borealis.runner")
 
 FORK_RETRY = 0.02
 NO_SPACE_RETRY = 0.5  # the runner stream is full: write it again this soon
 DOORBELL_OVERFLOW = 60_000  # a FIFO holds 64 KiB: this much at once means it may have filled
-SPAWNER_DEATHS = 3  # more than this many in a minute: fork coordinators directly
+SHIM_DEATHS = 3  # more than this many in a minute: fork the shim from the runner instead
+SHIM_EXIT_WAIT = 5.0  # at the task's end: how long the shim may take to go
 
 
 @dataclass
 class Attachment:
-    """A coordinator the runner follows: its stream, and a pidfd once it is known."""
+    """A run the runner follows: its stream, and the shim that holds it once it is known."""
 
     process: str
     run: int
     follower: StreamFollower
-    pidfd: int | None = None
-    exited: bool = False
+    coordinator: Identity | None = None  # the shim holding the run (followed by a pidfd)
+    exited: bool = False  # that shim is gone
     damaged: str | None = None  # its stream cannot be read past here (CorruptStream)
 
 
@@ -78,7 +83,7 @@ class LaunchSettings:
     task_id: str
     spec: TaskSpec
     user: str
-    run_as: coordinator.RunAs | None
+    run_as: RunAs | None
     default_logger: LoggerSpec  # for processes whose config sets no logger
     preserve_env: bool
     lost_timeout: float
@@ -103,7 +108,7 @@ class Coordinators:
         clock: Callable[[], float],
         faults: Faults,
         wake: Callable[[float], None],
-        spawner: Spawner | None,
+        shim: ShimHandle | None = None,
     ) -> None:
         self.paths = paths
         self.ckpt = ckpt
@@ -114,10 +119,9 @@ class Coordinators:
         self.attachments: dict[str, Attachment] = {}
         self.waiting: set[str] = set()  # WAITING runs with no coordinator attached yet
         self.ended = True  # a run ended (or a coordinator left) since the runner last looked
-        self.spawner = spawner
-        self._spawner_deaths: list[float] = []
-        self._requests: dict[int, Attachment] = {}  # sent to the spawner, not answered yet
-        self._next_request = 1
+        self.shim = shim  # this runner's shim: given, or started at the first launch
+        self._shim_deaths: list[float] = []
+        self._watches: dict[Identity, int] = {}  # shim -> a pidfd, readable once it is gone
         self._rung: set[str] = set()  # processes whose coordinators rang the doorbell
         self._scan_all = True  # read every stream (at start, and after a doorbell overflow)
         self._task_env: dict[str, str] | None = None
@@ -133,7 +137,7 @@ class Coordinators:
     # -- wiring -------------------------------------------------------------
 
     def open(self, selector: selectors.BaseSelector) -> None:
-        """Create the doorbell FIFO and listen to it (and to the spawner)."""
+        """Create the doorbell FIFO and listen to it."""
         self._selector = selector
         doorbell = self.paths.doorbell
         try:
@@ -145,16 +149,19 @@ class Coordinators:
         # O_RDWR: the FIFO never reports EOF, and never blocks this open.
         self._doorbell = os.open(doorbell, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         selector.register(self._doorbell, selectors.EVENT_READ, self.rang)
-        if self.spawner is not None:
-            selector.register(self.spawner.fileno(), selectors.EVENT_READ, self.spawner_answers)
+        if self.shim is not None:
+            self._watch_fd(Identity(*self.shim.identity), self.shim.pidfd)
 
     def close(self, *, finished: bool = False) -> None:
         for att in self.attachments.values():
-            self._close_attachment(att)
+            att.follower.close()
         self.attachments.clear()
-        if self.spawner is not None:
-            self.spawner.close()
-            self.spawner = None
+        for identity in list(self._watches):
+            self._unwatch(identity)
+        if self.shim is not None:
+            # With the task over, the shim has nothing left; otherwise it carries on alone.
+            self.shim.close(wait=SHIM_EXIT_WAIT if finished else 0.0)
+            self.shim = None
         if self._doorbell >= 0:
             os.close(self._doorbell)
             self._doorbell = -1
@@ -168,18 +175,42 @@ class Coordinators:
             self._scan_all = True  # some rings may have been refused
         self._rung.update(n.decode(errors="replace") for n in data.split(b"\n") if n)
 
-    def _exited(self, att: Attachment) -> Callable[[], None]:
-        def handler() -> None:
+    def _watch(self, att: Attachment, coordinator_id: Identity) -> None:
+        """Follow the shim ``coordinator_id`` for ``att`` (one pidfd per shim)."""
+        att.coordinator = coordinator_id
+        if coordinator_id in self._watches:
+            return
+        fd = open_pidfd(coordinator_id)
+        if fd is None:
             att.exited = True
-            if self._selector is not None and att.pidfd is not None:
-                self._selector.unregister(att.pidfd)
+            return
+        self._watch_fd(coordinator_id, fd)
 
-        return handler
-
-    def _register(self, att: Attachment, fd: int) -> None:
-        att.pidfd = fd
+    def _watch_fd(self, coordinator_id: Identity, fd: int) -> None:
+        self._watches[coordinator_id] = fd
         assert self._selector is not None
-        self._selector.register(fd, selectors.EVENT_READ, self._exited(att))
+        self._selector.register(fd, selectors.EVENT_READ, lambda: self._gone(coordinator_id))
+
+    def _gone(self, coordinator_id: Identity) -> None:
+        """A shim exited: the runs it held are looked at by ``collect``."""
+        for att in self.attachments.values():
+            if att.coordinator == coordinator_id:
+                att.exited = True
+        shim = self.shim
+        if shim is not None and Identity(*shim.identity) == coordinator_id:
+            self._shim_died()
+        self._unwatch(coordinator_id)
+
+    def _unwatch(self, coordinator_id: Identity) -> None:
+        fd = self._watches.pop(coordinator_id, None)
+        if fd is None:
+            return
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+        shim = self.shim
+        if shim is None or fd != shim.pidfd:
+            os.close(fd)  # the current shim's pidfd is its handle's to close
 
     # -- re-attaching after a restart ---------------------------------------
 
@@ -201,26 +232,18 @@ class Coordinators:
             else:
                 att.exited = True
 
-    def _watch(self, att: Attachment, coordinator_id: Identity) -> None:
-        fd = open_pidfd(coordinator_id)
-        if fd is None:
-            att.exited = True
-        else:
-            self._register(att, fd)
-
-    def _close_attachment(self, att: Attachment) -> None:
-        if att.pidfd is not None:
-            if self._selector is not None:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(att.pidfd)
-            os.close(att.pidfd)
-            att.pidfd = None
-        att.follower.close()
-
     def _detach(self, att: Attachment) -> None:
-        self._close_attachment(att)
+        att.follower.close()
         self.attachments.pop(att.process, None)
         self.ended = True  # its next run may start now
+        coordinator_id = att.coordinator
+        shim = self.shim
+        if coordinator_id is None or (
+            shim is not None and Identity(*shim.identity) == coordinator_id
+        ):
+            return
+        if all(other.coordinator != coordinator_id for other in self.attachments.values()):
+            self._unwatch(coordinator_id)  # an earlier runner's shim: nothing more to follow
 
     # -- merging coordinator records ----------------------------------------
 
@@ -258,23 +281,31 @@ class Coordinators:
         for att in list(self.attachments.values()):
             if att.process in self.waiting:
                 continue  # resolve_waiting() looks after these
-            if not (scan_all or att.exited or att.pidfd is None or att.process in rung):
+            if not (scan_all or att.exited or att.coordinator is None or att.process in rung):
                 continue  # nothing new in its stream
             self._merge(att)
             run = state.last_run(att.process)
             assert run is not None
-            if att.pidfd is None and not att.exited and run.coordinator is not None:
+            if att.coordinator is None and not att.exited and run.coordinator is not None:
                 self._watch(att, run.coordinator)
+            if run.run == att.run and run.state.terminal:
+                self._detach(att)  # over: its shim frees the stream's lock right after
+                continue
             if att.exited:
                 self._merge(att)  # everything it wrote before it went
                 run = state.last_run(att.process)
                 assert run is not None
+                if run.run == att.run and run.state is ProcessState.WAITING:
+                    # its shim died before it started anything: the lock decides again
+                    att.exited, att.coordinator = False, None
+                    self.waiting.add(att.process)
+                    continue
                 if run.run == att.run and run.state.active:
                     self.record_lost(
                         run,
                         f"its records cannot be read ({att.damaged})"
                         if att.damaged
-                        else "its coordinator exited without recording the end",
+                        else "its coordinator (the task's shim) exited without recording the end",
                     )
                 self._detach(att)
 
@@ -303,9 +334,10 @@ class Coordinators:
             limit = run.fork_time + self.settings.lost_timeout
             if now >= limit and run.coordinator is not None:
                 log.warning(
-                    "%s[%d] never started its command; killing its coordinator",
+                    "%s[%d] never started its command; killing its shim (pid %d)",
                     run.process,
                     run.run,
+                    run.coordinator.pid,
                 )
                 send_signal(run.coordinator, signal.SIGKILL)
             else:
@@ -395,7 +427,7 @@ class Coordinators:
             assert run is not None
             if run.state is not ProcessState.WAITING:
                 self.waiting.discard(name)
-                if att.pidfd is None and not att.exited:
+                if att.coordinator is None and not att.exited:
                     if run.coordinator is not None and run.state.active:
                         self._watch(att, run.coordinator)
                     else:
@@ -430,6 +462,7 @@ class Coordinators:
         spec = settings.spec.process(name)
         # Thermos' precedence: a logger set on the process wins outright.
         logger = spec.logger if spec.logger is not None else settings.default_logger
+        policy = logger.rotate or RotatePolicy()
         sandbox = self.sandbox
         if self._task_env is None:
             self._task_env = task_environment(
@@ -438,95 +471,83 @@ class Coordinators:
                 user=settings.user,
                 preserve_env=settings.preserve_env,
             )
+        run_as = settings.run_as
         return coordinator.Launch(
             task_id=settings.task_id,
-            process=spec,
+            process=name,
             run=run,
+            cmdline=spec.cmdline,
             sandbox=str(sandbox),
             log_dir=str(process_log_dir(sandbox, name, run)),
             stream=str(self.paths.process_stream(name)),
             doorbell=str(self.paths.doorbell),
             env=process_environment(self._task_env, name, run),
-            logger=logger,
-            run_as=settings.run_as,
+            destination=logger.destination,
+            mode=logger.mode,
+            log_size=policy.log_size,
+            backups=policy.backups,
+            run_as=(run_as.uid, run_as.gid, run_as.groups) if run_as is not None else None,
             cgroups=settings.cgroup_moves,
         )
 
     def _fork(self, att: Attachment, run: int, fd: int) -> None:
-        """Start the coordinator of ``run``, handing it ``fd`` (the stream, locked)."""
+        """Hand ``run`` and ``fd`` (its stream, locked) to the shim, started if need be."""
         launch = self._launch_of(att.process, run)
         att.follower.offset = os.fstat(fd).st_size
         att.run = run
-        if self.spawner is not None:
-            request = self._next_request
-            self._next_request += 1
-            if self.spawner.request(request, launch, fd):
-                os.close(fd)  # the spawner's copy now holds the lock
-                self._requests[request] = att
+        for _ in range(2):  # a shim found dead or stuck is replaced once
+            shim = self._shim()
+            if shim.send(launch, fd):
+                os.close(fd)  # the shim's copy now holds the lock
+                self._watch(att, Identity(*shim.identity))
                 self.faults.point("after-fork")
                 return
-            self._spawner_died()  # fork here instead
-        pid = os.fork()
-        if pid == 0:
-            coordinator.main(launch, fd)
-        os.close(fd)
-        self._register(att, os.pidfd_open(pid))
-        self.faults.point("after-fork")
+            log.warning("the shim (pid %d) took no launch; replacing it", shim.pid)
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(shim.pidfd, signal.SIGKILL)
+            self._shim_died()
+        os.close(fd)  # the lock is free again: launched later, when the lock decides
+        self.waiting.add(att.process)
+        self.wake(self.clock() + FORK_RETRY)
 
-    # -- the spawner --------------------------------------------------------
+    # -- the shim -----------------------------------------------------------
 
-    def spawner_answers(self) -> None:
-        assert self.spawner is not None
-        answers = self.spawner.answers()
-        if answers is None:
-            self._spawner_died()
-            return
-        spawner_pid = self.spawner.pid
-        for request, pid in answers:
-            att = self._requests.pop(request, None)
-            if att is None or att.pidfd is not None or att.exited:
-                continue
-            if pid == 0:  # fork() failed there: the lock is free again, try later
-                self.waiting.add(att.process)
-                self.wake(self.clock() + FORK_RETRY)
-                continue
-            fd = open_child_pidfd(pid, spawner_pid)
-            if fd is None:
-                att.exited = True  # came and went already; its stream says how
-            else:
-                self._register(att, fd)
-
-    def _spawner_died(self) -> None:
-        """Forget the spawner; its unanswered launches are resolved by their locks."""
-        spawner, self.spawner = self.spawner, None
-        if spawner is None:
-            return
-        if self._selector is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(spawner.fileno())
-        spawner.close()
-        for att in self._requests.values():
-            if att.pidfd is None and not att.exited:
-                self.waiting.add(att.process)
-        self._requests.clear()
+    def _shim(self) -> ShimHandle:
+        """This runner's shim; a new one if it has none (or the last one died)."""
+        if self.shim is not None:
+            return self.shim
+        shim = None
         now = self.clock()
-        self._spawner_deaths = [t for t in self._spawner_deaths if now - t < 60] + [now]
-        if len(self._spawner_deaths) > SPAWNER_DEATHS:
-            log.warning("the spawner keeps dying; forking coordinators directly")
+        if sum(1 for t in self._shim_deaths if now - t < 60) <= SHIM_DEATHS:
+            try:
+                shim = ShimHandle.started(str(self.paths.checkpoint_dir))
+            except OSError as e:
+                log.warning("cannot start a shim (%s); forking one from the runner", e)
+        else:
+            log.warning("the shim keeps dying; forking one from the runner")
+        if shim is None:
+            shim = ShimHandle.forked()
+        self.shim = shim
+        self._watch_fd(Identity(*shim.identity), shim.pidfd)
+        return shim
+
+    def _shim_died(self) -> None:
+        """Forget this runner's shim; the runs it held are LOST or, unstarted, launched again."""
+        shim, self.shim = self.shim, None
+        if shim is None:
             return
-        self.spawner = new_spawner(self.paths)
-        if self.spawner is not None and self._selector is not None:
-            self._selector.register(
-                self.spawner.fileno(), selectors.EVENT_READ, self.spawner_answers
-            )
-
-
-def new_spawner(paths: TaskPaths) -> Spawner | None:
-    try:
-        return Spawner(str(paths.checkpoint_dir))
-    except OSError as e:
-        log.warning("cannot start a spawner (%s); forking coordinators directly", e)
-        return None
+        identity = Identity(*shim.identity)
+        for att in self.attachments.values():
+            if att.coordinator == identity:
+                att.exited = True
+        fd = self._watches.pop(identity, None)
+        if fd is not None and self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+        shim.close()
+        now = self.clock()
+        self._shim_deaths = [t for t in self._shim_deaths if now - t < 60] + [now]
+        self.ended = True  # look at its runs now
 
 
 def log_transition(record: ProcessStatus, sandbox: Path) -> None:

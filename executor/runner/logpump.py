@@ -1,12 +1,12 @@
-"""Moving a run's output from its pipes to its log files (in the coordinator).
+"""Moving a run's output from its pipes to its log files (in the shim).
 
-Used when output must pass through the coordinator: rotation
+Used when output must pass through the shim: rotation
 (``Logger(mode='rotate')``), or ``destination='both'`` (file and console).
 Standard file logging needs none of this: the process writes its own
 ``O_APPEND`` file.
 
-The coordinator waits on the run's stdout and stderr pipes and on a pidfd of
-the process. Bytes far from a rotation go with ``splice(2)``, pipe to file,
+The shim polls the run's stdout and stderr pipes (``Output.pump`` when one is
+readable) with every other run's. Bytes far from a rotation go with ``splice(2)``, pipe to file,
 without passing through this process; bytes near a cut, or going to the
 console too, are read in chunks of up to 1 MiB. Nothing is flushed per write
 and nothing is buffered beyond one read.
@@ -14,12 +14,13 @@ and nothing is buffered beyond one read.
 When the process exits, whatever is already in the pipes is written, then the
 exit is recorded; output from processes it left behind is still forwarded
 until the pipes close or stay silent for ``LINGER`` seconds (``MAX_LINGER``
-at most), after which the pipes are closed (a late writer gets EPIPE).
+at most), after which the pipes are closed (a late writer gets EPIPE); the
+shim keeps that time (``coordinator.py``).
 
 Disk full: the bytes that cannot be written are read and dropped, so the
 process never blocks on a full pipe; writing is tried again every
 ``RETRY_FULL`` seconds; each episode is reported once (``report``) with the
-number of bytes lost. If the coordinator itself dies, the pipes' read ends
+number of bytes lost. If the shim itself dies, the pipes' read ends
 close with it and the process gets EPIPE / SIGPIPE instead of hanging.
 """
 
@@ -28,11 +29,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import select
 import time
 from collections.abc import Callable
 
-from .logrotate import MAX_READ, RotatingFile, is_disk_full
+from borealis.contract.framing import no_space
+
+from .logrotate import MAX_READ, RotatingFile
 
 PIPE_SIZE = 1024 * 1024
 LINGER = 0.2
@@ -117,7 +119,7 @@ class Output:
             except BlockingIOError:
                 return True
             except OSError as e:
-                if not is_disk_full(e):
+                if not no_space(e):
                     raise
                 self._disk_full(e)
                 continue
@@ -150,7 +152,7 @@ class Output:
             elif self.plain is not None:
                 _write_all(self.plain, data)
         except OSError as e:
-            if not is_disk_full(e):
+            if not no_space(e):
                 raise
             self._disk_full(e)
             self.dropped += len(data)
@@ -184,55 +186,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def pump_until_exit(pid: int, outputs: list[Output]) -> int:
-    """Forward output until the process ``pid`` (our child) exits; return its status."""
-    pidfd = os.pidfd_open(pid)
-    poller = select.poll()
-    open_outputs = {out.pipe: out for out in outputs}
-    for fd in open_outputs:
-        poller.register(fd, select.POLLIN)
-    poller.register(pidfd, select.POLLIN)
-    exited = False
-    try:
-        while not exited:
-            timeout = None
-            if any(out.disk_full for out in open_outputs.values()):
-                timeout = RETRY_FULL * 1000
-            for fd, _ in poller.poll(timeout):
-                if fd == pidfd:
-                    exited = True
-                elif fd in open_outputs and not open_outputs[fd].pump():
-                    poller.unregister(fd)
-                    del open_outputs[fd]
-        for fd, out in list(open_outputs.items()):  # what it wrote just before it exited
-            if not out.pump():
-                poller.unregister(fd)
-                del open_outputs[fd]
-    finally:
-        os.close(pidfd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
-def linger(outputs: list[Output]) -> None:
-    """Forward what processes left behind still write, briefly; then close everything."""
-    poller = select.poll()
-    open_outputs = {out.pipe: out for out in outputs}
-    for fd in open_outputs:
-        poller.register(fd, select.POLLIN)
-    deadline = time.monotonic() + MAX_LINGER
-    while open_outputs:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        events = poller.poll(min(LINGER, remaining) * 1000)
-        if not events:
-            break  # silent: nobody is writing any more
-        for fd, _ in events:
-            if not open_outputs[fd].pump():
-                poller.unregister(fd)
-                del open_outputs[fd]
-    for out in outputs:
-        out.close()

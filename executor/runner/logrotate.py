@@ -26,12 +26,10 @@ never redirects root's writes or renames.
 
 from __future__ import annotations
 
-import errno
 import os
-from pathlib import Path
 
 from borealis.contract import confined
-from borealis.contract.layout import rotated
+from borealis.contract.logfiles import rotated_name
 
 LOOKBACK = 64 * 1024
 MAX_READ = 1024 * 1024
@@ -167,16 +165,16 @@ class RotatingFile:
         os.close(self.fd)
         self.fd = -1
         if self.backups > 0:
-            path = Path(self.name)
+            name = self.name
             # Only the files this writer made can exist (a run's directory is its own).
             for index in range(min(self.rotations, self.backups - 1), 0, -1):
                 try:
                     confined.rename(
-                        self.dir_fd, rotated(path, index).name, rotated(path, index + 1).name
+                        self.dir_fd, rotated_name(name, index), rotated_name(name, index + 1)
                     )
                 except FileNotFoundError:
                     pass
-            confined.rename(self.dir_fd, self.name, rotated(path, 1).name)
+            confined.rename(self.dir_fd, name, rotated_name(name, 1))
         else:
             confined.unlink(self.dir_fd, self.name)
         self.rotations += 1
@@ -191,7 +189,3 @@ class RotatingFile:
         if self.dir_fd >= 0:
             os.close(self.dir_fd)
             self.dir_fd = -1
-
-
-def is_disk_full(error: OSError) -> bool:
-    return error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -18,7 +18,7 @@ from borealis.contract.layout import PRIVATE_FILE, SANDBOX_DIR, TaskPaths
 from borealis.contract.states import TaskState
 from borealis.contract.taskspec import TaskSpec, task_from_text
 
-from .coordinator import RunAs
+from .runas import RunAs
 from .runner import RunContext, RunnerOptions, TaskRunner
 
 

@@ -19,7 +19,6 @@ A task's processes are found three ways, because any one of them can miss:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 from collections.abc import Iterable
@@ -27,8 +26,10 @@ from dataclasses import dataclass
 
 from borealis.contract.records import Identity
 
+from .procstat import START_TICKS, stat_fields
+from .procstat import set_process_name as set_process_name
+
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
-PR_SET_NAME = 15
 TASK_MARKER = "BOREALIS_TASK_ID"
 SANDBOX_MARKER = "BOREALIS_SANDBOX"
 PROCESS_MARKER = "BOREALIS_PROCESS"
@@ -62,27 +63,16 @@ class ProcStat:
 
 def read_stat(pid: int) -> ProcStat | None:
     """Parse ``/proc/<pid>/stat``; ``None`` if the process is gone."""
-    try:  # os-level calls: this also runs in freshly forked coordinators
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+    fields = stat_fields(pid)
+    if fields is None:
         return None
-    try:
-        data = os.read(fd, 4096)
-    except ProcessLookupError:
-        return None
-    finally:
-        os.close(fd)
-    if not data:
-        return None
-    # comm (field 2) may contain spaces and parentheses: split after the last ')'
-    fields = data[data.rindex(b")") + 2 :].split()
     return ProcStat(
         pid=pid,
         state=fields[0].decode(),
         ppid=int(fields[1]),
         pgrp=int(fields[2]),
         session=int(fields[3]),
-        start_ticks=int(fields[19]),
+        start_ticks=int(fields[START_TICKS]),
         utime=int(fields[11]),
         stime=int(fields[12]),
         cutime=int(fields[13]),
@@ -90,13 +80,6 @@ def read_stat(pid: int) -> ProcStat | None:
         threads=int(fields[17]),
         rss_pages=int(fields[21]),
     )
-
-
-def set_process_name(name: str) -> None:
-    """Set this process's name as ``ps -o comm`` and ``top`` show it (15 bytes at most)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_NAME, name.encode()[:15] + b"\0", 0, 0, 0)
 
 
 def read_environ(pid: int) -> dict[str, str]:

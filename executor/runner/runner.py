@@ -1,9 +1,9 @@
 """The runner: drives one task through its states, crash-safe.
 
 One runner process per task, single-threaded, around one ``selectors`` loop
-woken by: the doorbell FIFO (a coordinator wrote a record), a pidfd per
-coordinator (it exited), the spawner's answers, the signal wake-up pipe, and
-timers the planner asks for. Each iteration:
+woken by: the doorbell FIFO (the shim wrote a record), a pidfd per shim (it
+exited), the signal wake-up pipe, and timers the planner asks for. The runs
+themselves are started and waited on by the task's shim (``shim.py``). Each iteration:
 
 1. merge new coordinator records into the runner stream (``coordinators.py``);
 2. turn signals into kill / lose requests;
@@ -18,7 +18,7 @@ timers the planner asks for. Each iteration:
 All state lives in the checkpoint: the runner's in-memory state is only ever
 changed by ``RunnerCheckpoint.record``, which applies a record exactly as
 replay does. A new runner for the same task replays the stream, re-attaches to
-live coordinators by identity (pid + start ticks) through pidfds, merges what
+live shims by identity (pid + start ticks) through pidfds, merges what
 they wrote while it was away, and carries on.
 """
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import logging
 import os
 import selectors
@@ -46,15 +45,15 @@ from borealis.contract.states import TaskState
 from borealis.contract.stream import no_space
 from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
-from . import coordinator
 from .cgroups import DEFAULT_MAX_PIDS, TaskGroup, contain
 from .checkpoint import RunnerCheckpoint
-from .coordinators import NO_SPACE_RETRY, Coordinators, LaunchSettings, drain, new_spawner
+from .coordinators import NO_SPACE_RETRY, Coordinators, LaunchSettings, drain
 from .faults import Faults
 from .monitor import MonitorOptions, ResourceMonitor
 from .planner import DEFAULT_MAX_RUNS, plan, unhealthy
 from .proctree import boot_id, identify
-from .spawner import Spawner
+from .runas import RunAs
+from .shim import ShimHandle
 from .stopping import HostProcesses, Stopper
 
 log = logging.getLogger("borealis.runner")
@@ -73,7 +72,6 @@ class RunnerOptions:
     coordinator_grace: float = 5.0  # after SIGKILLing a run, wait this long for its coordinator
     # Bounded logs unless a process says otherwise (docs/logs.md says why).
     logger: LoggerSpec = field(default_factory=lambda: DEFAULT_LOGGER)
-    use_spawner: bool = True  # fork coordinators from a small helper process (spawner.py)
     monitor: MonitorOptions = field(default_factory=MonitorOptions)  # resource sampling
     max_pids: int = DEFAULT_MAX_PIDS  # pids.max of the task's cgroup (0 = no limit)
     memory_limit: bool = True  # the task's cgroup is limited to Resources.ram
@@ -87,7 +85,7 @@ class RunContext:
     user: str
     ports: dict[str, int] = field(default_factory=dict)
     hostname: str = "localhost"
-    run_as: coordinator.RunAs | None = None
+    run_as: RunAs | None = None
 
 
 class TaskRunner:
@@ -102,7 +100,7 @@ class TaskRunner:
         clock: Callable[[], float] = time.time,
         faults: Faults | None = None,
         kill: TaskState | None = None,
-        spawner: Spawner | None = None,
+        shim: ShimHandle | None = None,
     ) -> None:
         self.paths = root.task(task_id)
         self.task_id = task_id
@@ -112,7 +110,7 @@ class TaskRunner:
         self.clock = clock
         self.faults = faults or Faults.from_env()
         self.ckpt = RunnerCheckpoint(self.paths, self.faults)
-        self._spawner = spawner
+        self._shim = shim  # started early by the caller, or by the first launch
         self.coordinators: Coordinators | None = None  # once the header names the user
         self.monitor: ResourceMonitor | None = None  # once the header names the sandbox
         self.cgroup: TaskGroup | None = None  # the task's cgroup, where the host allows one
@@ -145,8 +143,6 @@ class TaskRunner:
     def run(self) -> TaskState:
         """Run (or resume) the task to its end; return the terminal state."""
         try:
-            if self._spawner is None and self.options.use_spawner:
-                self._spawner = new_spawner(self.paths)
             self.ckpt.acquire()
             self._setup()
             self._start()
@@ -167,9 +163,6 @@ class TaskRunner:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self._selector = selectors.DefaultSelector()
-        # Forked coordinators share the heap copy-on-write; a frozen heap is not
-        # walked by the collector, so neither side copies pages it does not change.
-        gc.freeze()
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._wakeup_r, selectors.EVENT_READ, self._drain_wakeup)
         self._old_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
@@ -194,7 +187,6 @@ class TaskRunner:
         drain(self._wakeup_r)
 
     def _teardown(self) -> None:
-        gc.unfreeze()
         for sig, handler in self._old_handlers.items():
             with contextlib.suppress(Exception):
                 signal.signal(sig, handler)  # type: ignore[arg-type]
@@ -203,8 +195,6 @@ class TaskRunner:
         if self.coordinators is not None:
             finished = self.state.task_state is not None and self.state.task_state.terminal
             self.coordinators.close(finished=finished)
-        elif self._spawner is not None:
-            self._spawner.close()
         if self.monitor is not None:
             self.monitor.close()
         if self._selector is not None:
@@ -257,7 +247,7 @@ class TaskRunner:
             clock=self.clock,
             faults=self.faults,
             wake=self._wake,
-            spawner=self._spawner,
+            shim=self._shim,
         )
         self.coordinators = coordinators
         assert self._selector is not None

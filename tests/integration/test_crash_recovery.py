@@ -245,10 +245,15 @@ def test_killed_around_a_fork_never_starts_a_run_twice(
     assert [r.state for r in replayed(root, "w").runs("p")] == [ProcessState.SUCCESS]
 
 
-def test_spawner_deaths_lose_no_launch_and_start_nothing_twice(
+def test_shim_deaths_start_nothing_twice_and_every_process_still_succeeds(
     root: CheckpointRoot, tmp_path: Path
 ) -> None:
-    """SIGKILL the coordinator spawner again and again while a task launches runs."""
+    """SIGKILL the task's shim again and again while the task launches runs.
+
+    Each death ends the runs it held: they are LOST and started again (a new run number);
+    runs it had not started yet are handed to the next shim. No run is ever started twice,
+    and in the end every process has succeeded once.
+    """
     config = tmp_path / "sp.aurora"
     config.write_text(
         "mark = 'echo $BOREALIS_RUN >> starts.$BOREALIS_PROCESS'\n"
@@ -260,29 +265,74 @@ def test_spawner_deaths_lose_no_launch_and_start_nothing_twice(
         "run", str(config), "--root", str(root.path), "--task-id", "sp", log=tmp_path / "run.log"
     )
     killed = 0
-    while proc.poll() is None:
-        for pid in _spawners(proc.pid):
+    while proc.poll() is None and killed < 6:  # each death costs the runs it held a retry
+        for pid in _shims(proc.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
                 killed += 1
-        time.sleep(0.05)
-    assert proc.returncode == 0, (tmp_path / "run.log").read_text()
+        time.sleep(0.2)
+    assert proc.wait(120) == 0, (tmp_path / "run.log").read_text()
     assert killed >= 3
     state = replayed(root, "sp")
     sandbox = root.path / "sandboxes/sp"
     for name in [f"s{i}" for i in range(20)] + [f"w{i}" for i in range(20)]:
-        assert [r.state for r in state.runs(name)] == [ProcessState.SUCCESS], name
-        assert run_lines(sandbox / f"starts.{name}") == ["0"], name
+        runs = state.runs(name)
+        assert [r.state for r in runs[:-1]] == [ProcessState.LOST] * (len(runs) - 1), name
+        assert runs[-1].state is ProcessState.SUCCESS, name
+        started = run_lines(sandbox / f"starts.{name}")
+        assert len(started) == len(set(started)), f"{name}: a run started twice: {started}"
+        assert str(runs[-1].run) in started and set(started) <= {str(r.run) for r in runs}
 
 
-def _spawners(runner: int) -> list[int]:
-    """The runner's spawner processes (children of the runner; its coordinators are not)."""
+def test_a_killed_shim_leaves_nothing_running_unsupervised(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    """SIGKILL the shim while it holds three long runs: the runner records each run LOST
+    (the documented rule), no process of those runs is left alive, and a new shim starts
+    their next runs."""
+    config = tmp_path / "k.aurora"
+    config.write_text(
+        "procs = [Process(name='p%d' % i, cmdline='sleep 1000') for i in range(3)]\n"
+        "export(Task(name='k', processes=procs))\n"
+    )
+    proc = start_borealis(
+        "run", str(config), "--root", str(root.path), "--task-id", "k", log=tmp_path / "run.log"
+    )
+    names = ["p0", "p1", "p2"]
+    try:
+        wait_for(lambda: all(running(root, "k", n) for n in names), 30, "all three running")
+        first = {n: replayed(root, "k").runs(n)[0] for n in names}
+        shim = {run.coordinator for run in first.values()}
+        assert len(shim) == 1  # one shim holds every run of the task
+        (holder,) = shim
+        assert holder is not None and holder.pid in _shims(proc.pid)
+        os.kill(holder.pid, 9)
+        wait_for(lambda: all(running(root, "k", n, 1) for n in names), 30, "the next runs")
+        state = replayed(root, "k")
+        for name in names:
+            lost, again = state.runs(name)
+            assert lost.state is ProcessState.LOST, name
+            assert "shim" in lost.reason, lost.reason
+            assert lost.pid is not None
+            assert gone(lost.pid.pid) or identify(lost.pid.pid) != lost.pid, (
+                f"{name}: its process outlived its shim"
+            )
+            assert again.coordinator is not None and again.coordinator != holder
+            assert again.pid is not None and read_stat(again.pid.pid) is not None
+            assert read_stat(again.pid.pid).ppid == again.coordinator.pid  # type: ignore[union-attr]
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 3  # KILLED
+
+
+def _shims(runner: int) -> list[int]:
+    """The runner's shims (its children named borealis-shim)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = read_stat(int(entry))
             if stat is not None and stat.ppid == runner:
-                with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as fp:
-                    if b"borealis.executor.runner.spawner" in fp.read():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/comm", "rb") as fp:
+                    if fp.read().strip() == b"borealis-shim":
                         found.append(int(entry))
     return found

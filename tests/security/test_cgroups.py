@@ -305,8 +305,9 @@ def test_a_kill_spares_a_task_of_the_same_id_under_another_root(tmp_path: Path) 
 
 def test_without_cgroup_kill_the_v1_freezer_kills_every_member(tmp_path: Path) -> None:
     """The kill used where no unified hierarchy is writable: freeze, SIGKILL each, thaw."""
+    from borealis.executor.runner.cgroup_join import entered
     from borealis.executor.runner.cgroup_layout import detect, plan
-    from borealis.executor.runner.cgroups import TaskGroup, entered
+    from borealis.executor.runner.cgroups import TaskGroup
 
     v1 = [h for h in detect() if h.version == 1 and h.controllers & {"freezer", "pids"}]
     if not any("freezer" in h.controllers for h in v1):

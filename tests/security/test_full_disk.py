@@ -12,8 +12,9 @@ ENOSPC) and the runner died on a short write with the task left ACTIVE.
 from __future__ import annotations
 
 import errno
+import json
 import os
-import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from borealis.contract.replay import load
 from borealis.contract.states import ProcessState, TaskState
 from borealis.contract.stream import StreamWriter, Tail, append_whole, frame, read_all
 from borealis.executor.runner.checkpoint import RunnerCheckpoint
-from borealis.executor.runner.coordinator import append_until_written
+from borealis.executor.runner.coordinator import Coordinator, Launch, Loop
 
 CONFIG = """
 fill = Process(name='fill', cmdline='head -c 64M /dev/zero > big 2>/dev/null; exit 0')
@@ -94,16 +95,54 @@ def test_a_record_that_does_not_fit_is_taken_back_and_held_until_there_is_room(
     except OSError as e:
         assert e.errno == errno.ENOSPC
     assert path.stat().st_size == size  # no partial frame left behind
-    freeing = threading.Timer(0.5, os.unlink, [small_fs / "big"])
-    freeing.start()
-    try:
-        append_until_written(writer, record)  # a coordinator's hold: returns once written
-    finally:
-        freeing.join()
-        writer.close()
+    writer.close()
+
+
+class Bell(Loop):
+    def __init__(self) -> None:
+        self.rings: list[str] = []
+
+    def watch(self, fd: int, handler: Callable[[], None]) -> None:
+        raise AssertionError("nothing starts in this test")
+
+    def unwatch(self, fd: int) -> None:
+        raise AssertionError("nothing starts in this test")
+
+    def ring(self, doorbell: str, process: str) -> None:
+        self.rings.append(process)
+
+
+def test_the_shim_holds_a_run_that_does_not_fit_and_starts_it_once_written(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """A coordinator whose FORKED record needs pages that are not there keeps it, starts
+    nothing, and writes it (then goes on) once there is room; the shim's loop stays free."""
+    path = small_fs / "process.p"
+    writer = StreamWriter.open(path)
+    writer.append([b'{"first": 1}'])
+    name = "p" * 20000  # a record of several pages
+    launch = Launch(
+        "t", name, 0, "true", str(tmp_path / "gone"), str(tmp_path / "gone/.logs"),
+        str(path), str(tmp_path / "doorbell"), {}, "file", "standard", 1, 1, None,
+    )  # fmt: skip
+    fill_up(small_fs / "big")
+    bell = Bell()
+    coordinator = Coordinator(launch, os.dup(writer.fd), [os.getpid(), 1], bell)
+    coordinator.start()  # returns at once: the record is held
+    assert coordinator.held and coordinator.next_tick() is not None
+    assert read_all(path).payloads == [b'{"first": 1}']  # nothing partial on disk
+    coordinator.tick(time.monotonic() + 60)
+    assert coordinator.held  # still full: still held, nothing started
+    os.unlink(small_fs / "big")
+    coordinator.tick(time.monotonic() + 60)
+    assert not coordinator.held and coordinator.done
+    writer.close()
     scan = read_all(path)
     assert scan.tail is Tail.CLEAN
-    assert scan.payloads == [b'{"first": 1}', record]
+    states = [json.loads(p).get("state") for p in scan.payloads[1:]]
+    assert states == ["FORKED", "FAILED"]  # then the run went on: its sandbox is missing
+    assert "the sandbox is missing" in json.loads(scan.payloads[-1])["reason"]
+    assert bell.rings == [name]
 
 
 def test_the_runner_keeps_a_batch_that_does_not_fit_and_writes_it_later(small_fs: Path) -> None:
