@@ -45,6 +45,7 @@ from typing import Any
 
 import harness
 import peers
+import psutil
 from harness import fmt, median, ratio, table
 
 SYSTEMS = ["popen", "borealis", "borealis-nosample", "supervisord", "circus"]
@@ -85,7 +86,10 @@ def one_run(
     procs = sut.overhead()  # memory of whatever runs now (a helper may have come or gone)
     each = []
     for proc in procs:
-        info = proc.memory_full_info()
+        try:
+            info = proc.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):  # a helper that just ended
+            continue
         each.append(
             {
                 "what": peers.label(proc, workdir),
