@@ -68,16 +68,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # executor from this checkout, whatever the interpreter
+import harness
+import psutil
+from harness import fmt, median, table
 
-import harness  # noqa: E402
-import psutil  # noqa: E402
-from harness import fmt, median, table  # noqa: E402
+from borealis.contract import replay
+from borealis.contract.resources import read_history
+from borealis.contract.states import ProcessState
 
-from borealis.contract import replay  # noqa: E402
-from borealis.contract.resources import read_history  # noqa: E402
-from borealis.contract.states import ProcessState  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # the checkout whose .venv is the default
 
 CONFIGS = {
     "sampling": [],  # the defaults: every 20 s, disk usage on

@@ -84,11 +84,12 @@ borealis.cli.main executor`` without ``MESOS_*`` (every import of the executor, 
 
 **Byte code** (``--bytecode``). ``cache`` (default): the agent, and so every executor,
 runner and service, runs with ``PYTHONPYCACHEPREFIX=TMP/pycache`` and without
-``PYTHONDONTWRITEBYTECODE``, the prefix filled by ``compileall`` of ``executor/`` and by
-one unmeasured launch of each of A and B on every fresh agent: every module starts from a
-``.pyc``, as in an installed wheel. ``as-is``: the caller's environment (an editable
-install without ``__pycache__`` under ``PYTHONDONTWRITEBYTECODE=1`` compiles those modules
-at every start); the unmeasured launches still happen.
+``PYTHONDONTWRITEBYTECODE``, the prefix filled by ``compileall`` of the ``borealis`` folder
+the interpreter imports and by one unmeasured launch of each of A and B on every fresh
+agent: every module starts from a ``.pyc``, as in an installed wheel. ``as-is``: the
+caller's environment (an editable install without ``__pycache__`` under
+``PYTHONDONTWRITEBYTECODE=1`` compiles those modules at every start); the unmeasured
+launches still happen.
 
 Before each scenario the program waits for the host to be quiet (``harness.wait_quiet``);
 each sample notes the host's busy share from its POST to TASK_RUNNING seen. Which
@@ -119,16 +120,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the executor package of this checkout, not this file
+import harness
+import psutil
+from harness import fmt, median, table
 
-import harness  # noqa: E402
-import psutil  # noqa: E402
-from harness import fmt, median, table  # noqa: E402
+from borealis.contract import replay
+from borealis.contract.layout import CheckpointRoot
 
-from borealis.contract import replay  # noqa: E402
-from borealis.contract.layout import CheckpointRoot  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[1]  # the checkout whose .venv is the default
 MB = 1024 * 1024
 SLEEP_CMD = "sleep 100000"
 SLEEP_ARGV = SLEEP_CMD.split()
@@ -1375,9 +1374,17 @@ def raise_limits() -> str:
     return f"RLIMIT_NOFILE {soft} -> {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}"
 
 
+# The folder the interpreter imports `borealis` from (for a strict editable install the link
+# tree under build/__editable__.*), so that the .pyc files land where imports look for them.
+COMPILE_BOREALIS = (
+    "import compileall, pathlib, borealis.executor\n"
+    "compileall.compile_dir(pathlib.Path(borealis.executor.__file__).parent.parent, quiet=1)\n"
+)
+
+
 def compile_executor(python: str, env: dict[str, str]) -> None:
     subprocess.run(
-        [python, "-m", "compileall", "-q", str(REPO / "executor")],
+        [python, "-c", COMPILE_BOREALIS],
         env=env,
         capture_output=True,
         check=False,

@@ -98,16 +98,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # executor from this checkout, whatever the interpreter
+import harness
+import psutil
+from harness import fmt, median, table
 
-import harness  # noqa: E402
-import psutil  # noqa: E402
-from harness import fmt, median, table  # noqa: E402
+from borealis.contract import replay
+from borealis.contract.layout import CheckpointRoot
+from borealis.contract.states import ProcessState
 
-from borealis.contract import replay  # noqa: E402
-from borealis.contract.layout import CheckpointRoot  # noqa: E402
-from borealis.contract.states import ProcessState  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # the checkout whose .venv is the default
 
 MB = 1024 * 1024
 LOG_LINES = 150000

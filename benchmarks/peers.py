@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,9 @@ SLEEP_CMD = " ".join(SLEEP_ARGV)
 
 def names(count: int) -> list[str]:
     return [f"p{i:03d}" for i in range(count)]
+
+
+NAME = re.compile(r"\bp\d{3}\b")  # any of names(): a helper per process may carry it
 
 
 class System:
@@ -87,12 +91,22 @@ class System:
         return self.proc.pid
 
     def overhead(self) -> list[psutil.Process]:
-        """The supervisor process and every descendant that is not a supervised sleep."""
+        """The supervisor's processes: every live process this run started but the sleeps.
+
+        That is every descendant of the benchmark process (one system runs at a time) that
+        is not a supervised ``sleep 1000`` nor a zombie, the supervisor first. No process
+        name is assumed, and a helper the supervisor double-forks (re-parented to the
+        benchmark, a child subreaper) still counts.
+        """
         top = psutil.Process(self.pid)
         found = [top]
-        for child in top.children(recursive=True):
+        for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if child.cmdline() != SLEEP_ARGV:
+                if (
+                    child.pid != top.pid
+                    and child.status() != psutil.STATUS_ZOMBIE
+                    and child.cmdline() != SLEEP_ARGV
+                ):
                     found.append(child)
         return found
 
@@ -390,10 +404,12 @@ def process_alive(pid: int) -> bool:
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+    """User + system CPU time of each process that is still there, by pid."""
     times = {}
     for proc in procs:
-        t = proc.cpu_times()
-        times[proc.pid] = t.user + t.system
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            t = proc.cpu_times()
+            times[proc.pid] = t.user + t.system
     return times
 
 
@@ -406,3 +422,33 @@ def memory(procs: list[psutil.Process]) -> tuple[int, int, int]:
         pss += info.pss
         uss += info.uss
     return rss, pss, uss
+
+
+def depth(proc: psutil.Process) -> int:
+    """How many parents up this process's benchmark is (1: started by the benchmark)."""
+    me = psutil.Process().pid
+    steps, current = 0, proc
+    while current is not None and current.pid != me:
+        steps += 1
+        current = current.parent()
+    return steps
+
+
+def label(proc: psutil.Process, workdir: Path) -> str:
+    """What a process is, the same across runs: depth, name (comm) and command line.
+
+    The run's directory reads ``WORK``, a program of the benchmark's venv its base name and
+    a supervised process's name (``p007``) ``p*``, so that like processes group together; a
+    process forked without exec (same command line as its parent) is told apart by its
+    depth and by the name it may set.
+    """
+    bindir = str(Path(sys.executable).parent) + "/"
+    words = []
+    for word in proc.cmdline():
+        if word.startswith(bindir):
+            word = word[len(bindir) :]
+        words.append(word.replace(str(workdir), "WORK"))
+    line = NAME.sub("p*", " ".join(words).replace("\n", "\\n"))
+    if len(line) > 72:
+        line = line[:69] + "..."
+    return f"[{depth(proc)}] {NAME.sub('p*', proc.name())}: {line}"

@@ -41,9 +41,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 GIB = 1 << 30
 MIB = 1 << 20
 SHAPES = [(16, 64 * GIB), (32, 128 * GIB), (64, 256 * GIB), (96, 384 * GIB)]
