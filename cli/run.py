@@ -19,6 +19,10 @@ BOREALIS_ALLOW_ROOT_TASKS=1 in the environment); otherwise the task is refused (
 Running the same command again with the same --task-id resumes a task
 whose runner died: live processes are re-attached, none is started twice.
 
+Once the task file is written, this process becomes `borealis runner TASK_ID`
+with the same flags (exec: same pid, output and exit status), so that the runner
+does not keep the config language loaded for the task's whole life.
+
 Exit status: 0 SUCCESS, 1 FAILED, 2 invalid input, 3 KILLED, 4 LOST,
 5 the task cannot be run (another runner has it, unreadable checkpoint).
 """
@@ -32,19 +36,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot
-from borealis.contract.states import ExitCode
 from borealis.contract.templates import RuntimeValues
 from borealis.executor.config import convert, loader
 from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, enabled
+from borealis.executor.mesos.taskrun import borealis_command
 from borealis.executor.runner import prepare
-from borealis.executor.runner.runner import RunContext, RunnerOptions, TaskRunner
-from borealis.executor.runner.shim import ShimHandle
 
-from .follow import OutputFollower
 from .options import (
     add_root,
     command_parser,
@@ -55,7 +56,7 @@ from .options import (
     setup_logging,
     task_id_type,
 )
-from .runner_flags import add_runner_options, runner_options
+from .runner_flags import add_runner_options, runner_argv, runner_options
 
 log = logging.getLogger("borealis.cli")
 
@@ -138,23 +139,11 @@ def wanted_user(selection: convert.Selection) -> str | None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     root = root_of(args)
-    options = runner_options(args)
-    # Start the task's shim now: its interpreter starts up on the other CPU while this one
-    # loads the config. Unused (a bad config), it exits as soon as its socket is closed.
-    try:
-        shim: ShimHandle | None = ShimHandle.started(f"borealis run --root {root.path}")
-    except OSError:
-        shim = None  # the runner starts one itself, or forks one
-    try:
-        return _run(args, root, options, shim)
-    finally:
-        if shim is not None:
-            shim.close()
+    runner_options(args)  # a bad runner flag is refused before anything is written
+    _run(args, root)
 
 
-def _run(
-    args: argparse.Namespace, root: CheckpointRoot, options: RunnerOptions, shim: ShimHandle | None
-) -> int:
+def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
     selection = select(args)
     source = selection.source
     ports = parse_ports(args.port)
@@ -185,13 +174,22 @@ def _run(
         sandbox,
         root.path,
     )
-    context = RunContext(sandbox, user, ports, hostname, run_as)
-    follower = OutputFollower(paths, sys.stdout.buffer) if args.follow else None
-    if follower is not None:
-        follower.start()
-    try:
-        state = TaskRunner(root, task_id, spec, context, options, shim=shim).run()
-    finally:
-        if follower is not None:
-            follower.stop()
-    return int(ExitCode.for_task_state(state))
+    hand_over(args, task_id, root, sandbox)
+
+
+def hand_over(
+    args: argparse.Namespace, task_id: str, root: CheckpointRoot, sandbox: Path
+) -> NoReturn:
+    """Become ``borealis runner TASK_ID`` (same pid, flags, output and exit status): the task
+    is on disk, and the runner that lives as long as the task does not need the config
+    language (pystachio and ``executor/config``), which this process has loaded: a fresh
+    interpreter is some 2.5 MiB smaller (docs/runner.md, "Footprint of the runner")."""
+    argv = [*borealis_command(), "runner", task_id, "--root", str(root.path)]
+    argv += ["--sandbox", str(sandbox)]
+    for port in args.port or ():
+        argv += ["--port", port]
+    argv += [flag for flag, on in (("--quiet", args.quiet), ("--follow", args.follow)) if on]
+    argv += runner_argv(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)

@@ -1,18 +1,20 @@
 """borealis runner: run or resume a task that is already on disk.
 
-    borealis runner TASK_ID [--root DIR] [--sandbox DIR] [--port NAME=NUM]...
+    borealis runner TASK_ID [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [-q] [-f]
 
 The task file <root>/tasks/active/TASK_ID must exist (borealis run
 and the executor write it). Use this to restart a task whose runner died: the
 new runner re-attaches to the live processes and carries on. The sandbox and
-ports recorded at the task's first start win over the flags. Exit status as
-for borealis run.
+ports recorded at the task's first start win over the flags. With --follow,
+every process's output is printed too, as borealis run --follow prints it.
+Exit status as for borealis run (which ends by becoming this command).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--sandbox", type=Path, help="sandbox directory (first start only)")
     parser.add_argument("--port", action="append", metavar="NAME=NUM", help="(first start only)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print every process's output as it comes: name[run] | stdout, name[run] ! stderr",
+    )
     add_runner_options(parser)
     parser.set_defaults(func=run)
 
@@ -44,11 +52,23 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     paths = root_of(args).task(args.task_id)
-    state = prepare.resume(
-        paths,
-        runner_options(args),
-        sandbox=args.sandbox,
-        ports=parse_ports(args.port),
-        hostname=os.uname().nodename,
-    )
+    options = runner_options(args)
+    follower = None
+    if args.follow:
+        # Imported only here: a runner that does not print output does not pay for it.
+        from .follow import OutputFollower
+
+        follower = OutputFollower(paths, sys.stdout.buffer)
+        follower.start()
+    try:
+        state = prepare.resume(
+            paths,
+            options,
+            sandbox=args.sandbox,
+            ports=parse_ports(args.port),
+            hostname=os.uname().nodename,
+        )
+    finally:
+        if follower is not None:
+            follower.stop()
     return int(ExitCode.for_task_state(state))

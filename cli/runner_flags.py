@@ -120,6 +120,21 @@ def add_runner_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def runner_argv(args: argparse.Namespace) -> list[str]:
+    """The runner flags in ``args`` that differ from their defaults, as arguments again: how
+    ``borealis run`` passes them on to the ``borealis runner`` it becomes. Every runner flag
+    is spelled ``--`` + its dest with dashes (tests/unit/test_runner_flags.py checks it)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_runner_options(probe)
+    argv: list[str] = []
+    for dest, default in vars(probe.parse_args([])).items():
+        value = getattr(args, dest)
+        if value != default:
+            flag = "--" + dest.replace("_", "-")
+            argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
 def runner_options(args: argparse.Namespace) -> RunnerOptions:
     policy = RotatePolicy(parse_size(args.log_size, "--log-size"), args.log_backups)
     return RunnerOptions(

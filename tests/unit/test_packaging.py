@@ -112,6 +112,9 @@ def test_borealis_works_beside_pypis_executor_and_scheduler(wheel: Path, tmp_pat
     ours = {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines()}
     assert {t for t in ours if not t.endswith(".dist-info") and t != ".."} == {"borealis"}
     assert (site / "executor").is_dir() and (site / "scheduler").is_dir()  # PyPI's, untouched
+    # A wheel carries no byte-code (it would be one Python's): pip compiles it on install, even
+    # where PYTHONDONTWRITEBYTECODE is set, so a runner does not compile its modules at start.
+    assert list((site / "borealis/executor/runner/__pycache__").glob("runner.cpython-*.pyc"))
 
     work = tmp_path / "elsewhere"  # not the checkout: its folders must not be what imports
     work.mkdir()
@@ -154,3 +157,23 @@ print(json.dumps({
         env={**os.environ, "BOREALIS_ROOT": str(tmp_path / "root")},
     )  # fmt: skip
     assert json.loads(status.stdout)["state"] == "SUCCESS"
+
+
+@pytest.mark.slow
+def test_the_zipapp_is_byte_compiled_where_it_is_unpacked(tmp_path: Path) -> None:
+    # The executor as shipped (scripts/build-executor) carries sources only; shiv compiles them
+    # once where it unpacks them, whatever PYTHONDONTWRITEBYTECODE says: without it every
+    # runner would compile its modules from source at start.
+    pyz = tmp_path / "borealis.pyz"
+    subprocess.run(
+        [str(REPO / "scripts" / "build-executor"), str(pyz)], check=True, capture_output=True
+    )
+    with zipfile.ZipFile(pyz) as archive:
+        assert not [n for n in archive.namelist() if n.endswith(".pyc")]
+    unpacked = tmp_path / "shiv"
+    env = {**os.environ, "SHIV_ROOT": str(unpacked), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run(
+        [sys.executable, str(pyz), "runner", "--help"], check=True, capture_output=True, env=env
+    )
+    compiled = unpacked.glob("*/site-packages/borealis/executor/runner/__pycache__/*.pyc")
+    assert {p.name.split(".")[0] for p in compiled} >= {"runner", "monitor", "coordinator"}
