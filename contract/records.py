@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .causes import Cause, cause_from_json, cause_to_json, describe
-from .runrecords import process_status, process_warning, to_bytes
+from .runrecords import process_status, process_warning
 from .states import ProcessState, TaskState
 
 FORMAT_VERSION = 1
@@ -170,7 +170,12 @@ def encode(record: Record) -> bytes:
             offset=record.offset,
             reason=record.reason,
         )
-    return to_bytes(obj)
+    return _ENCODER.encode(obj).encode()
+
+
+# The C encoder: the runner encodes every record it merges. The shim writes the same bytes
+# without importing json (runrecords.to_bytes; tests/unit/test_runrecords.py).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def decode(payload: bytes) -> Record:

@@ -127,12 +127,15 @@ class Coordinators:
         self._task_env: dict[str, str] | None = None
         self._selector: selectors.BaseSelector | None = None
         self._doorbell = -1
+        self._sandbox: Path | None = None  # the header's, once read
 
     @property
     def sandbox(self) -> Path:
-        header = self.ckpt.state.header
-        assert header is not None
-        return Path(header.sandbox)
+        if self._sandbox is None:
+            header = self.ckpt.state.header
+            assert header is not None
+            self._sandbox = Path(header.sandbox)
+        return self._sandbox
 
     # -- wiring -------------------------------------------------------------
 
