@@ -50,7 +50,7 @@ from borealis.contract.states import ProcessState, process_state_for_exit
 from .cgroup_join import entered, oom_kills_in
 from .commandline import direct_argv, direct_environment
 from .logpump import LINGER, MAX_LINGER, Output, make_pipe
-from .logrotate import RotatingFile
+from .logrotate import RotatingFile, open_live
 from .procstat import identity_of
 
 BASH = "/bin/bash"
@@ -72,7 +72,7 @@ class Launch:
 
     FIELDS = (
         "task_id", "process", "run", "cmdline", "sandbox", "log_dir", "stream", "doorbell",
-        "env", "destination", "mode", "log_size", "backups", "run_as", "cgroups",
+        "env", "destination", "mode", "log_size", "backups", "run_as", "cgroups", "log_problem",
     )  # fmt: skip
     __slots__ = FIELDS
 
@@ -93,6 +93,7 @@ class Launch:
         backups: int,
         run_as: tuple[int, int, tuple[int, ...]] | None,  # uid, gid, groups; None: the shim's
         cgroups: tuple[tuple[str, str], ...] = (),  # (task group, home group): born in them
+        log_problem: str = "",  # why the runner could not open the log directory, if it could not
     ) -> None:
         self.task_id = task_id
         self.process = process
@@ -109,6 +110,7 @@ class Launch:
         self.backups = backups
         self.run_as = run_as
         self.cgroups = cgroups
+        self.log_problem = log_problem
 
     def to_wire(self) -> bytes:
         return marshal.dumps(tuple(getattr(self, name) for name in self.FIELDS))  # __init__'s order
@@ -137,9 +139,18 @@ class Loop:
 class Coordinator:
     """One run, from its FORKED record to its closed pipes. Never blocks."""
 
-    def __init__(self, launch: Launch, stream_fd: int, me: list[int], loop: Loop) -> None:
+    def __init__(
+        self,
+        launch: Launch,
+        stream_fd: int,
+        me: list[int],
+        loop: Loop,
+        logs: list[int] | None = None,
+    ) -> None:
+        """``logs``: the run's log directory and files, opened by the runner (``open_logs``)."""
         self.launch = launch
         self.fd = stream_fd
+        self.logs = logs or []
         self.me = me
         self.loop = loop
         self.held: list[bytes] = []  # framed records not written yet, in order
@@ -149,6 +160,8 @@ class Coordinator:
         self._sync = False
         self._then: Callable[[], None] | None = None  # what follows once ``held`` is written
         self.outputs: list[Output] = []
+        self._child_ends: tuple[int | None, int | None] = (None, None)
+        self.spawnable = False  # FORKED is on disk: spawn_all may start it
         self.pid = 0
         self.pidfd = -1
         self.warnings = 0
@@ -221,33 +234,59 @@ class Coordinator:
     # -- the run --------------------------------------------------------
 
     def start(self) -> None:
+        """Record FORKED; once it is on disk the run may be spawned (``spawn_all``)."""
         self._record(ProcessState.FORKED, coordinator=self.me)
-        self._after_written(self._spawn)  # the run exists on disk before its process does
+        self._after_written(self._spawnable)  # the run exists on disk before its process does
 
-    def _spawn(self) -> None:
-        launch = self.launch
-        self.ooms = oom_kills_in(launch.cgroups)
-        child_ends: tuple[int | None, int | None] = (None, None)
+    def _spawnable(self) -> None:
+        self.spawnable = True
+
+    def _prepare(self, ooms: int) -> bool:
+        """Open the run's outputs; False (the run FAILED) if they cannot be opened."""
+        self.spawnable = False
+        self.ooms = ooms
         try:
-            child_ends, self.outputs = _open_outputs(launch, self.report)
-            with entered(launch.cgroups):  # only for the spawn: a group kill must spare us
-                self.pid = _start(launch, *child_ends)
-            self.pidfd = os.pidfd_open(self.pid)
-        except Exception as e:  # whatever stops the command from starting ends the run FAILED
-            for output in self.outputs:
-                output.close()
-            self.outputs = []
-            self.ended = True
-            reason = f"could not start: {start_problem(e)}"
-            self._record(
-                ProcessState.FAILED, final=True, return_code=START_FAILURE_RC, reason=reason
-            )
-            self._after_written(self._release)
-            return
+            self._child_ends, self.outputs = _open_outputs(self.launch, self.logs, self.report)
+        except Exception as e:
+            self._fail(e)
+            return False
         finally:
-            for fd in set(child_ends):
+            for fd in self.logs:  # not taken over: the run could not use them
+                os.close(fd)
+            self.logs = []
+        return True
+
+    def _exec(self) -> None:
+        """Start the command (the caller is in the task's cgroups); on failure, FAILED."""
+        try:
+            self.pid = _start(self.launch, *self._child_ends)
+            self.pidfd = os.pidfd_open(self.pid)
+        except Exception as e:
+            self._fail(e)
+        finally:
+            for fd in set(self._child_ends):
                 if fd is not None:
                     os.close(fd)
+            self._child_ends = (None, None)
+
+    def _fail(self, error: Exception) -> None:
+        """Whatever stops the command from starting ends the run FAILED."""
+        for output in self.outputs:
+            output.close()
+        self.outputs = []
+        for fd in set(self._child_ends):
+            if fd is not None:
+                os.close(fd)
+        self._child_ends = (None, None)
+        self.ended = True
+        reason = f"could not start: {start_problem(error)}"
+        self._record(ProcessState.FAILED, final=True, return_code=START_FAILURE_RC, reason=reason)
+        self._after_written(self._release)
+
+    def _started(self) -> None:
+        if self.ended:
+            return  # it could not start: FAILED is recorded
+        launch = self.launch
         self._record(ProcessState.RUNNING, pid=identity_of(self.pid) or [self.pid, 0])
         self._after_written(lambda: self.loop.ring(launch.doorbell, launch.process))
         self.loop.watch(self.pidfd, self._exited)
@@ -318,6 +357,33 @@ class Coordinator:
         return None
 
 
+def spawn_all(coordinators: list[Coordinator]) -> None:
+    """Start every spawnable run, entering the task's cgroups once for all of them.
+
+    A child is born in its parent's cgroups, so the shim joins the task's groups for the
+    spawns and leaves them at once: a group kill must spare it, since it records the exits.
+    """
+    batches: dict[tuple[tuple[str, str], ...], list[Coordinator]] = {}
+    for coordinator in coordinators:
+        if coordinator.spawnable:
+            batches.setdefault(coordinator.launch.cgroups, []).append(coordinator)
+    for cgroups, batch in batches.items():
+        ooms = oom_kills_in(cgroups)  # the count before, to tell an OOM kill at exit
+        ready = [c for c in batch if c._prepare(ooms)]
+        if not ready:
+            continue
+        try:
+            with entered(cgroups):
+                for coordinator in ready:
+                    coordinator._exec()
+        except OSError as e:  # the groups cannot be entered: nothing may start outside them
+            for coordinator in ready:
+                if not coordinator.ended and coordinator.pidfd < 0:
+                    coordinator._fail(e)
+        for coordinator in ready:
+            coordinator._started()
+
+
 def _say(text: str) -> None:
     try:
         os.write(2, (text + "\n").encode(errors="replace"))
@@ -325,14 +391,20 @@ def _say(text: str) -> None:
         pass
 
 
+class CannotStart(Exception):
+    """The runner found that this run cannot start (its log directory); the reason is ready."""
+
+
 def _open_outputs(
-    launch: Launch, report: Callable[[str], None]
+    launch: Launch, logs: list[int], report: Callable[[str], None]
 ) -> tuple[tuple[int | None, int | None], list[Output]]:
     """The child's stdout and stderr, and the outputs the shim must pump.
 
     ``file`` + ``standard``: the process appends to its own files (no copy).
     ``console``: it inherits ours. ``none``: /dev/null. Rotation and ``both``
-    go through pipes to the shim (``logpump.py``).
+    go through pipes to the shim (``logpump.py``). ``logs``: the run's log
+    directory and its two files, which the runner opened (``open_logs``); taken over
+    (closed here or by the outputs).
     """
     if not os.path.isdir(launch.sandbox):
         # Never re-create a sandbox behind the task's back.
@@ -342,83 +414,96 @@ def _open_outputs(
     if launch.destination == "none":
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         return (devnull, devnull), []
+    if launch.log_problem or len(logs) != 3:
+        raise CannotStart(launch.log_problem or "its log files were not handed over")
+    directory, stdout, stderr = logs
+    logs.clear()  # taken over from here
     owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
-    directory = _open_log_dir(launch, owner)
     try:
-        return _open_log_files(launch, directory, owner, report)
+        if launch.destination == "file" and launch.mode == "standard":
+            return (stdout, stderr), []
+        child_ends: list[int] = []
+        outputs: list[Output] = []
+        try:
+            for name, file, console in zip(LOG_STREAMS, (stdout, stderr), (1, 2), strict=True):
+                rotating = plain = None
+                if launch.mode == "rotate":
+                    path = os.path.join(launch.log_dir, name)
+                    rotating = RotatingFile(
+                        path, launch.log_size, launch.backups, owner=owner, dir_fd=directory,
+                        fd=file,
+                    )  # fmt: skip
+                else:
+                    plain = file
+                read_end, write_end = make_pipe()
+                child_ends.append(write_end)
+                outputs.append(
+                    Output(
+                        name,
+                        read_end,
+                        report,
+                        rotating=rotating,
+                        plain=plain,
+                        console=console if launch.destination == "both" else None,
+                    )
+                )
+        except BaseException:
+            for fd in child_ends:
+                os.close(fd)
+            for output in outputs:
+                output.close()
+            raise
+        return (child_ends[0], child_ends[1]), outputs
     finally:
         os.close(directory)
 
 
-def _open_log_dir(launch: Launch, owner: tuple[int, int] | None) -> int:
-    """The run's log directory, made and walked from the sandbox without following a link
-    the task planted (``contract/confined.py``); each directory on the way given to the
-    task's user."""
+def needs_logs(launch: Launch) -> bool:
+    return launch.destination not in ("console", "none")
+
+
+def open_logs(launch: Launch) -> list[int]:
+    """The run's log directory and its two files, ``[directory, stdout, stderr]``.
+
+    Called by the runner, which hands them to the shim with the launch (creating a directory
+    and two files is most of a start's work, and the runner has a CPU to spare). The
+    directory is made and walked from the sandbox without following a link the task planted
+    (``contract/confined.py``), each directory on the way given to the task's user; the files
+    are opened in it without following a link, as rotation (``logrotate.open_live``) or an
+    appending writer needs them.
+    """
+    if not os.path.isdir(launch.sandbox):
+        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
+    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
     try:
         top = confined.open_top(launch.sandbox)  # the path root chose: trusted
     except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox) from None
     try:
         parts = confined.names(os.path.relpath(launch.log_dir, launch.sandbox))
-        return confined.open_dir(top, parts, create=SANDBOX_DIR, owner=owner)
+        directory = confined.open_dir(top, parts, create=SANDBOX_DIR, owner=owner)
     except confined.Refused as e:
         raise confined.Refused(e.refusal, launch.log_dir) from None
     finally:
         os.close(top)
-
-
-def _open_log_files(
-    launch: Launch, directory: int, owner: tuple[int, int] | None, report: Callable[[str], None]
-) -> tuple[tuple[int | None, int | None], list[Output]]:
-    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-
-    def open_log(name: str) -> int:
-        try:
-            return confined.open_leaf(directory, name, append, LOG_FILE, owner=owner)[0]
-        except confined.Refused as e:
-            raise confined.Refused(e.refusal, os.path.join(launch.log_dir, name)) from None
-
-    if launch.destination == "file" and launch.mode == "standard":
-        stdout = open_log(LOG_STREAMS[0])
-        try:
-            return (stdout, open_log(LOG_STREAMS[1])), []
-        except BaseException:
-            os.close(stdout)
-            raise
-    child_ends: list[int] = []
-    outputs: list[Output] = []
+    opened = [directory]
     try:
-        for name, console in zip(LOG_STREAMS, (1, 2), strict=True):
-            path = os.path.join(launch.log_dir, name)
-            rotating = plain = None
-            if launch.mode == "rotate":
-                try:
-                    rotating = RotatingFile(
-                        path, launch.log_size, launch.backups, owner=owner, dir_fd=directory
+        for name in LOG_STREAMS:
+            try:
+                if launch.mode == "rotate":
+                    opened.append(open_live(directory, name, owner))
+                else:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                    opened.append(
+                        confined.open_leaf(directory, name, flags, LOG_FILE, owner=owner)[0]
                     )
-                except confined.Refused as e:
-                    raise confined.Refused(e.refusal, path) from None
-            else:
-                plain = open_log(name)
-            read_end, write_end = make_pipe()
-            child_ends.append(write_end)
-            outputs.append(
-                Output(
-                    name,
-                    read_end,
-                    report,
-                    rotating=rotating,
-                    plain=plain,
-                    console=console if launch.destination == "both" else None,
-                )
-            )
+            except confined.Refused as e:
+                raise confined.Refused(e.refusal, os.path.join(launch.log_dir, name)) from None
     except BaseException:
-        for fd in child_ends:
+        for fd in opened:
             os.close(fd)
-        for output in outputs:
-            output.close()
         raise
-    return (child_ends[0], child_ends[1]), outputs
+    return opened
 
 
 def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:

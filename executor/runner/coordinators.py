@@ -498,10 +498,17 @@ class Coordinators:
         launch = self._launch_of(att.process, run)
         att.follower.offset = os.fstat(fd).st_size
         att.run = run
+        fds = [fd]
+        if coordinator.needs_logs(launch):
+            try:
+                fds += coordinator.open_logs(launch)
+            except Exception as e:  # the shim records the run FAILED with this reason
+                launch.log_problem = coordinator.start_problem(e)
         for _ in range(2):  # a shim found dead or stuck is replaced once
             shim = self._shim()
-            if shim.send(launch, fd):
-                os.close(fd)  # the shim's copy now holds the lock
+            if shim.send(launch, fds):
+                for sent in fds:
+                    os.close(sent)  # the shim's copy of the stream now holds the lock
                 self._watch(att, Identity(*shim.identity))
                 self.faults.point("after-fork")
                 return
@@ -509,7 +516,8 @@ class Coordinators:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(shim.pidfd, signal.SIGKILL)
             self._shim_died()
-        os.close(fd)  # the lock is free again: launched later, when the lock decides
+        for unsent in fds:
+            os.close(unsent)  # the lock is free again: launched later, when the lock decides
         self.waiting.add(att.process)
         self.wake(self.clock() + FORK_RETRY)
 

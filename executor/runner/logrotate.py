@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 
 from borealis.contract import confined
-from borealis.contract.logfiles import rotated_name
+from borealis.contract.logfiles import LOG_FILE, rotated_name
 
 LOOKBACK = 64 * 1024
 MAX_READ = 1024 * 1024
@@ -64,6 +64,16 @@ def cut_point(data: bytes, size: int, limit: int, lookback: int, at_line_start: 
     return None
 
 
+def open_live(dir_fd: int, name: str, owner: tuple[int, int] | None) -> int:
+    """The live file of a rotated stream, in ``dir_fd``, not following a link.
+
+    Not O_APPEND: splice(2) refuses append-mode files; the rotating writer is the only
+    writer, so its own offset is the end of the file. O_RDWR: the last byte is read back
+    after a splice, to know if a line ended there.
+    """
+    return confined.open_leaf(dir_fd, name, os.O_RDWR | os.O_CREAT, LOG_FILE, owner=owner)[0]
+
+
 class RotatingFile:
     """The live file of one stream, rotated by renaming.
 
@@ -78,9 +88,11 @@ class RotatingFile:
         *,
         owner: tuple[int, int] | None = None,
         dir_fd: int | None = None,
+        fd: int | None = None,
     ) -> None:
         """``dir_fd``: the directory ``path`` is in, already opened safely (it is duplicated);
-        without it the parent of ``path`` is opened, as a directory the caller trusts."""
+        without it the parent of ``path`` is opened, as a directory the caller trusts.
+        ``fd``: the live file, already opened there by ``open_live`` (taken over)."""
         if log_size < 1:
             raise ValueError("log_size must be at least 1 byte")
         self.path = path
@@ -99,18 +111,17 @@ class RotatingFile:
         self.rotations = 0
         self._line_start: bool | None = None  # does the file end with a line end? None: look
         try:
-            self._open()
+            if fd is None:
+                self._open()
+            else:
+                self.fd = fd
+                self.size = os.lseek(fd, 0, os.SEEK_END)
         except BaseException:
             self.close()
             raise
 
     def _open(self) -> None:
-        # Not O_APPEND: splice(2) refuses append-mode files. This process is the
-        # only writer, so its own offset is the end of the file.
-        # O_RDWR: the last byte is read back after a splice, to know if a line ended there.
-        self.fd, _ = confined.open_leaf(
-            self.dir_fd, self.name, os.O_RDWR | os.O_CREAT, 0o640, owner=self.owner
-        )
+        self.fd = open_live(self.dir_fd, self.name, self.owner)
         self.size = os.lseek(self.fd, 0, os.SEEK_END)
 
     def _ends_with_line(self) -> bool:

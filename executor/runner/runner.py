@@ -143,6 +143,11 @@ class TaskRunner:
     def run(self) -> TaskState:
         """Run (or resume) the task to its end; return the terminal state."""
         try:
+            if self._shim is None:
+                # Its interpreter starts on the other CPU while this one sets the task up; a
+                # runner that stops early closes the socket and the unused shim exits.
+                with contextlib.suppress(OSError):
+                    self._shim = ShimHandle.started(str(self.paths.checkpoint_dir))
             self.ckpt.acquire()
             self._setup()
             self._start()
@@ -195,6 +200,8 @@ class TaskRunner:
         if self.coordinators is not None:
             finished = self.state.task_state is not None and self.state.task_state.terminal
             self.coordinators.close(finished=finished)
+        elif self._shim is not None:
+            self._shim.close()  # never used: it exits as soon as its socket is closed
         if self.monitor is not None:
             self.monitor.close()
         if self._selector is not None:

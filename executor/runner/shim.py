@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from .coordinator import Coordinator, Launch, Loop
+from .coordinator import Coordinator, Launch, Loop, spawn_all
 from .procstat import identity_of, set_process_name
 
 MAX_REQUEST = 1 << 20
@@ -95,6 +95,7 @@ class Shim(Loop):
             now = time.monotonic()
             for coordinator in self.coordinators:
                 coordinator.tick(now)
+            spawn_all(self.coordinators)  # those whose FORKED record is on disk
             self.coordinators = [c for c in self.coordinators if not c.done]
             self._ring_all()
         return 0
@@ -107,7 +108,7 @@ class Shim(Loop):
 
     def _requests(self) -> None:
         flags = socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC
-        room = socket.CMSG_SPACE(FD_SIZE)
+        room = socket.CMSG_SPACE(4 * FD_SIZE)
         while True:
             try:
                 message, ancillary, _, _ = self.sock.recvmsg(MAX_REQUEST, room, flags)
@@ -134,9 +135,9 @@ class Shim(Loop):
                 for fd in fds:
                     os.close(fd)
                 continue
-            for extra in fds[1:]:
-                os.close(extra)
-            coordinator = Coordinator(launch, fds[0], self.me, self)
+            # the stream (locked), then the run's log directory and files if the runner
+            # opened them (Coordinator checks how many)
+            coordinator = Coordinator(launch, fds[0], self.me, self, fds[1:])
             self.coordinators.append(coordinator)
             coordinator.start()
 
@@ -231,10 +232,11 @@ class ShimHandle:
         theirs.close()
         return cls(pid, ours)
 
-    def send(self, launch: Launch, fd: int) -> bool:
-        """Hand one launch and its locked stream over; False if the shim is gone or stuck."""
+    def send(self, launch: Launch, fds: list[int]) -> bool:
+        """Hand one launch over with its locked stream and, if opened, its log directory and
+        files; False if the shim is gone or stuck."""
         try:
-            socket.send_fds(self.sock, [launch.to_wire()], [fd])
+            socket.send_fds(self.sock, [launch.to_wire()], fds)
         except OSError:  # EPIPE / ECONNRESET: it died; EAGAIN after the timeout: it hangs
             return False
         return True

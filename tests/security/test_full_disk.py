@@ -27,7 +27,7 @@ from borealis.contract.replay import load
 from borealis.contract.states import ProcessState, TaskState
 from borealis.contract.stream import StreamWriter, Tail, append_whole, frame, read_all
 from borealis.executor.runner.checkpoint import RunnerCheckpoint
-from borealis.executor.runner.coordinator import Coordinator, Launch, Loop
+from borealis.executor.runner.coordinator import Coordinator, Launch, Loop, spawn_all
 
 CONFIG = """
 fill = Process(name='fill', cmdline='head -c 64M /dev/zero > big 2>/dev/null; exit 0')
@@ -135,7 +135,9 @@ def test_the_shim_holds_a_run_that_does_not_fit_and_starts_it_once_written(
     assert coordinator.held  # still full: still held, nothing started
     os.unlink(small_fs / "big")
     coordinator.tick(time.monotonic() + 60)
-    assert not coordinator.held and coordinator.done
+    assert not coordinator.held and coordinator.spawnable
+    spawn_all([coordinator])  # what the shim's loop does next
+    assert coordinator.done
     writer.close()
     scan = read_all(path)
     assert scan.tail is Tail.CLEAN
