@@ -11,7 +11,7 @@ stdout, captured by each system in turn (the order rotates between repetitions):
                        appends to its own file
 * borealis-rotate      ``borealis run`` with ``Logger(mode='rotate',
                        rotate=RotatePolicy(log_size=64*MB, backups=100))``: a pipe to the
-                       coordinator, which splices / writes into rotating files
+                       task's shim, which splices / writes into rotating files
 * supervisord          ``supervisord -n``, ``stdout_logfile_maxbytes = 64MB``,
                        ``stdout_logfile_backups = 100``, ``startsecs = 0``, no restart
 * circus               ``circusd``, ``stdout_stream.class = FileStream``,
@@ -27,14 +27,14 @@ exit and the log files hold every byte. MB/s = bytes / wall (MB = 2^20 bytes). F
 Borealis also the generator's own run time from the checkpoint (RUNNING ``start_time`` to
 SUCCESS ``stop_time``, read with ``borealis.contract.replay.load``).
 
-**CPU of the component that moves the bytes**, per GiB: for Borealis the run's coordinator
-(its pid from the checkpoint's FORKED record; ``/proc/PID/task/*/schedstat``, first field, ns,
-read every ``--poll`` s by a thread until it is gone, so the last reading is at most one
-interval before its exit), and separately the whole Borealis tree (runner + spawner +
-coordinator: the ``wait4`` rusage of ``borealis run`` plus any orphan reaped by this
-subreaper, minus the generator's own CPU from its ``--times`` file); for supervisord and
-circus the daemon (schedstat when the output is complete; start-up included); for cat, cat
-(``wait4``).
+**CPU of the component that moves the bytes**, per GiB: for Borealis the task's shim, which
+holds the run's coordinator (its pid from the checkpoint's FORKED record;
+``/proc/PID/task/*/schedstat``, first field, ns, read every ``--poll`` s by a thread until it
+is gone, so the last reading is at most one interval before its exit), and separately the
+whole Borealis tree (runner + shim: the ``wait4`` rusage of ``borealis run`` plus any orphan
+reaped by this subreaper, minus the generator's own CPU from its ``--times`` file); for
+supervisord and circus the daemon (schedstat when the output is complete; start-up
+included); for cat, cat (``wait4``).
 
 **Checks.** Every output is read back, the rotated files oldest first (all three rotating
 systems name them ``stdout.1`` newest .. ``stdout.N`` oldest) and compared with the
@@ -259,7 +259,7 @@ def count_lines(files: list[Path], count: int) -> dict[str, int]:
 
 
 class CoordinatorWatch(threading.Thread):
-    """Finds the run's coordinator in the checkpoint and reads its CPU time until it is gone."""
+    """Finds the run's shim in the checkpoint and reads its CPU time until it is gone."""
 
     def __init__(self, stream: Path, interval: float) -> None:
         super().__init__(daemon=True)
@@ -653,7 +653,7 @@ def report(
             table(
                 ["system", "run -> exit", "-> runner record", "-> RUNNING",
                  "RUNNING -> SUCCESS", "SUCCESS -> exit", "MB/s on RUNNING -> SUCCESS",
-                 "x (a)", "x (f)", "coordinator CPU s/GiB", "runner+spawner+coordinator CPU s"],
+                 "x (a)", "x (f)", "shim CPU s/GiB", "runner+shim CPU s"],
                 rows,
             )
         )  # fmt: skip
@@ -689,7 +689,7 @@ def goals(medians: dict[str, dict[str, Any]]) -> None:
              0.9),
         line("(c) >= 1.4 x (d): wall", speed(c, "wall", "supervisord", "wall"), 1.4),
         line("(c) >= 1.4 x (d): transfer", speed(c, "transfer", "supervisord", "transfer"), 1.4),
-        line("(c) coordinator CPU / supervisord CPU (well under 1: <= 0.5)",
+        line("(c) shim CPU / supervisord CPU (well under 1: <= 0.5)",
              None if cpu_c is None or not cpu_d else cpu_c / cpu_d, 0.5, higher=False),
     ]  # fmt: skip
     print("\nGoals (ratios of rates, medians):\n")

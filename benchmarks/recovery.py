@@ -5,7 +5,7 @@
 Borealis. A task of N ``sleep 1000`` processes (``max_failures = 0``) is put on disk
 with a synthetic history, so that its runner checkpoint holds about ``--records``
 records once the live runs have started: the task file (``borealis inspect`` output),
-then the runner stream and every coordinator stream written with
+then the runner stream and every process stream written with
 ``borealis.contract.stream`` / ``records`` as if each process had already run and
 ended R times (R = records / 4N; each run leaves WAITING, FORKED, RUNNING and an end
 record, FAILED exit 1 or KILLED by signal 9, 10 s apart, every 50 generations a runner
@@ -13,16 +13,16 @@ restart). The history is replayed with ``replay.load`` before use. Then:
 
 1. ``borealis runner ID --root ROOT --max-runs 0 -q`` starts the N processes (run R of
    each); wait until all are RUNNING in the checkpoint and the runner is idle;
-2. SIGKILL the runner; its coordinators and the sleeps stay;
+2. SIGKILL the runner; its shim and the sleeps stay;
 3. start ``borealis runner ID --root ROOT --max-runs 0 -q`` again and poll (every
    ``--poll`` s) until **re-attached**: the new runner's ``runner`` record is in the
    checkpoint, every process's last run is still run R, RUNNING, with the same pid
    identity (pid + start ticks), nothing else was recorded, and the new runner is idle
    (blocked in ``epoll_wait``: ``/proc/PID/wchan``), i.e. it has replayed the stream,
-   re-attached to every coordinator and finished its first loop iteration;
+   re-attached to the shim (by identity) and finished its first loop iteration;
 4. verify after ``--settle`` s: the N original sleeps alive, N sleeps in all, no run
    added (zero duplicates), no LOST; then SIGKILL one sleep and wait for the new
-   runner to record that run's end (proof that it follows the re-attached coordinator).
+   runner to record that run's end (proof that it follows the re-attached shim).
 
 The floor is what any re-attaching Python runner must at least do: a fresh
 interpreter that imports ``borealis.contract.replay`` and replays the same stream

@@ -183,7 +183,7 @@ def hand_over(
     """Become ``borealis runner TASK_ID`` (same pid, flags, output and exit status): the task
     is on disk, and the runner that lives as long as the task does not need the config
     language (pystachio and ``executor/config``), which this process has loaded: a fresh
-    interpreter is some 2.5 MiB smaller (docs/runner.md, "Footprint of the runner")."""
+    interpreter is some 2.5 MiB smaller (docs/runner.md, "The process model and its footprint")."""
     argv = [*borealis_command(), "runner", task_id, "--root", str(root.path)]
     argv += ["--sandbox", str(sandbox)]
     for port in args.port or ():

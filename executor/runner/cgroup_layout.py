@@ -16,8 +16,7 @@ apart (a task id is unique under one root only; a shared group would share a kil
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,14 +127,8 @@ def group_name(task_id: str, checkpoint_dir: Path) -> str:
 
 
 def sha256_hex(data: bytes) -> str:
-    """SHA-256 from CPython's own module where there is one (``_sha256`` up to 3.11, ``_sha2``
-    since): ``hashlib`` takes OpenSSL's, and loading libcrypto for this one digest costs the
-    runner about 0.6 MiB of memory of its own (docs/runner.md, "Footprint of the runner")."""
-    for name in ("_sha2", "_sha256"):
-        with contextlib.suppress(ImportError):
-            return str(importlib.import_module(name).sha256(data).hexdigest())
-    import hashlib
-
+    """SHA-256 through ``hashlib`` (its public API; CPython's private ``_sha256`` would spare
+    the runner OpenSSL's libcrypto, about 0.6 MiB, but is no interface to build on)."""
     return hashlib.sha256(data).hexdigest()
 
 

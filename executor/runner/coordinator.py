@@ -29,98 +29,32 @@ any other failure.
 
 This module runs in the shim, which is kept as small as a Python process can be: it imports
 only the standard library's smallest modules and the project's lean ones (no dataclasses,
-no typing at run time, no record classes). A launch arrives as plain values (``Launch``).
+no typing at run time, no record classes). A launch arrives as plain values (``launch.py``);
+the run's log files come opened by the runner (``runlogs.py``); its command is started by
+``spawn.py``.
 """
 
 from __future__ import annotations
 
-import errno
-import marshal
 import os
 import signal
 import time
 from collections.abc import Callable
 
-from borealis.contract import confined
 from borealis.contract.framing import append_whole, frame, no_space
-from borealis.contract.logfiles import LOG_FILE, LOG_STREAMS, SANDBOX_DIR
 from borealis.contract.runrecords import process_status, process_warning, to_bytes
 from borealis.contract.states import ProcessState, process_state_for_exit
 
 from .cgroup_join import entered, oom_kills_in
-from .commandline import direct_argv, direct_environment
-from .logpump import LINGER, MAX_LINGER, Output, make_pipe
-from .logrotate import RotatingFile, open_live
+from .launch import Launch
+from .logpump import LINGER, MAX_LINGER, Output
 from .procstat import identity_of
+from .runlogs import outputs
+from .spawn import start, start_problem
 
-BASH = "/bin/bash"
 START_FAILURE_RC = 127  # the shell's "command not found" status, for a run that could not start
 NO_SPACE_RETRY = 0.1
 NO_SPACE_RETRY_MAX = 2.0
-
-# Signals that must be back to their default in the command: the interpreter ignores SIGPIPE
-# and SIGXFSZ, and the shim ignores the stop signals.
-DEFAULT_SIGNALS = (
-    signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-    signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD,
-)  # fmt: skip
-
-
-class Launch:
-    """Everything a coordinator needs, as plain values; built by the runner, sent to the shim
-    over a socket (``to_wire``: ``marshal``, both ends being the same interpreter)."""
-
-    FIELDS = (
-        "task_id", "process", "run", "cmdline", "sandbox", "log_dir", "stream", "doorbell",
-        "env", "destination", "mode", "log_size", "backups", "run_as", "cgroups", "log_problem",
-    )  # fmt: skip
-    __slots__ = FIELDS
-
-    def __init__(
-        self,
-        task_id: str,
-        process: str,
-        run: int,
-        cmdline: str,
-        sandbox: str,
-        log_dir: str,  # <sandbox>/.logs/<process>/<run>
-        stream: str,
-        doorbell: str,
-        env: dict[str, str],
-        destination: str,  # the effective logger: the process's own, or the runner's default
-        mode: str,
-        log_size: int,
-        backups: int,
-        run_as: tuple[int, int, tuple[int, ...]] | None,  # uid, gid, groups; None: the shim's
-        cgroups: tuple[tuple[str, str], ...] = (),  # (task group, home group): born in them
-        log_problem: str = "",  # why the runner could not open the log directory, if it could not
-    ) -> None:
-        self.task_id = task_id
-        self.process = process
-        self.run = run
-        self.cmdline = cmdline
-        self.sandbox = sandbox
-        self.log_dir = log_dir
-        self.stream = stream
-        self.doorbell = doorbell
-        self.env = env
-        self.destination = destination
-        self.mode = mode
-        self.log_size = log_size
-        self.backups = backups
-        self.run_as = run_as
-        self.cgroups = cgroups
-        self.log_problem = log_problem
-
-    def to_wire(self) -> bytes:
-        return marshal.dumps(tuple(getattr(self, name) for name in self.FIELDS))  # __init__'s order
-
-    @classmethod
-    def from_wire(cls, data: bytes) -> Launch:
-        values = marshal.loads(data)
-        if type(values) is not tuple or len(values) != len(cls.FIELDS):
-            raise ValueError("a launch of the wrong shape")
-        return cls(*values)
 
 
 class Loop:
@@ -246,7 +180,7 @@ class Coordinator:
         self.spawnable = False
         self.ooms = ooms
         try:
-            self._child_ends, self.outputs = _open_outputs(self.launch, self.logs, self.report)
+            self._child_ends, self.outputs = outputs(self.launch, self.logs, self.report)
         except Exception as e:
             self._fail(e)
             return False
@@ -259,7 +193,7 @@ class Coordinator:
     def _exec(self) -> None:
         """Start the command (the caller is in the task's cgroups); on failure, FAILED."""
         try:
-            self.pid = _start(self.launch, *self._child_ends)
+            self.pid = start(self.launch, *self._child_ends)
             self.pidfd = os.pidfd_open(self.pid)
         except Exception as e:
             self._fail(e)
@@ -389,181 +323,3 @@ def _say(text: str) -> None:
         os.write(2, (text + "\n").encode(errors="replace"))
     except OSError:
         pass
-
-
-class CannotStart(Exception):
-    """The runner found that this run cannot start (its log directory); the reason is ready."""
-
-
-def _open_outputs(
-    launch: Launch, logs: list[int], report: Callable[[str], None]
-) -> tuple[tuple[int | None, int | None], list[Output]]:
-    """The child's stdout and stderr, and the outputs the shim must pump.
-
-    ``file`` + ``standard``: the process appends to its own files (no copy).
-    ``console``: it inherits ours. ``none``: /dev/null. Rotation and ``both``
-    go through pipes to the shim (``logpump.py``). ``logs``: the run's log
-    directory and its two files, which the runner opened (``open_logs``); taken over
-    (closed here or by the outputs).
-    """
-    if not os.path.isdir(launch.sandbox):
-        # Never re-create a sandbox behind the task's back.
-        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
-    if launch.destination == "console":
-        return (None, None), []
-    if launch.destination == "none":
-        devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-        return (devnull, devnull), []
-    if launch.log_problem or len(logs) != 3:
-        raise CannotStart(launch.log_problem or "its log files were not handed over")
-    directory, stdout, stderr = logs
-    logs.clear()  # taken over from here
-    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
-    try:
-        if launch.destination == "file" and launch.mode == "standard":
-            return (stdout, stderr), []
-        child_ends: list[int] = []
-        outputs: list[Output] = []
-        try:
-            for name, file, console in zip(LOG_STREAMS, (stdout, stderr), (1, 2), strict=True):
-                rotating = plain = None
-                if launch.mode == "rotate":
-                    path = os.path.join(launch.log_dir, name)
-                    rotating = RotatingFile(
-                        path, launch.log_size, launch.backups, owner=owner, dir_fd=directory,
-                        fd=file,
-                    )  # fmt: skip
-                else:
-                    plain = file
-                read_end, write_end = make_pipe()
-                child_ends.append(write_end)
-                outputs.append(
-                    Output(
-                        name,
-                        read_end,
-                        report,
-                        rotating=rotating,
-                        plain=plain,
-                        console=console if launch.destination == "both" else None,
-                    )
-                )
-        except BaseException:
-            for fd in child_ends:
-                os.close(fd)
-            for output in outputs:
-                output.close()
-            raise
-        return (child_ends[0], child_ends[1]), outputs
-    finally:
-        os.close(directory)
-
-
-def needs_logs(launch: Launch) -> bool:
-    return launch.destination not in ("console", "none")
-
-
-def open_logs(launch: Launch) -> list[int]:
-    """The run's log directory and its two files, ``[directory, stdout, stderr]``.
-
-    Called by the runner, which hands them to the shim with the launch (creating a directory
-    and two files is most of a start's work, and the runner has a CPU to spare). The
-    directory is made and walked from the sandbox without following a link the task planted
-    (``contract/confined.py``), each directory on the way given to the task's user; the files
-    are opened in it without following a link, as rotation (``logrotate.open_live``) or an
-    appending writer needs them.
-    """
-    if not os.path.isdir(launch.sandbox):
-        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
-    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
-    try:
-        top = confined.open_top(launch.sandbox)  # the path root chose: trusted
-    except (FileNotFoundError, NotADirectoryError):
-        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox) from None
-    try:
-        parts = confined.names(os.path.relpath(launch.log_dir, launch.sandbox))
-        directory = confined.open_dir(top, parts, create=SANDBOX_DIR, owner=owner)
-    except confined.Refused as e:
-        raise confined.Refused(e.refusal, launch.log_dir) from None
-    finally:
-        os.close(top)
-    opened = [directory]
-    try:
-        for name in LOG_STREAMS:
-            try:
-                if launch.mode == "rotate":
-                    opened.append(open_live(directory, name, owner))
-                else:
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                    opened.append(
-                        confined.open_leaf(directory, name, flags, LOG_FILE, owner=owner)[0]
-                    )
-            except confined.Refused as e:
-                raise confined.Refused(e.refusal, os.path.join(launch.log_dir, name)) from None
-    except BaseException:
-        for fd in opened:
-            os.close(fd)
-        raise
-    return opened
-
-
-def _start(launch: Launch, stdout: int | None, stderr: int | None) -> int:
-    """Start the command in its own session, in the sandbox; return its pid.
-
-    ``/bin/bash -c cmdline`` (Thermos' rule), or the program itself when the command line
-    has no shell syntax and bash would only have exec'd it (``commandline.py``), for a
-    task that runs as the shim's own user.
-    """
-    run_as = launch.run_as
-    # Only as the shim's own user: the checks that decide are made with its permissions.
-    direct = direct_argv(launch.cmdline, launch.env, launch.sandbox) if run_as is None else None
-    if direct is None:
-        path, argv, env = BASH, [BASH, "-c", launch.cmdline], launch.env
-    else:
-        path, argv = direct
-        env = direct_environment(launch.env, launch.sandbox, path)
-    if run_as is not None:  # posix_spawn cannot switch users
-        import subprocess  # only where tasks run as another user: it is a large module
-
-        child = subprocess.Popen(
-            argv,
-            executable=path,
-            cwd=launch.sandbox,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-            close_fds=True,
-            user=run_as[0],
-            group=run_as[1],
-            extra_groups=list(run_as[2]),
-        )
-        child.returncode = 0  # we reap it ourselves; keep Popen from ever doing so
-        return child.pid
-    # posix_spawn: vfork + exec in C, the cheapest start there is.
-    os.chdir(launch.sandbox)  # the command's cwd; posix_spawn has no parameter for it
-    try:
-        actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
-        ]
-        if stdout is not None and stderr is not None:
-            actions += [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
-        return os.posix_spawn(
-            path,
-            argv,
-            env,
-            file_actions=actions,
-            setsid=True,
-            setsigdef=DEFAULT_SIGNALS,
-            setsigmask=(),
-        )
-    finally:
-        os.chdir("/")  # hold no sandbox open
-
-
-def start_problem(error: Exception) -> str:
-    """One line saying why a command could not start."""
-    if isinstance(error, OSError):
-        text = error.strerror or str(error)
-        return text + (f": {error.filename}" if error.filename else "")
-    return str(error) or type(error).__name__

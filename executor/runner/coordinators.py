@@ -47,13 +47,15 @@ from borealis.contract.states import ProcessState
 from borealis.contract.stream import CorruptStream, StreamFollower
 from borealis.contract.taskspec import LoggerSpec, RotatePolicy, TaskSpec
 
-from . import coordinator
 from .checkpoint import RunnerCheckpoint
 from .environment import process_environment, task_environment
 from .faults import Faults
+from .launch import Launch
 from .proctree import ProcessTable, open_pidfd, send_signal, signal_all
 from .runas import RunAs
+from .runlogs import needs_logs, open_logs
 from .shim import ShimHandle
+from .spawn import start_problem
 
 log = logging.getLogger("borealis.runner")
 
@@ -460,7 +462,7 @@ class Coordinators:
                 continue
             self._fork(att, run.run, fd)
 
-    def _launch_of(self, name: str, run: int) -> coordinator.Launch:
+    def _launch_of(self, name: str, run: int) -> Launch:
         settings = self.settings
         spec = settings.spec.process(name)
         # Thermos' precedence: a logger set on the process wins outright.
@@ -475,7 +477,7 @@ class Coordinators:
                 preserve_env=settings.preserve_env,
             )
         run_as = settings.run_as
-        return coordinator.Launch(
+        return Launch(
             task_id=settings.task_id,
             process=name,
             run=run,
@@ -499,11 +501,11 @@ class Coordinators:
         att.follower.offset = os.fstat(fd).st_size
         att.run = run
         fds = [fd]
-        if coordinator.needs_logs(launch):
+        if needs_logs(launch):
             try:
-                fds += coordinator.open_logs(launch)
+                fds += open_logs(launch)
             except Exception as e:  # the shim records the run FAILED with this reason
-                launch.log_problem = coordinator.start_problem(e)
+                launch.log_problem = start_problem(e)
         for _ in range(2):  # a shim found dead or stuck is replaced once
             shim = self._shim()
             if shim.send(launch, fds):

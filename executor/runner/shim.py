@@ -20,10 +20,11 @@ recorded its end is LOST, whatever is left of it is killed by the runner, and it
 again under the LOST rule (``docs/runner.md``); its children's output pipes close with it,
 so nothing of the task keeps running unsupervised.
 
-Kept small on purpose (docs/runner.md, "Footprint"): started as ``python -I -S`` with only
-this package's directory on its path, it imports the standard library's smallest modules
-and the project's lean ones. Where a fresh interpreter cannot be started, or keeps dying,
-the runner forks one from itself instead (``ShimHandle.forked``): bigger, same behaviour.
+Kept small on purpose (docs/runner.md, "The process model and its footprint"): started as
+``python -I -S`` with only this package's directory on its path, it imports the standard
+library's smallest modules and the project's lean ones. Where a fresh interpreter cannot be
+started, or keeps dying, the runner forks one from itself instead (``ShimHandle.forked``):
+bigger, same behaviour.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from .coordinator import Coordinator, Launch, Loop, spawn_all
+from .coordinator import Coordinator, Loop, spawn_all
+from .launch import Launch
 from .procstat import identity_of, set_process_name
 
 MAX_REQUEST = 1 << 20

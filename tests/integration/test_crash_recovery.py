@@ -273,6 +273,8 @@ def test_shim_deaths_start_nothing_twice_and_every_process_still_succeeds(
         time.sleep(0.2)
     assert proc.wait(120) == 0, (tmp_path / "run.log").read_text()
     assert killed >= 3
+    if killed > 4:  # more than 3 deaths in a minute: the runner forks its shims itself
+        assert "forking one from the runner" in (tmp_path / "run.log").read_text()
     state = replayed(root, "sp")
     sandbox = root.path / "sandboxes/sp"
     for name in [f"s{i}" for i in range(20)] + [f"w{i}" for i in range(20)]:

@@ -27,7 +27,8 @@ from borealis.contract.replay import load
 from borealis.contract.states import ProcessState, TaskState
 from borealis.contract.stream import StreamWriter, Tail, append_whole, frame, read_all
 from borealis.executor.runner.checkpoint import RunnerCheckpoint
-from borealis.executor.runner.coordinator import Coordinator, Launch, Loop, spawn_all
+from borealis.executor.runner.coordinator import Coordinator, Loop, spawn_all
+from borealis.executor.runner.launch import Launch
 
 CONFIG = """
 fill = Process(name='fill', cmdline='head -c 64M /dev/zero > big 2>/dev/null; exit 0')
