@@ -16,8 +16,8 @@ apart (a task id is unique under one root only; a shared group would share a kil
 
 from __future__ import annotations
 
-import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,15 +121,24 @@ def enable_v2(h: Hierarchy, wanted: set[str]) -> set[str]:
 
 
 def group_name(task_id: str, checkpoint_dir: Path) -> str:
-    """The task's group name: its id, and which checkpoint root it belongs to."""
-    digest = sha256_hex(os.fsencode(os.path.abspath(checkpoint_dir)))
+    """The task's group name: its id, and which checkpoint root it belongs to.
+
+    The root is told by 16 hex digits: the CRC-32 and the Adler-32 of the checkpoint directory
+    (``zlib``). Not a SHA-256 any more: ``hashlib`` maps OpenSSL's libcrypto, which cost every
+    runner some 2 MB (docs/runner.md, "The process model and its footprint"); the digest only
+    tells roots apart on one host, it guards nothing.
+    """
+    key = os.fsencode(os.path.abspath(checkpoint_dir))
+    return f"{task_id}@{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
+
+
+def legacy_group_name(task_id: str, checkpoint_dir: Path) -> str:
+    """The name runners before issue #13 gave the group (10 hex digits of a SHA-256): a task
+    they started keeps it, so a newer runner must recognise it."""
+    import hashlib  # only here: see group_name
+
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(checkpoint_dir))).hexdigest()
     return f"{task_id}@{digest[:10]}"
-
-
-def sha256_hex(data: bytes) -> str:
-    """SHA-256 through ``hashlib`` (its public API; CPython's private ``_sha256`` would spare
-    the runner OpenSSL's libcrypto, about 0.6 MiB, but is no interface to build on)."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def plan(name: str, hierarchies: list[Hierarchy]) -> tuple[dict[str, str], dict[str, str]]:

@@ -37,7 +37,15 @@ from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
 
 from .cgroup_join import read_keyed, write_control
-from .cgroup_layout import PARENT, Hierarchy, detect, enable_v2, group_name, plan
+from .cgroup_layout import (
+    PARENT,
+    Hierarchy,
+    detect,
+    enable_v2,
+    group_name,
+    legacy_group_name,
+    plan,
+)
 
 log = logging.getLogger("borealis.runner")
 
@@ -216,6 +224,9 @@ def contain(
         return None, previous
     name = group_name(task_id, record.parent)
     if previous is not None:
+        recorded = {Path(d).name for d in previous.groups.values()}
+        if name not in recorded and recorded == {legacy_group_name(task_id, record.parent)}:
+            name = recorded.pop()  # made by a runner before issue #13: kept
         for d in previous.groups.values():
             path = Path(d)
             if not (path.is_absolute() and path.name == name and path.parent.name == PARENT):

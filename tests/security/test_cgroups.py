@@ -335,3 +335,33 @@ def test_without_cgroup_kill_the_v1_freezer_kills_every_member(tmp_path: Path) -
                 os.kill(pid, signal.SIGKILL)
         assert group.remove()
     assert not any(Path(d).exists() for d in groups.values())
+
+
+def test_a_group_named_by_an_earlier_version_is_found_again_and_a_foreign_one_refused(
+    tmp_path: Path,
+) -> None:
+    """Group names changed in issue #13 (zlib, not SHA-256): a runner restarted on a task an
+    earlier version started still finds its recorded group; a record naming a group that is
+    neither name of this task is still refused."""
+    from borealis.contract import containment
+    from borealis.contract.containment import Containment, Mode
+    from borealis.executor.runner.cgroup_layout import detect, legacy_group_name, plan
+    from borealis.executor.runner.cgroups import contain
+
+    checkpoint = tmp_path / "checkpoints" / "old"
+    checkpoint.mkdir(parents=True)
+    record = checkpoint / "containment"
+    hierarchies = detect()
+    legacy, _ = plan(legacy_group_name("old", checkpoint), hierarchies)
+    containment.write(record, Containment(Mode.CGROUP, legacy, None, 64, ""))
+    group, decided = contain(record, "old", memory_max=None, pids_max=64)
+    try:
+        assert group is not None and decided.groups == legacy
+        assert all(Path(d).is_dir() for d in legacy.values())
+    finally:
+        if group is not None:
+            group.remove()
+    foreign, _ = plan("other@0123456789", hierarchies)
+    containment.write(record, Containment(Mode.CGROUP, foreign, None, 64, ""))
+    with pytest.raises(ValueError, match="is not this task's group"):
+        contain(record, "old", memory_max=None, pids_max=64)

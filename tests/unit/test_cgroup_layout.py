@@ -4,13 +4,14 @@ and the containment record's checks. The hierarchies are directories under tmp_p
 from __future__ import annotations
 
 import hashlib
+import zlib
 from pathlib import Path
 
 import pytest
 
 from borealis.contract import containment
 from borealis.contract.containment import Containment, Mode
-from borealis.executor.runner.cgroup_layout import detect, group_name, plan, sha256_hex
+from borealis.executor.runner.cgroup_layout import detect, group_name, legacy_group_name, plan
 
 
 def fake_proc(tmp_path: Path, mounts: list[tuple[str, str, str, str]], cgroup: str) -> Path:
@@ -114,9 +115,14 @@ def test_group_names_tell_tasks_of_the_same_id_under_two_roots_apart(tmp_path: P
     assert group_name("web", one).startswith("web@")
 
 
-def test_group_names_stay_what_earlier_versions_named_them() -> None:
-    # A runner re-attaching to a task started by an earlier version must find its group: the
-    # digest is SHA-256 of the checkpoint directory, whichever module computes it.
+def test_group_names_tell_roots_apart_without_openssl() -> None:
+    # CRC-32 and Adler-32 of the checkpoint directory: zlib, not hashlib (which maps libcrypto)
+    key = b"/var/lib/borealis/checkpoints/web"
+    expected = f"web@{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
+    assert group_name("web", Path("/var/lib/borealis/checkpoints/web")) == expected
+
+
+def test_the_names_earlier_versions_gave_are_known() -> None:
     digest = hashlib.sha256(b"/var/lib/borealis/checkpoints/web").hexdigest()
-    assert group_name("web", Path("/var/lib/borealis/checkpoints/web")) == f"web@{digest[:10]}"
-    assert sha256_hex(b"") == hashlib.sha256(b"").hexdigest()
+    legacy = legacy_group_name("web", Path("/var/lib/borealis/checkpoints/web"))
+    assert legacy == f"web@{digest[:10]}"
