@@ -139,6 +139,7 @@ class Workspace:
     def reset(self) -> None:
         """Kill everything this program started and check that no ``sleep 1000`` is left."""
         kill_descendants()
+        remove_task_groups(self.base)
         left = self.ours()
         if left:
             for pid in left:
@@ -148,6 +149,18 @@ class Workspace:
 
     def ours(self) -> set[int]:
         return sleepers(self.base)
+
+
+def remove_task_groups(base: Path) -> None:
+    """Remove the cgroups of the Borealis tasks under ``base`` (each task's ``containment``
+    record names them): a runner SIGKILLed by ``kill_descendants`` cannot remove its own, and
+    empty groups would pile up under ``borealis/`` run after run."""
+    for record in base.glob("**/checkpoints/*/containment"):
+        with contextlib.suppress(OSError, ValueError):
+            groups = json.loads(record.read_text()).get("groups", {})
+            for directory in set(groups.values()):
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)  # empty by now: every member was killed and reaped
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
