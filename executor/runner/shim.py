@@ -33,6 +33,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -184,9 +185,8 @@ class ShimHandle:
         self.sock = sock
         # A kernel-level send timeout: Python's own socket timeout would also make every
         # MSG_DONTWAIT call wait.
-        sock.setsockopt(
-            socket.SOL_SOCKET, socket.SO_SNDTIMEO, SEND_TIMEOUT.to_bytes(8, sys.byteorder) * 2
-        )
+        timeval = struct.pack("@ll", SEND_TIMEOUT, 0)  # seconds, microseconds
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         self.pidfd = os.pidfd_open(pid)
         identity = identity_of(pid)
         self.identity = identity if identity is not None else [pid, 0]
