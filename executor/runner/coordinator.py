@@ -142,10 +142,6 @@ class Coordinator:
             then()
         return True
 
-    def retry(self) -> None:
-        """Called by the shim at ``retry_at``."""
-        self.write_held()
-
     def _after_written(self, then: Callable[[], None]) -> None:
         self._then = then
         self.write_held()
@@ -198,20 +194,20 @@ class Coordinator:
         except Exception as e:
             self._fail(e)
         finally:
-            for fd in set(self._child_ends):
-                if fd is not None:
-                    os.close(fd)
-            self._child_ends = (None, None)
+            self._close_child_ends()  # the child has its copies
+
+    def _close_child_ends(self) -> None:
+        for fd in set(self._child_ends):
+            if fd is not None:
+                os.close(fd)
+        self._child_ends = (None, None)
 
     def _fail(self, error: Exception) -> None:
         """Whatever stops the command from starting ends the run FAILED."""
         for output in self.outputs:
             output.close()
         self.outputs = []
-        for fd in set(self._child_ends):
-            if fd is not None:
-                os.close(fd)
-        self._child_ends = (None, None)
+        self._close_child_ends()
         self.ended = True
         reason = f"could not start: {start_problem(error)}"
         self._record(ProcessState.FAILED, final=True, return_code=START_FAILURE_RC, reason=reason)
@@ -277,7 +273,7 @@ class Coordinator:
     def tick(self, now: float) -> None:
         """Time passed: retry held records, end a linger that went quiet or too long."""
         if self.held and now >= self.retry_at:
-            self.retry()
+            self.write_held()
         if self.fd < 0 and self.outputs and now >= min(self.linger_until, self.quiet_until):
             for output in list(self.outputs):  # a late writer now gets EPIPE
                 self._drop(output)

@@ -155,7 +155,7 @@ class Coordinators:
         self._doorbell = os.open(doorbell, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         selector.register(self._doorbell, selectors.EVENT_READ, self.rang)
         if self.shim is not None:
-            self._watch_fd(Identity(*self.shim.identity), self.shim.pidfd)
+            self._watch_fd(shim_identity(self.shim), self.shim.pidfd)
 
     def close(self, *, finished: bool = False) -> None:
         for att in self.attachments.values():
@@ -197,14 +197,19 @@ class Coordinators:
         self._selector.register(fd, selectors.EVENT_READ, lambda: self._gone(coordinator_id))
 
     def _gone(self, coordinator_id: Identity) -> None:
-        """A shim exited: the runs it held are looked at by ``collect``."""
+        """A shim exited (or was given up): the runs it held are looked at by ``collect``; if
+        it was this runner's, the next launch starts another."""
         for att in self.attachments.values():
             if att.coordinator == coordinator_id:
                 att.exited = True
-        shim = self.shim
-        if shim is not None and Identity(*shim.identity) == coordinator_id:
-            self._shim_died()
         self._unwatch(coordinator_id)
+        shim = self.shim
+        if shim is not None and shim_identity(shim) == coordinator_id:
+            self.shim = None
+            shim.close()
+            now = self.clock()
+            self._shim_deaths = [t for t in self._shim_deaths if now - t < 60] + [now]
+            self.ended = True  # look at its runs now
 
     def _unwatch(self, coordinator_id: Identity) -> None:
         fd = self._watches.pop(coordinator_id, None)
@@ -243,9 +248,7 @@ class Coordinators:
         self.ended = True  # its next run may start now
         coordinator_id = att.coordinator
         shim = self.shim
-        if coordinator_id is None or (
-            shim is not None and Identity(*shim.identity) == coordinator_id
-        ):
+        if coordinator_id is None or (shim is not None and shim_identity(shim) == coordinator_id):
             return
         if all(other.coordinator != coordinator_id for other in self.attachments.values()):
             self._unwatch(coordinator_id)  # an earlier runner's shim: nothing more to follow
@@ -511,13 +514,13 @@ class Coordinators:
             if shim.send(launch, fds):
                 for sent in fds:
                     os.close(sent)  # the shim's copy of the stream now holds the lock
-                self._watch(att, Identity(*shim.identity))
+                self._watch(att, shim_identity(shim))
                 self.faults.point("after-fork")
                 return
             log.warning("the shim (pid %d) took no launch; replacing it", shim.pid)
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(shim.pidfd, signal.SIGKILL)
-            self._shim_died()
+            self._gone(shim_identity(shim))
         for unsent in fds:
             os.close(unsent)  # the lock is free again: launched later, when the lock decides
         self.waiting.add(att.process)
@@ -541,26 +544,13 @@ class Coordinators:
         if shim is None:
             shim = ShimHandle.forked()
         self.shim = shim
-        self._watch_fd(Identity(*shim.identity), shim.pidfd)
+        self._watch_fd(shim_identity(shim), shim.pidfd)
         return shim
 
-    def _shim_died(self) -> None:
-        """Forget this runner's shim; the runs it held are LOST or, unstarted, launched again."""
-        shim, self.shim = self.shim, None
-        if shim is None:
-            return
-        identity = Identity(*shim.identity)
-        for att in self.attachments.values():
-            if att.coordinator == identity:
-                att.exited = True
-        fd = self._watches.pop(identity, None)
-        if fd is not None and self._selector is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(fd)
-        shim.close()
-        now = self.clock()
-        self._shim_deaths = [t for t in self._shim_deaths if now - t < 60] + [now]
-        self.ended = True  # look at its runs now
+
+def shim_identity(shim: ShimHandle) -> Identity:
+    """The shim as its runs' FORKED records name it."""
+    return Identity(*shim.identity)
 
 
 def log_transition(record: ProcessStatus, sandbox: Path) -> None:

@@ -57,6 +57,11 @@ class Launch:
         self.cgroups = cgroups
         self.log_problem = log_problem
 
+    @property
+    def owner(self) -> tuple[int, int] | None:
+        """(uid, gid) the run's log directories and files are given to; None: the shim's."""
+        return (self.run_as[0], self.run_as[1]) if self.run_as is not None else None
+
     def to_wire(self) -> bytes:
         return marshal.dumps(tuple(getattr(self, name) for name in self.FIELDS))  # __init__'s order
 

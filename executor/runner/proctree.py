@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from borealis.contract.records import Identity
 
-from .procstat import START_TICKS, stat_fields
+from .procstat import START_TICKS, identity_of, stat_fields
 from .procstat import set_process_name as set_process_name
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -98,8 +98,8 @@ def read_environ(pid: int) -> dict[str, str]:
 
 
 def identify(pid: int) -> Identity | None:
-    stat = read_stat(pid)
-    return Identity(pid, stat.start_ticks) if stat else None
+    identity = identity_of(pid)
+    return Identity(*identity) if identity is not None else None
 
 
 def is_alive(identity: Identity) -> bool:

@@ -49,7 +49,7 @@ def outputs(
         raise CannotStart(launch.log_problem or "its log files were not handed over")
     directory, stdout, stderr = logs
     logs.clear()  # taken over from here
-    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
+    owner = launch.owner
     try:
         if launch.destination == "file" and launch.mode == "standard":
             return (stdout, stderr), []
@@ -103,9 +103,7 @@ def open_logs(launch: Launch) -> list[int]:
     are opened in it without following a link, as rotation (``logrotate.open_live``) or an
     appending writer needs them.
     """
-    if not os.path.isdir(launch.sandbox):
-        raise FileNotFoundError(errno.ENOENT, "the sandbox is missing", launch.sandbox)
-    owner = (launch.run_as[0], launch.run_as[1]) if launch.run_as is not None else None
+    owner = launch.owner
     try:
         top = confined.open_top(launch.sandbox)  # the path root chose: trusted
     except (FileNotFoundError, NotADirectoryError):

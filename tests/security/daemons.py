@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import AgentProcess, running_agent, start_daemon
+from cluster import AgentProcess, envelope, running_agent, start_daemon
 from support import wait_for
 
 from borealis.contract.layout import CheckpointRoot, executor_sandbox
@@ -167,3 +167,19 @@ def operator_agent(base: Path) -> Iterator[AgentProcess]:
 
 def sandbox_of(agent: AgentProcess, task_id: str) -> Path:
     return executor_sandbox(Path(agent.executor(task_id)["run_dir"]))
+
+
+def shell_task(script: str, process: str = "sleep 600", **check: Any) -> dict[str, Any]:
+    """A task (as ``nobody``) that writes its check's script, then runs ``process``."""
+    env = envelope(
+        {"name": "svc", "cmdline": f"cat > check.sh <<'EOF'\n{script}\nEOF\n{process}"},
+        health_check={
+            "health_checker": {"shell": {"shell_command": "bash ./check.sh"}},
+            "initial_interval_secs": 1,
+            "interval_secs": 0.5,
+            "max_consecutive_failures": 20,
+            **check,
+        },
+    )
+    env["job"]["role"] = "nobody"
+    return env

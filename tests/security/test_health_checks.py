@@ -24,6 +24,7 @@ from cluster import AgentProcess, envelope
 from daemons import (  # operator_agent is the "agent" fixture here
     operator_agent,  # noqa: F401
     sandbox_of,
+    shell_task,
 )
 from support import gone, wait_for
 
@@ -39,22 +40,6 @@ def containment_of(agent: AgentProcess, task_id: str) -> dict[str, Any]:
     root = CheckpointRoot(Path(agent.executor(task_id)["run_dir"]))
     record: dict[str, Any] = json.loads(root.task(task_id).containment.read_text())
     return record
-
-
-def shell_task(script: str, process: str = "sleep 600", **check: Any) -> dict[str, Any]:
-    """A task (as ``nobody``) that writes its check's script, then runs ``process``."""
-    env = envelope(
-        {"name": "svc", "cmdline": f"cat > check.sh <<'EOF'\n{script}\nEOF\n{process}"},
-        health_check={
-            "health_checker": {"shell": {"shell_command": "bash ./check.sh"}},
-            "initial_interval_secs": 1,
-            "interval_secs": 0.5,
-            "max_consecutive_failures": 20,
-            **check,
-        },
-    )
-    env["job"]["role"] = "nobody"
-    return env
 
 
 def kill_task(agent: AgentProcess, task_id: str) -> None:

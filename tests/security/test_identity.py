@@ -21,6 +21,7 @@ from daemons import (  # operator_agent is the "agent" fixture here
     DEFAULTS,
     operator_agent,  # noqa: F401
     sandbox_of,
+    shell_task,
 )
 from support import borealis, wait_for
 
@@ -104,16 +105,7 @@ def test_a_sandbox_the_role_cannot_reach_fails_with_the_reason(tmp_path: Path) -
 def test_a_shell_health_check_runs_as_the_task_user(agent: AgentProcess) -> None:
     # The task writes the check's script; the check must not run it as root.
     script = "id -u > check_uid; id -G > check_groups; echo $HOME $USER > check_env; exit 0"
-    env = envelope(
-        {"name": "svc", "cmdline": f"echo '{script}' > check.sh; sleep 600"},
-        health_check={
-            "health_checker": {"shell": {"shell_command": "bash ./check.sh"}},
-            "initial_interval_secs": 1,
-            "interval_secs": 0.5,
-            "max_consecutive_failures": 20,
-        },
-    )
-    env["job"]["role"] = "nobody"
+    env = shell_task(script)
     agent.launch("ident-health", env)
     running = agent.wait_state("ident-health", "TASK_RUNNING")
     assert running.get("healthy") is True, running
