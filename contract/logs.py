@@ -79,17 +79,31 @@ def open_log(path: Path, top: Path | None = None) -> int | None:
 
 
 def chain(live: Path, top: Path | None = None) -> list[Segment]:
-    """The stream's files that exist, oldest first."""
+    """The stream's files that exist, oldest first.
+
+    Read while the writer may be rotating: a rotation renames ``live.k`` to ``live.k+1`` from
+    the highest index down, so one name at a time is missing and a file may be seen under
+    two names (before and after its rename). One missing name is stepped over (two in a row
+    end the chain), and a file seen again keeps its newer name.
+    """
     top = top or live.parent
     found: list[Segment] = []
+    missing = 0
     for index in range(MAX_BACKUPS + 1):
         path = rotated(live, index)
         st = _lstat(path, top)
         if st is None:
-            if index == 0:
-                continue  # between a rename and the new live file
-            break
-        found.append(Segment(path, st.st_ino, st.st_size))
+            if index > 0:  # no live file: between a rename and the new live file
+                missing += 1
+                if missing == 2:
+                    break
+            continue
+        missing = 0
+        segment = Segment(path, st.st_ino, st.st_size)
+        if found and found[-1].inode == st.st_ino:
+            found[-1] = segment  # renamed one step up while we looked
+        else:
+            found.append(segment)
     found.reverse()
     return found
 
