@@ -154,22 +154,26 @@ class Task(Struct):
 # -- the job: Aurora --------------------------------------------------------
 
 
+# A batch size is a count, or (ours) a percentage of the job's instances such as '25%'.
+BatchSize = Choice([Integer, String])
+
+
 class QueueUpdateStrategy(Struct):
-    batch_size = Default(Integer, 1)
+    batch_size = Default(BatchSize, 1)
 
 
 class BatchUpdateStrategy(Struct):
-    batch_size = Default(Integer, 1)
+    batch_size = Default(BatchSize, 1)
     autopause_after_batch = Default(Boolean, False)
 
 
 class VariableBatchUpdateStrategy(Struct):
-    batch_sizes = Required(List(Integer))
+    batch_sizes = Required(List(BatchSize))
     autopause_after_batch = Default(Boolean, False)
 
 
 class UpdateConfig(Struct):
-    batch_size = Default(Integer, 1)
+    batch_size = Default(BatchSize, 1)
     watch_secs = Default(Integer, 45)
     max_per_shard_failures = Default(Integer, 0)
     max_total_failures = Default(Integer, 0)
@@ -180,6 +184,10 @@ class UpdateConfig(Struct):
     update_strategy = Choice(
         [QueueUpdateStrategy, BatchUpdateStrategy, VariableBatchUpdateStrategy]
     )
+    # ours (docs/updates.md): roll back when no instance finished updating for this long;
+    # a first batch of this size (a count or a percentage), then a pause until resumed
+    progress_deadline_secs = Integer
+    canary = BatchSize
 
 
 class HttpHealthChecker(Struct):
