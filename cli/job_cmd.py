@@ -2,9 +2,17 @@
 
     borealis job create CLUSTER/ROLE/ENV/NAME CONFIG [--bind KEY=VALUE]...
     borealis job status CLUSTER/ROLE/ENV/NAME [--json]
-    borealis job kill CLUSTER/ROLE/ENV/NAME
-    borealis job restart CLUSTER/ROLE/ENV/NAME
+    borealis job kill CLUSTER/ROLE/ENV/NAME[/INSTANCES]
+    borealis job restart CLUSTER/ROLE/ENV/NAME[/INSTANCES]
+    borealis job add CLUSTER/ROLE/ENV/NAME/INSTANCE COUNT
+    borealis job diff CLUSTER/ROLE/ENV/NAME CONFIG [--bind KEY=VALUE]...
+    borealis job update start|status|pause|resume|abort|rollback|pulse|wait|list ...
     borealis job list CLUSTER[/ROLE] [--json]
+
+INSTANCES are Aurora's ranges: 0-3,7 is instances 0, 1, 2, 3 and 7. kill removes those
+instances from the job (nothing replaces them); add starts COUNT new instances with
+INSTANCE's config. Updates roll a new config out (docs/updates.md): see
+`borealis job update --help`.
 
 create evaluates CONFIG here (it is Python) and sends the job as JSON; the scheduler
 never runs submitted code. The scheduler of CLUSTER comes from a clusters.json
@@ -19,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from borealis.contract.errors import InputError
-from borealis.contract.jobkey import JobKey
+from borealis.contract.jobkey import parse_with_instances
 
+from . import update_cmd
 from .clusters import find
-from .options import command_parser, parse_bindings
+from .jobclient import fail, load_job
+from .options import command_parser
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
@@ -38,30 +47,23 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     create.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
     create.add_argument("config", help="the .aurora file defining the job")
     create.add_argument("--bind", action="append", metavar="KEY=VALUE")
+    status = verbs.add_parser("status", help="show a job's instances")
+    status.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
+    status.add_argument("--json", action="store_true")
     for verb, text in (
-        ("status", "show a job's instances"),
-        ("kill", "kill every instance"),
-        ("restart", "restart every instance"),
+        ("kill", "kill every instance, or the ones named"),
+        ("restart", "restart every instance, or the ones named"),
     ):
         one = verbs.add_parser(verb, help=text)
-        one.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
-        one.add_argument("--json", action="store_true")
+        one.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME[/INSTANCES]")
+    add = verbs.add_parser("add", help="add instances with the config of one")
+    add.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME/INSTANCE")
+    add.add_argument("count", type=int)
+    update_cmd.add_verbs(verbs)
     listing = verbs.add_parser("list", help="list jobs")
     listing.add_argument("where", metavar="CLUSTER[/ROLE]")
     listing.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
-
-
-def fail(status: int, reply: Any) -> int:
-    error = reply.get("error") if isinstance(reply, dict) else None
-    print(f"borealis: {error or f'the scheduler answered {status}'}", file=sys.stderr)
-    if status == 401:
-        print(
-            "borealis: set $BOREALIS_TOKEN, or auth_token_file in clusters.json, to the "
-            "scheduler's token",
-            file=sys.stderr,
-        )
-    return 2 if status in (400, 404, 409) else 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,28 +81,34 @@ def run(args: argparse.Namespace) -> int:
             killed = "  KILLED" if job["killed"] else ""
             print(f"{job['key']}  instances={job['instances']}{killed}  {states}")
         return 0
-    key = JobKey.parse(args.key, "CLUSTER/ROLE/ENV/NAME")
+    if args.verb in update_cmd.VERBS:
+        return update_cmd.run(args)
+    key, instances = parse_with_instances(args.key, "CLUSTER/ROLE/ENV/NAME[/INSTANCES]")
     scheduler = find(key.cluster, args.clusters)
     path = f"/api/v1/jobs/{key}"
     if args.verb == "create":
-        from borealis.executor.config import convert, loader
-        from borealis.executor.config.jobdoc import job_document
-
-        config = loader.load(args.config)
-        spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(args.bind)))
-        if spec.key != key:
-            raise InputError(args.config, "jobs", f"the job in the config is {spec.key}, not {key}")
+        spec = load_job(args.config, key, args.bind)
         status, reply = scheduler.call("/api/v1/jobs", "POST", spec.to_json())
         if status != 200:
             return fail(status, reply)
         print(f"created {reply['key']}: {len(reply['tasks'])} instances")
         return 0
     if args.verb in ("kill", "restart"):
-        status, reply = scheduler.call(f"{path}/{args.verb}", "POST", {})
+        chosen = {} if instances is None else {"instances": sorted(instances)}
+        status, reply = scheduler.call(f"{path}/{args.verb}", "POST", chosen)
         if status != 200:
             return fail(status, reply)
         count = reply.get("killing", reply.get("restarting", 0))
         print(f"{args.verb} {key}: {count} running instances asked to stop")
+        return 0
+    if args.verb == "add":
+        if instances is None or len(instances) != 1:
+            raise InputError("CLUSTER/ROLE/ENV/NAME/INSTANCE", args.key, "name one instance")
+        body = {"instance": min(instances), "count": args.count}
+        status, reply = scheduler.call(f"{path}/add", "POST", body)
+        if status != 200:
+            return fail(status, reply)
+        print(f"added {len(reply['tasks'])} instances to {key}")
         return 0
     status, reply = scheduler.call(path)
     if status != 200:
@@ -109,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(reply, indent=2))
         return 0
     print(f"{reply['key']}: {reply['instances']} instances{' (killed)' if reply['killed'] else ''}")
+    if reply.get("update"):
+        u = reply["update"]
+        print(f"  update {u['id']}: {u['status']} ({u['reason']})")
     for task in reply["tasks"]:
         where = f" on {task['host']}" if task["host"] else ""
         line = f"  {task['instance']:>3}  {task['state']:<9} {task['task_id']}{where}"

@@ -12,7 +12,7 @@ from typing import Any
 from borealis.contract.jobkey import JobKey
 
 from .clusters import find
-from .job_cmd import fail
+from .jobclient import fail
 from .options import command_parser
 
 

@@ -54,6 +54,30 @@ class JobKey:
         return cls(role, environment, name, cluster)
 
 
+def parse_instances(text: str, source: str = "instances") -> frozenset[int]:
+    """Aurora's instance ranges: ``0-3,7`` is instances 0, 1, 2, 3 and 7."""
+    found: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise InputError(source, text, "expected instance ranges such as 0-3,7")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first or last >= 10_000:
+            raise InputError(source, text, f"{part.strip()!r} is not a range of instances")
+        found.update(range(first, last + 1))
+    return frozenset(found)
+
+
+def parse_with_instances(
+    text: str, source: str = "job key"
+) -> tuple[JobKey, frozenset[int] | None]:
+    """``CLUSTER/ROLE/ENV/NAME[/INSTANCES]``: the key and the instances (None: all)."""
+    key, slash, ranges = text, "", ""
+    if text.count("/") == 4:
+        key, slash, ranges = text.rpartition("/")
+    return JobKey.parse(key, source), parse_instances(ranges, source) if slash else None
+
+
 def identifier_from_json(r: Reader, value: Any, path: str) -> str:
     text = r.string(value, path, nonempty=True)
     if not IDENTIFIER_RE.match(text):

@@ -7,7 +7,8 @@
      "instances": 5, "service": true, "max_task_failures": 1, "priority": 0,
      "contact": "team@example.com", "constraints": {"host": "limit:1"},
      "task": {...task JSON, runtime templates unbound...},
-     "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null}}
+     "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null},
+     "update": {...how updates roll out, contract/updatespec.py}}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
 ``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
@@ -18,6 +19,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ from .jobkey import JobKey, job_key_from_json
 from .reading import Reader, join_path, show
 from .taskspec import Resources, task_from_json
 from .templates import referenced_ports
+from .updatespec import UpdateSettings, update_from_json
 from .validation import validate
 
 MAX_INSTANCES = 10_000
@@ -55,6 +58,7 @@ class JobSpec:
     health_check: HealthCheck = field(default_factory=HealthCheck)
     announce: Announce | None = None
     lifecycle: HttpLifecycle | None = field(default_factory=HttpLifecycle)
+    update: UpdateSettings = field(default_factory=UpdateSettings)
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -74,10 +78,22 @@ class JobSpec:
             "health_check": health_to_json(self.health_check),
             "announce": None if self.announce is None else dict(self.announce.__dict__),
             "lifecycle": lifecycle_to_json(self.lifecycle),
+            "update": self.update.to_json(),
         }
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True)
+
+    @property
+    def config_id(self) -> str:
+        """A hash of everything an instance runs with: two submissions of the same task share
+        it, and an update touches only the instances whose id changes. The instance count and
+        the update settings are the job's, not an instance's, so they are not part of it."""
+        value = self.to_json()
+        for job_level in ("instances", "update"):
+            del value[job_level]
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _KEYS = frozenset(
@@ -93,6 +109,7 @@ _KEYS = frozenset(
         "health_check",
         "announce",
         "lifecycle",
+        "update",
     }
 )
 
@@ -137,4 +154,7 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         ),
         announce=r.optional(obj, "announce", "", lambda v, p: announce_from_json(r, v, p), None),
         lifecycle=lifecycle,
+        update=r.optional(
+            obj, "update", "", lambda v, p: update_from_json(r, v, p), UpdateSettings()
+        ),
     )

@@ -108,3 +108,4 @@ class Intent(enum.Enum):
     KILL = "kill"  # the job was killed: nothing replaces it
     RESTART = "restart"  # restarted by the user: replaced at once, never throttled
     LOST = "lost"  # stuck in a transient state: replaced, as any lost run
+    UPDATE = "update"  # its instance's config changed: replaced at once by one running it

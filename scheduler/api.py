@@ -17,10 +17,14 @@ import tornado.web
 
 from borealis.contract import requestcheck
 from borealis.contract.errors import InputError
-from borealis.contract.jobspec import job_from_json
+from borealis.contract.jobdiff import job_diff
+from borealis.contract.jobspec import MAX_INSTANCES, JobSpec, job_from_json
 from borealis.contract.requestcheck import RequestRefusal, reason_text
 
+from .constraints import ConstraintError, parse_all
 from .core import Conflict, NotFound, Scheduler
+from .updates.driver import UpdateConflict
+from .updates.planner import Refused
 
 KEY = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 
@@ -49,6 +53,27 @@ class Handler(tornado.web.RequestHandler):
         scheduler: Scheduler = self.settings["scheduler"]
         return scheduler
 
+    def body(self) -> dict[str, Any]:
+        """The request's JSON object (400 with one line when it is not one)."""
+        try:
+            value = requestcheck.json_value(self.request.body or b"{}")
+        except requestcheck.BadBody as e:
+            raise InputError("request body", "", str(e)) from None
+        if not isinstance(value, dict):
+            raise InputError("request body", "", "expected a JSON object")
+        return value
+
+    def instances(self) -> frozenset[int] | None:
+        """The body's ``instances``: a list of instance numbers, or absent for all."""
+        value = self.body().get("instances")
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < MAX_INSTANCES for i in value
+        ):
+            raise InputError("request body", "instances", "expected a list of instance numbers")
+        return frozenset(value)
+
     def reply(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -59,9 +84,9 @@ class Handler(tornado.web.RequestHandler):
         self.finish(json.dumps({"error": self._reason, "status": status_code}))
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, NotFound):
-            self.send_error(404, reason=reason_text(str(e)))
-        elif isinstance(e, Conflict):
+        if isinstance(e, (NotFound, LookupError)):
+            self.send_error(404, reason=reason_text(str(e).strip("'\"")))
+        elif isinstance(e, (Conflict, UpdateConflict, Refused)):
             self.send_error(409, reason=reason_text(str(e)))
         elif isinstance(e, (InputError, ValueError)):
             self.send_error(400, reason=reason_text(str(e).replace("\n", " ")))
@@ -95,17 +120,7 @@ class Jobs(Handler):
         self.reply({"jobs": out})
 
     def post(self) -> None:
-        try:
-            value = requestcheck.json_value(self.request.body or b"")
-        except requestcheck.BadBody as e:
-            raise InputError("request body", "", str(e)) from None
-        if not isinstance(value, dict):
-            raise InputError("request body", "", "expected a JSON object (a job)")
-        try:
-            job = job_from_json(value, "job")
-        except (TypeError, AttributeError, KeyError, RecursionError) as e:
-            # a field of the wrong type that the converter did not name: still bad input
-            raise InputError("job", "", f"malformed ({type(e).__name__}: {e})") from None
+        job = job_of(self.body(), "job")
         tasks = self.scheduler.create_job(job)
         self.reply({"key": str(job.key), "tasks": [t.task_id for t in tasks]})
 
@@ -116,25 +131,94 @@ class Job(Handler):
         if found is None:
             raise NotFound(f"no job {key}")
         job, killed = found
+        active = self.scheduler.updates.active(key)
         history = self.get_query_argument("history", "0") == "1"
         tasks = self.scheduler.store.tasks(key) if history else self.scheduler.store.latest(key)
         self.reply(
             {
                 **job_summary(self.scheduler, key, killed, job.instances, job.service),
                 "spec": job.to_json(),
+                "configs": {str(i): c for i, c in self.scheduler.store.desired(key).items()},
+                "update": None if active is None else active.to_json(),
                 "tasks": [t.to_json() for t in tasks],
             }
         )
 
 
+def job_of(value: Any, source: str) -> JobSpec:
+    if not isinstance(value, dict):
+        raise InputError(source, "", "expected a JSON object (a job)")
+    try:
+        return job_from_json(value, source)
+    except (TypeError, AttributeError, KeyError, RecursionError) as e:
+        # a field of the wrong type that the converter did not name: still bad input
+        raise InputError(source, "", f"malformed ({type(e).__name__}: {e})") from None
+
+
 class KillJob(Handler):
     async def post(self, key: str) -> None:
-        self.reply({"key": key, "killing": await self.scheduler.kill_job(key)})
+        killing = await self.scheduler.kill_job(key, self.instances())
+        self.reply({"key": key, "killing": killing})
 
 
 class RestartJob(Handler):
     async def post(self, key: str) -> None:
-        self.reply({"key": key, "restarting": await self.scheduler.restart_job(key)})
+        restarting = await self.scheduler.restart_job(key, self.instances())
+        self.reply({"key": key, "restarting": restarting})
+
+
+class AddInstances(Handler):
+    async def post(self, key: str) -> None:
+        body = self.body()
+        source, count = body.get("instance"), body.get("count")
+        for name, value in (("instance", source), ("count", count)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InputError("request body", name, "expected an integer >= 0")
+        tasks = await self.scheduler.add_instances(key, int(source), int(count))  # type: ignore[arg-type]
+        self.reply({"key": key, "tasks": [t.task_id for t in tasks]})
+
+
+class JobUpdates(Handler):
+    """``GET``: the job's updates, newest first; ``POST``: start one (``{"job", "instances",
+    "user"}``)."""
+
+    def get(self, key: str) -> None:
+        updater = self.scheduler.updates
+        self.reply({"updates": [u.to_json() for u in updater.records.of_job(key)]})
+
+    def post(self, key: str) -> None:
+        body = self.body()
+        spec = job_of(body.get("job"), "job")
+        if str(spec.key) != key:
+            raise InputError("job", "key", f"is {spec.key}, not {key}")
+        user = body.get("user") or "unknown"
+        if not isinstance(user, str) or len(user) > 200:
+            raise InputError("request body", "user", "expected a short string")
+        try:
+            parse_all(spec.constraints)
+        except ConstraintError as e:
+            raise InputError("job", "constraints", str(e)) from None
+        update = self.scheduler.updates.start(spec, self.instances(), user)
+        self.reply(self.scheduler.updates.describe(update))
+
+
+class UpdateDetail(Handler):
+    def get(self, update_id: str) -> None:
+        update = self.scheduler.updates.records.get(update_id)
+        if update is None:
+            raise NotFound(f"no update {update_id}")
+        self.reply(
+            {
+                **self.scheduler.updates.describe(update),
+                "diff": job_diff(update.old_job, update.new_job),
+            }
+        )
+
+
+class UpdateVerb(Handler):
+    def post(self, update_id: str, verb: str) -> None:
+        update = self.scheduler.updates.command(update_id, verb)
+        self.reply(self.scheduler.updates.describe(update))
 
 
 class Tasks(Handler):
@@ -211,6 +295,10 @@ def make_app(
             (r"/api/v1/jobs/" + KEY, Job),
             (r"/api/v1/jobs/" + KEY + r"/kill", KillJob),
             (r"/api/v1/jobs/" + KEY + r"/restart", RestartJob),
+            (r"/api/v1/jobs/" + KEY + r"/add", AddInstances),
+            (r"/api/v1/jobs/" + KEY + r"/updates", JobUpdates),
+            (r"/api/v1/updates/([0-9a-f-]{36})", UpdateDetail),
+            (r"/api/v1/updates/([0-9a-f-]{36})/(pause|resume|abort|rollback|pulse)", UpdateVerb),
             (r"/api/v1/tasks", Tasks),
             (r"/api/v1/tasks/([A-Za-z0-9_.-]+)", TaskHistory),
             (r"/health", Health),

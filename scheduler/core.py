@@ -22,17 +22,18 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from borealis.contract.agentapi import Refusal
-from borealis.contract.jobspec import JobSpec
+from borealis.contract.jobspec import MAX_INSTANCES, JobSpec
 from borealis.contract.mesos import MesosState
 from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
 from .placement import Host, Placer, Request
 from .store import Store, Task
+from .updates.driver import Updater
 
 log = logging.getLogger("borealis.scheduler")
 S = ScheduleStatus
@@ -99,10 +100,17 @@ class Scheduler:
         self.placer = self._new_placer()
         for task in self.store.tasks():
             if task.state.on_host and task.host in self.placer.hosts:
-                job = self._job(task.job_key)
                 self.placer.record(
-                    task.job_key, task.host, request_of(job), list(task.ports.values())
+                    task.job_key, task.host, self._request(task), list(task.ports.values())
                 )
+        self.updates = Updater(self)
+
+    def spec_of(self, task: Task) -> JobSpec:
+        """The config a run runs."""
+        return self.store.config(task.config)
+
+    def _request(self, task: Task) -> Request:
+        return request_of(self.spec_of(task))
 
     def _new_placer(self) -> Placer:
         """A placer over the backend's hosts as they are now."""
@@ -136,19 +144,24 @@ class Scheduler:
                     raise Conflict(f"job {key} already exists")
                 self.store.forget_job(key)
             self.store.add_job(job, now)
-            tasks = [self._new_run(job, i, now) for i in range(job.instances)]
+            config = self.store.add_config(job)
+            for instance in range(job.instances):
+                self.store.set_desired(key, instance, config)
+            tasks = [self._new_run(config, i, now) for i in range(job.instances)]
         log.info("created %s (%d instances)", key, job.instances)
         return tasks
 
     def _new_run(
-        self, job: JobSpec, instance: int, now: float, previous: Task | None = None
+        self, config: str, instance: int, now: float, previous: Task | None = None
     ) -> Task:
-        k = job.key
+        k = self.store.config(config).key
         task_id = f"{k.role}-{k.environment}-{k.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        if previous is not None and previous.config != config:
+            previous = None  # a new config starts afresh: no failures, no penalty
         flaps = previous.flaps if previous else 0
         failures = previous.failures if previous else 0
         state, not_before, message = S.PENDING, 0.0, "waiting for a host"
-        if previous is not None and previous.intent is not Intent.RESTART:
+        if previous is not None and previous.intent not in (Intent.RESTART, Intent.UPDATE):
             ran = (previous.ended or now) - previous.started if previous.started else 0.0
             if ran < self.policy.flapping_threshold:
                 flaps += 1
@@ -173,43 +186,119 @@ class Scheduler:
             flaps,
             not_before,
             0,
+            config=config,
         )
         self.store.add_task(task)
         return task
 
-    async def kill_job(self, key: str) -> int:
-        self._job(key)
+    async def kill_job(self, key: str, instances: frozenset[int] | None = None) -> int:
+        """Kill the job, or only ``instances`` of it (they leave the job: nothing replaces
+        them, as in Aurora)."""
+        self._live_job(key, instances)
         with self.store.transaction():
-            self.store.set_killed(key)
-        return await self._kill_current(key, Intent.KILL, "killed by the user")
+            if instances is None:
+                self.store.set_killed(key)
+            else:
+                for instance in instances:
+                    self.store.set_desired(key, instance, None)
+                self._resize(key)
+        return await self._kill_current(key, Intent.KILL, "killed by the user", instances)
 
-    async def restart_job(self, key: str) -> int:
+    async def restart_job(self, key: str, instances: frozenset[int] | None = None) -> int:
+        self._live_job(key, instances)
+        return await self._kill_current(key, Intent.RESTART, "restarted by the user", instances)
+
+    def _live_job(self, key: str, instances: frozenset[int] | None) -> dict[int, str]:
+        """The job's wanted instances; ``NotFound``/``Conflict`` when it or ``instances``
+        cannot be acted on."""
         found = self.store.job(key)
         if found is None:
             raise NotFound(f"no job {key}")
-        if found[1]:
+        desired = self.store.desired(key)
+        if found[1] and instances is not None:
             raise Conflict(f"job {key} was killed")
-        return await self._kill_current(key, Intent.RESTART, "restarted by the user")
+        missing = sorted((instances or frozenset()) - set(desired))
+        if missing:
+            raise NotFound(f"job {key} has no instance {missing[0]} (it has {len(desired)})")
+        return desired
 
-    async def _kill_current(self, key: str, intent: Intent, why: str) -> int:
+    def _resize(self, key: str) -> None:
+        """The job's stored config counts the instances it wants now."""
+        job = self._job(key)
+        self.store.set_job(replace(job, instances=len(self.store.desired(key))))
+
+    async def add_instances(self, key: str, source: int, count: int) -> list[Task]:
+        """``count`` new instances running instance ``source``'s config, numbered after the
+        highest (Aurora's ``job add``)."""
+        desired = self._live_job(key, frozenset({source}))
+        if self.updates.active(key) is not None:
+            raise Conflict(f"job {key} is being updated: add instances with the update")
+        if count < 1 or len(desired) + count > MAX_INSTANCES:
+            raise ValueError(f"count: expected 1 to {MAX_INSTANCES - len(desired)}, got {count}")
+        now, first = self.clock(), max(desired) + 1
+        with self.store.transaction():
+            tasks = []
+            for instance in range(first, first + count):
+                self.store.set_desired(key, instance, desired[source])
+                tasks.append(self._new_run(desired[source], instance, now))
+            self._resize(key)
+        return tasks
+
+    def change_instance(
+        self, key: str, instance: int, config: str | None, now: float
+    ) -> list[Task]:
+        """Make ``instance`` run ``config`` (None: not run at all); runs of another config are
+        stopped and replaced. Call inside a transaction; returns the runs to kill on hosts."""
+        self.store.set_desired(key, instance, config)
+        live = [
+            t
+            for t in self.store.tasks_of(key, [instance])
+            if not t.superseded and not t.state.terminal
+        ]
+        to_kill = []
+        why = "updating to a new config" if config is not None else "removed by an update"
+        for task in live:
+            if task.config == config:
+                continue
+            task.intent = Intent.UPDATE
+            if task.state in (S.PENDING, S.THROTTLED):
+                self._end(task, S.KILLED, why, now)
+                self._replace(task, now)
+                continue
+            if task.state is not S.KILLING:
+                task.state, task.changed, task.message = S.KILLING, now, why
+            self.store.update_task(task)
+            to_kill.append(task)
+        if config is not None and not live:
+            self._new_run(config, instance, now)
+        return to_kill
+
+    async def kill_runs(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            await self.backend.kill(task)
+
+    async def _kill_current(
+        self, key: str, intent: Intent, why: str, instances: frozenset[int] | None = None
+    ) -> int:
         now = self.clock()
         to_kill = []
         with self.store.transaction():
             for task in self.store.tasks(key, current=True):
-                if task.state.terminal:
+                if task.state.terminal or (
+                    instances is not None and task.instance not in instances
+                ):
                     continue
                 task.intent = intent
                 if task.state in (S.PENDING, S.THROTTLED):
                     self._end(task, S.KILLED, why, now)
                     if intent is Intent.RESTART:
-                        self._new_run(self._job(key), task.instance, now, task)
+                        self._replace(task, now)
                     continue
                 if task.state is not S.KILLING:
                     task.state, task.changed, task.message = S.KILLING, now, why
                 self.store.update_task(task)
                 to_kill.append(task)
-        for task in to_kill:
-            await self.backend.kill(task)
+        await self.kill_runs(to_kill)
         return len(to_kill)
 
     # --- runs ---------------------------------------------------------------------------
@@ -245,8 +334,9 @@ class Scheduler:
 
     def _end(self, task: Task, state: ScheduleStatus, message: str, now: float) -> None:
         if task.state.on_host and task.host in self.placer.hosts:
-            job = self._job(task.job_key)
-            self.placer.release(task.job_key, task.host, request_of(job), list(task.ports.values()))
+            self.placer.release(
+                task.job_key, task.host, self._request(task), list(task.ports.values())
+            )
         task.state, task.changed, task.ended, task.message = state, now, now, message
         if state is S.FAILED:
             task.failures += 1
@@ -257,20 +347,22 @@ class Scheduler:
         found = self.store.job(task.job_key)
         if found is None or found[1] or task.intent is Intent.KILL:
             return
-        job = found[0]
-        if task.instance >= job.instances:
-            return
-        if not job.service:
+        config = self.store.desired(task.job_key).get(task.instance)
+        if config is None:
+            return  # the instance is no longer wanted
+        job = self.store.config(config)
+        if not job.service and task.intent not in (Intent.UPDATE, Intent.RESTART):
             if task.state is S.FINISHED:
                 return
             limit = job.max_task_failures
             if task.state is S.FAILED and limit != -1 and task.failures >= limit:
                 return
-        self._new_run(job, task.instance, now, task)
+        self._new_run(config, task.instance, now, task)
 
     async def tick(self) -> None:
         """Release throttled runs, place pending ones, expire stuck ones."""
         now = self.clock()
+        await self.updates.tick(now)
         with self.store.transaction():
             for task in self.store.in_states(S.THROTTLED):
                 if task.not_before <= now:
@@ -289,17 +381,18 @@ class Scheduler:
         if getattr(self.backend, "dynamic_hosts", False):
             # offers: what the hosts have free right now, net of every run already on them
             self.placer = self._new_placer()
-        pending: dict[str, list[Task]] = defaultdict(list)
+        # a job's instances may run several configs (during an update): placed per config
+        pending: dict[tuple[str, str], list[Task]] = defaultdict(list)
         for task in self.store.in_states(S.PENDING):
-            pending[task.job_key].append(task)
+            pending[task.job_key, task.config].append(task)
         launches: list[tuple[Task, JobSpec]] = []
         with self.store.transaction():
-            jobs = {key: self._job(key) for key in pending}
-            for key in sorted(pending, key=lambda k: (-jobs[k].priority, k)):  # higher first
-                tasks, job = pending[key], jobs[key]
+            jobs = {group: self.store.config(group[1]) for group in pending}
+            for group in sorted(pending, key=lambda g: (-jobs[g].priority, g)):  # higher first
+                tasks, job = pending[group], jobs[group]
                 by_instance = {t.instance: t for t in tasks}
                 placed, unplaced = self.placer.place_job(
-                    key, sorted(by_instance), request_of(job), parse_all(job.constraints)
+                    group[0], sorted(by_instance), request_of(job), parse_all(job.constraints)
                 )
                 for assignment in placed:
                     task = by_instance[assignment.instance]
@@ -336,7 +429,7 @@ class Scheduler:
             if state is None and task.state is S.ASSIGNED:
                 # placed but perhaps never launched (the scheduler stopped in between): launch
                 # it now; the host refuses a task id it already has, so nothing runs twice
-                problem = await self.backend.launch(task, self._job(task.job_key))
+                problem = await self.backend.launch(task, self.spec_of(task))
                 if problem is not None and problem.refusal is not Refusal.TASK_EXISTS:
                     why = f"launch failed: {problem.message}"
                     await self.on_status(task.task_id, MesosState.TASK_LOST, why)
@@ -344,6 +437,9 @@ class Scheduler:
                 await self.on_status(
                     task.task_id, MesosState.TASK_LOST, "unknown to its host after a restart"
                 )
+            elif task.state is S.KILLING and not FROM_MESOS[state].terminal:
+                # asked to stop before the restart; the kill may never have been sent
+                await self.backend.kill(task)
             elif state is not MesosState.TASK_STAGING:
                 await self.on_status(task.task_id, state, "reconciled")
         ours = {t.task_id for t in self.store.tasks()}

@@ -36,7 +36,14 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, state TEXT NOT NULL,
     time REAL NOT NULL, message TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS configs (
+    id TEXT PRIMARY KEY, job_key TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instances (
+    job_key TEXT NOT NULL, instance INTEGER NOT NULL, config TEXT NOT NULL,
+    PRIMARY KEY (job_key, instance));
 """
+# Added after the first release: a store written before them gains them at its next open.
+MIGRATIONS = (("tasks", "config", "ALTER TABLE tasks ADD COLUMN config TEXT NOT NULL DEFAULT ''"),)
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Task:
     not_before: float  # THROTTLED until
     superseded: int  # 1 once a newer run of the instance exists (or none is wanted)
     intent: Intent = Intent.NONE  # why the scheduler is stopping it
+    config: str = ""  # the id of the job config it runs (``config_id``)
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -87,16 +95,38 @@ def private(path: Path) -> None:
 
 class Store:
     def __init__(self, path: Path) -> None:
+        self._configs: dict[str, JobSpec] = {}
         private(path)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._migrate()
         private(path)  # the -wal and -shm files exist now (SQLite gives them the db's mode)
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for table, column, statement in MIGRATIONS:
+                columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    self.db.execute(statement)
+            # jobs stored before configs and instances existed: one config each, every
+            # instance wanting it (none for a killed job), every run running it
+            for spec, killed in self.jobs():
+                key = str(spec.key)
+                if self.db.execute("SELECT 1 FROM configs WHERE job_key = ?", (key,)).fetchone():
+                    continue
+                config = self.add_config(spec)
+                if not killed:
+                    for instance in range(spec.instances):
+                        self.set_desired(key, instance, config)
+                self.db.execute(
+                    "UPDATE tasks SET config = ? WHERE job_key = ? AND config = ''", (config, key)
+                )
 
     def transaction(self) -> Any:
         return _Transaction(self.db)
@@ -118,11 +148,58 @@ class Store:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
 
+    def set_job(self, spec: JobSpec) -> None:
+        """The job's current config (what ``job status`` shows; an update sets it)."""
+        self.db.execute("UPDATE jobs SET spec = ? WHERE key = ?", (spec.dumps(), str(spec.key)))
+
     def set_killed(self, key: str) -> None:
         self.db.execute("UPDATE jobs SET killed = 1 WHERE key = ?", (key,))
+        self.db.execute("DELETE FROM instances WHERE job_key = ?", (key,))
 
     def forget_job(self, key: str) -> None:
         self.db.execute("DELETE FROM jobs WHERE key = ?", (key,))
+        self.db.execute("DELETE FROM instances WHERE job_key = ?", (key,))
+
+    # configs: a job's task-level configs by id, and the one each instance should run
+    def add_config(self, spec: JobSpec) -> str:
+        config = spec.config_id
+        self.db.execute(
+            "INSERT OR IGNORE INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
+            (config, str(spec.key), spec.dumps()),
+        )
+        return config
+
+    def config(self, config: str) -> JobSpec:
+        spec = self._configs.get(config)
+        if spec is None:
+            row = self.db.execute(
+                "SELECT job_key, spec FROM configs WHERE id = ?", (config,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no config {config}")
+            spec = job_from_json(json.loads(row["spec"]), row["job_key"])
+            self._configs[config] = spec  # ids are content hashes: never stale
+        return spec
+
+    def desired(self, job_key: str) -> dict[int, str]:
+        """Each wanted instance of the job and the config it should run."""
+        rows = self.db.execute(
+            "SELECT instance, config FROM instances WHERE job_key = ? ORDER BY instance",
+            (job_key,),
+        ).fetchall()
+        return {int(r["instance"]): str(r["config"]) for r in rows}
+
+    def set_desired(self, job_key: str, instance: int, config: str | None) -> None:
+        if config is None:
+            self.db.execute(
+                "DELETE FROM instances WHERE job_key = ? AND instance = ?", (job_key, instance)
+            )
+        else:
+            self.db.execute(
+                "INSERT INTO instances (job_key, instance, config) VALUES (?, ?, ?) "
+                "ON CONFLICT(job_key, instance) DO UPDATE SET config = excluded.config",
+                (job_key, instance, config),
+            )
 
     # tasks
     def add_task(self, task: Task) -> None:
@@ -162,8 +239,18 @@ class Store:
             clauses.append("superseded = 0")
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY job_key, instance, created"
+        query += " ORDER BY job_key, instance, created, rowid"
         return [_task(r) for r in self.db.execute(query, args).fetchall()]
+
+    def tasks_of(self, job_key: str, instances: list[int]) -> list[Task]:
+        """Every run of these instances of a job, oldest first."""
+        marks = ", ".join("?" for _ in instances)
+        rows = self.db.execute(
+            f"SELECT * FROM tasks WHERE job_key = ? AND instance IN ({marks}) "
+            "ORDER BY instance, created, rowid",
+            (job_key, *instances),
+        ).fetchall()
+        return [_task(r) for r in rows]
 
     def latest(self, job_key: str) -> list[Task]:
         """The newest run of each instance of a job."""
@@ -175,7 +262,7 @@ class Store:
     def in_states(self, *states: ScheduleStatus) -> list[Task]:
         marks = ", ".join("?" for _ in states)
         rows = self.db.execute(
-            f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created",
+            f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, rowid",
             [s.value for s in states],
         ).fetchall()
         return [_task(r) for r in rows]

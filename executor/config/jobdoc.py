@@ -13,6 +13,7 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import JobSpec, job_from_json
 from borealis.contract.templates import is_runtime
+from borealis.contract.updatespec import from_aurora
 
 from . import convert
 from .loader import LoadedConfig
@@ -40,5 +41,6 @@ def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindin
         "health_check": plain.get("health_check_config"),
         "announce": plain.get("announce"),
         "lifecycle": plain.get("lifecycle") or {"http": None},
+        "update": from_aurora(plain.get("update_config") or {}),
     }
     return job_from_json(document, source)

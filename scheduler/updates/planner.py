@@ -164,6 +164,10 @@ def _watch(
         progress.progressed = now
 
 
+def _instances(n: int) -> str:
+    return f"{n} instance" if n == 1 else f"{n} instances"
+
+
 def _count(out: Step, *phases: Phase) -> int:
     return sum(1 for inst in out.instances.values() if inst.phase in phases)
 
@@ -181,7 +185,7 @@ def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None
         _fail(
             settings,
             out,
-            f"{failed} instances failed (max_total_failures is {settings.max_total_failures})",
+            f"{_instances(failed)} failed (max_total_failures is {settings.max_total_failures})",
             now,
         )
         return
@@ -199,7 +203,7 @@ def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None
         )
         return
     if not _count(out, Phase.WAITING, Phase.UPDATING):
-        out.move(U.ROLLED_FORWARD, f"{_count(out, Phase.UPDATED)} instances updated")
+        out.move(U.ROLLED_FORWARD, f"{_instances(_count(out, Phase.UPDATED))} updated")
         return
     if progress.status is U.ROLLING_FORWARD and _pulse_due(settings, progress, now):
         out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs")
@@ -261,7 +265,7 @@ def _back(settings: UpdateSettings, out: Step, now: float) -> None:
             inst.phase = Phase.ROLLBACK_WAITING
     failed = _count(out, Phase.ROLLBACK_FAILED)
     if failed > settings.max_total_failures:
-        out.move(U.FAILED, f"rollback failed: {failed} instances did not come back")
+        out.move(U.FAILED, f"rollback failed: {_instances(failed)} did not come back")
         return
     if not _count(out, Phase.ROLLBACK_WAITING, Phase.ROLLING_BACK):
         why = progress.reason.removeprefix("rolling back: ")

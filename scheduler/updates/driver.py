@@ -1,0 +1,224 @@
+"""Updates applied to the scheduler: ``start`` records an update, every scheduling pass
+(``tick``) asks the planner for its next step and applies it, and the user's verbs change its
+status. The planner decides; this module only reads what it needs and writes what it says,
+each step in one transaction with the runs it changes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from borealis.contract.jobspec import JobSpec
+from borealis.contract.schedule import Intent
+from borealis.contract.schedule import ScheduleStatus as S
+
+from . import planner
+from .planner import InstanceProgress, Progress, RunView
+from .records import Update, UpdateRecords
+from .states import UpdateStatus, allowed
+
+if TYPE_CHECKING:
+    from ..core import Scheduler
+    from ..store import Task
+
+log = logging.getLogger("borealis.scheduler")
+BY_SCHEDULER = frozenset({Intent.KILL, Intent.RESTART, Intent.UPDATE})  # not failures
+
+
+class UpdateConflict(Exception):
+    """A second update of a job: the first one's id is in the message."""
+
+
+class Updater:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.store = scheduler.store
+        self.records = UpdateRecords(scheduler.store.db)
+
+    def active(self, job_key: str) -> Update | None:
+        updates = self.records.of_job(job_key)
+        return updates[0] if updates and not updates[0].progress.status.terminal else None
+
+    def start(self, spec: JobSpec, instances: frozenset[int] | None, user: str) -> Update:
+        """Record an update of ``spec.key`` to ``spec`` (on ``instances`` only, when given).
+        Raises ``LookupError`` (no job), ``UpdateConflict`` (killed, or already updating)."""
+        key = str(spec.key)
+        found = self.store.job(key)
+        if found is None:
+            raise LookupError(f"no job {key}: create it first")
+        if found[1]:
+            raise UpdateConflict(f"job {key} was killed: create it again instead")
+        running = self.active(key)
+        if running is not None:
+            raise UpdateConflict(
+                f"update {running.id} of {key} is {running.progress.status.value}: "
+                "wait for it, or pause, abort or roll it back"
+            )
+        now = self.scheduler.clock()
+        old = self.store.desired(key)
+        with self.store.transaction():
+            config = self.store.add_config(spec)
+            wanted: dict[int, str | None] = {i: None for i in old}
+            wanted.update({i: config for i in range(spec.instances)})
+            if instances is not None:
+                wanted = {i: c for i, c in wanted.items() if i in instances}
+            progress = [
+                InstanceProgress(i, old.get(i), new)
+                for i, new in sorted(wanted.items())
+                if old.get(i) != new
+            ]
+            after = {**old, **{p.instance: p.new for p in progress}}
+            new_job = replace(spec, instances=sum(1 for c in after.values() if c is not None))
+            update = Update(
+                id=str(uuid.uuid4()),
+                job_key=key,
+                user=user,
+                created=now,
+                changed=now,
+                old_job=found[0],
+                new_job=new_job,
+                size=max(len(old), spec.instances),
+                progress=Progress(progressed=now, reason=f"started by {user}"),
+            )
+            if not progress:
+                update.progress = Progress(
+                    UpdateStatus.ROLLED_FORWARD, progressed=now, reason="no instance changed"
+                )
+            self.records.add(update, progress)
+            self.store.set_job(new_job)
+        log.info("update %s of %s: %d instances to change", update.id, key, len(progress))
+        return update
+
+    def command(self, update_id: str, verb: str) -> Update:
+        update = self.records.get(update_id)
+        if update is None:
+            raise LookupError(f"no update {update_id}")
+        now = self.scheduler.clock()
+        new = planner.command(update.progress, verb, now)  # Refused says why not
+        with self.store.transaction():
+            update = replace(update, progress=new, changed=now)
+            self.records.save(update, [])
+            if new.status is not update.progress.status or verb != "pulse":
+                self.records.event(update.id, new.status, new.reason, now)
+            if new.status.terminal:
+                self._ended(update)
+        return update
+
+    async def tick(self, now: float) -> None:
+        for update in self.records.active():
+            await self._step(update, now)
+
+    async def _step(self, update: Update, now: float) -> None:
+        found = self.store.job(update.job_key)
+        if found is None or found[1]:
+            with self.store.transaction():
+                self._move(update, UpdateStatus.ERROR, "the job was killed", now)
+            return
+        instances = self.records.instances(update.id)
+        watched = [i for i, p in instances.items() if p.phase.watched]
+        views = self._views(update, instances, watched)
+        step = planner.step(
+            update.settings,
+            update.progress,
+            instances,
+            views,
+            service=update.new_job.service,
+            size=update.size,
+            now=now,
+        )
+        changed = [p for i, p in step.instances.items() if p != instances[i]]
+        if not (changed or step.events or step.changes or step.progress != update.progress):
+            return
+        to_kill: list[Task] = []
+        with self.store.transaction():
+            update = replace(update, progress=step.progress, changed=now)
+            self.records.save(update, changed)
+            for status, why in step.events:
+                self.records.event(update.id, status, why, now)
+            for change in step.changes:
+                to_kill += self.scheduler.change_instance(
+                    update.job_key, change.instance, change.config, now
+                )
+            if update.progress.status.terminal:
+                self._ended(update)
+        for status, why in step.events:
+            log.info("update %s of %s: %s (%s)", update.id, update.job_key, status.value, why)
+        await self.scheduler.kill_runs(to_kill)
+
+    def _views(
+        self, update: Update, instances: dict[int, InstanceProgress], watched: list[int]
+    ) -> dict[int, RunView]:
+        """What the planner needs of each watched instance's runs."""
+        runs: dict[int, list[Task]] = {i: [] for i in watched}
+        if watched:
+            for task in self.store.tasks_of(update.job_key, watched):
+                runs[task.instance].append(task)
+        service = update.new_job.service
+        views = {}
+        for instance, history in runs.items():
+            progress = instances[instance]
+            target = progress.target
+            if not history:
+                views[instance] = RunView()
+                continue
+            newest = history[-1]
+            failures = sum(
+                1
+                for t in history
+                if t.config == target
+                and t.created >= progress.since
+                and t.state.terminal
+                and t.intent not in BY_SCHEDULER
+                and (service or t.state is not S.FINISHED)
+            )
+            views[instance] = RunView(
+                config=newest.config,
+                state=newest.state,
+                running_since=newest.started if newest.state is S.RUNNING else None,
+                failures=failures,
+                replaced=not newest.state.terminal,
+            )
+        return views
+
+    def _move(self, update: Update, status: UpdateStatus, why: str, now: float) -> None:
+        assert allowed(update.progress.status, status)
+        update.progress = replace(update.progress, status=status, reason=why)
+        update.changed = now
+        self.records.save(update, [])
+        self.records.event(update.id, status, why, now)
+        log.info("update %s of %s: %s (%s)", update.id, update.job_key, status.value, why)
+
+    def _ended(self, update: Update) -> None:
+        """The job's stored config once the update is over: the old one after a complete
+        rollback, else the new one with the instance count that now runs."""
+        if update.progress.status is UpdateStatus.ROLLED_BACK:
+            self.store.set_job(update.old_job)
+        else:
+            wanted = len(self.store.desired(update.job_key))
+            self.store.set_job(replace(update.new_job, instances=max(wanted, 1)))
+
+    # --- reading ------------------------------------------------------------------------
+
+    def describe(self, update: Update) -> dict[str, object]:
+        """The update as the API shows it: its fields, each instance's phase, its events."""
+        instances = self.records.instances(update.id)
+        phases: dict[str, int] = {}
+        for p in instances.values():
+            phases[p.phase.value] = phases.get(p.phase.value, 0) + 1
+        return {
+            **update.to_json(),
+            "phases": phases,
+            "instances": [
+                {
+                    "instance": p.instance,
+                    "phase": p.phase.value,
+                    "batch": p.batch,
+                    "old": p.old,
+                    "new": p.new,
+                }
+                for p in instances.values()
+            ],
+            "events": self.records.events(update.id),
+        }

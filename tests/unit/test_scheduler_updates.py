@@ -1,0 +1,215 @@
+"""Updates applied by the scheduler (scheduler/updates/driver.py over scheduler/core.py) with a
+fake backend that answers launches and kills like a well-behaved host, and a fake clock: every
+instance ends on the right config, at most a batch is down at once, rollback restores the old
+config, scaling adds and removes instances, a restarted scheduler resumes without touching an
+instance twice, and the user's verbs and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_scheduler_core import Clock, FakeBackend, job
+
+from borealis.contract.jobspec import JobSpec
+from borealis.contract.mesos import MesosState
+from borealis.contract.schedule import ScheduleStatus
+from borealis.scheduler.core import Policy, Scheduler
+from borealis.scheduler.store import Store
+from borealis.scheduler.updates.driver import UpdateConflict
+from borealis.scheduler.updates.planner import Refused
+
+S = ScheduleStatus
+KEY = "c/r/e/j"
+
+
+def version(
+    command: str, instances: int = 4, *, service: bool = True, **update: Any
+) -> JobSpec:
+    spec = job(instances, service=service, update={"watch_secs": 10, **update})
+    task = {**spec.task, "processes": [{"name": "p", "cmdline": command}]}
+    from dataclasses import replace
+
+    return replace(spec, task=task)
+
+
+class Host:
+    """Answers like a host: launched runs go RUNNING (or fail, for ``broken`` commands),
+    killed runs end KILLED; counts runs started per (instance, config)."""
+
+    def __init__(self, tmp_path: Path, broken: str = "") -> None:
+        self.backend, self.clock = FakeBackend(cpu=64), Clock()
+        self.path, self.broken = tmp_path / "s.db", broken
+        self.scheduler = self._new()
+        self.started: dict[tuple[int, str], int] = {}
+        self.down_most = 0
+
+    def _new(self) -> Scheduler:
+        policy = Policy(penalty_initial=1, penalty_max=1, flapping_threshold=5)
+        return Scheduler(Store(self.path), self.backend, policy, self.clock)
+
+    def restart(self) -> None:
+        """A scheduler SIGKILLed and started again on the same file."""
+        self.scheduler.store.close()
+        self.scheduler = self._new()
+
+    def tick(self, seconds: float = 1.0) -> None:
+        s = self.scheduler
+        asyncio.run(s.tick())
+        for task in s.store.in_states(S.ASSIGNED):
+            config = s.spec_of(task)
+            key = (task.instance, task.config)
+            self.started[key] = self.started.get(key, 0) + 1
+            failing = self.broken and self.broken in config.task["processes"][0]["cmdline"]
+            end = MesosState.TASK_FAILED if failing else MesosState.TASK_RUNNING
+            asyncio.run(s.on_status(task.task_id, end, "exit 1" if failing else ""))
+        for task in s.store.in_states(S.KILLING):
+            asyncio.run(s.on_status(task.task_id, MesosState.TASK_KILLED))
+        running = sum(1 for t in s.store.latest(KEY) if t.state is S.RUNNING)
+        self.down_most = max(self.down_most, len(s.store.desired(KEY)) - running)
+        self.clock.now += seconds
+
+    def until_ended(self, limit: int = 400) -> dict[str, Any]:
+        for _ in range(limit):
+            self.tick()
+            update = self.scheduler.updates.records.of_job(KEY)[0]
+            if update.progress.status.terminal:
+                return self.scheduler.updates.describe(update)
+        raise AssertionError("the update did not end")
+
+    def configs(self) -> list[str]:
+        return [t.config for t in self.scheduler.store.latest(KEY) if not t.state.terminal]
+
+
+def settle(host: Host, spec: JobSpec) -> None:
+    host.scheduler.create_job(spec)
+    for _ in range(3):
+        host.tick()
+
+
+def test_a_rolling_update_moves_every_instance_in_batches(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    old, new = version("v1", 10), version("v2", 10, batch_sizes=[3])
+    settle(host, old)
+    host.down_most = 0
+    update = host.scheduler.updates.start(new, None, "alice")
+    result = host.until_ended()
+    assert result["status"] == "ROLLED_FORWARD", result
+    assert host.configs() == [new.config_id] * 10
+    assert host.down_most == 3  # a batch of three at a time, never more
+    assert all(host.started[i, new.config_id] == 1 for i in range(10))  # each exactly once
+    assert host.scheduler.store.job(KEY)[0] == new  # type: ignore[index]
+    assert update.user == "alice"
+
+
+def test_a_failing_version_rolls_back_every_changed_instance(tmp_path: Path) -> None:
+    host = Host(tmp_path, broken="crash")
+    old, new = version("v1", 6), version("crash", 6, batch_sizes=[2])
+    settle(host, old)
+    host.scheduler.updates.start(new, None, "bob")
+    result = host.until_ended()
+    assert result["status"] == "ROLLED_BACK"
+    assert "2 instances failed" in result["reason"]  # the whole first batch
+    assert host.configs() == [old.config_id] * 6
+    changed = [i for i in range(6) if (i, new.config_id) in host.started]
+    assert changed == [0, 1]  # the first batch failed: nothing after it was touched
+    assert host.scheduler.store.job(KEY)[0] == old  # type: ignore[index]
+
+
+def test_scale_up_and_down_are_updates(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 3))
+    host.scheduler.updates.start(version("v1", 5), None, "ops")
+    assert host.until_ended()["status"] == "ROLLED_FORWARD"
+    assert sorted(host.scheduler.store.desired(KEY)) == [0, 1, 2, 3, 4]
+    assert host.started.get((0, version("v1").config_id)) == 1  # untouched
+    host.scheduler.updates.start(version("v1", 2), None, "ops")
+    assert host.until_ended()["status"] == "ROLLED_FORWARD"
+    assert len(host.configs()) == 2 and sorted(host.scheduler.store.desired(KEY)) == [0, 1]
+    assert host.scheduler.store.job(KEY)[0].instances == 2  # type: ignore[index]
+
+
+def test_a_restarted_scheduler_resumes_without_touching_an_instance_twice(
+    tmp_path: Path,
+) -> None:
+    host = Host(tmp_path)
+    old, new = version("v1", 8), version("v2", 8, batch_sizes=[3])
+    settle(host, old)
+    host.scheduler.updates.start(new, None, "carol")
+    for n in range(200):
+        host.tick()
+        if n % 3 == 0:
+            host.restart()
+        update = host.scheduler.updates.records.of_job(KEY)[0]
+        if update.progress.status.terminal:
+            break
+    assert update.progress.status.value == "ROLLED_FORWARD"
+    assert [host.started[i, new.config_id] for i in range(8)] == [1] * 8
+
+
+def test_one_update_at_a_time_and_verbs(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 4))
+    first = host.scheduler.updates.start(version("v2", 4), None, "a")
+    with pytest.raises(UpdateConflict, match=first.id):
+        host.scheduler.updates.start(version("v3", 4), None, "b")
+    paused = host.scheduler.updates.command(first.id, "pause")
+    assert paused.progress.status.value == "ROLL_FORWARD_PAUSED"
+    for _ in range(20):
+        host.tick()
+    assert host.scheduler.updates.describe(paused)["phases"] == {"WAITING": 4}
+    with pytest.raises(Refused):
+        host.scheduler.updates.command(first.id, "pause")
+    host.scheduler.updates.command(first.id, "resume")
+    host.tick()
+    host.scheduler.updates.command(first.id, "abort")
+    for _ in range(20):
+        host.tick()
+    ended = host.scheduler.updates.records.get(first.id)
+    assert ended is not None and ended.progress.status.value == "ABORTED"
+    # one instance moved before the abort; the rest stay where they were
+    assert sorted(host.configs()).count(version("v2").config_id) == 1
+
+
+def test_only_named_instances_and_no_op_updates(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 4))
+    host.scheduler.updates.start(version("v2", 4), frozenset({1, 3}), "a")
+    assert host.until_ended()["status"] == "ROLLED_FORWARD"
+    v1, v2 = version("v1").config_id, version("v2").config_id
+    assert host.configs() == [v1, v2, v1, v2]
+    same = host.scheduler.updates.start(version("v2", 4), frozenset({1, 3}), "a")
+    assert same.progress.status.value == "ROLLED_FORWARD"
+    assert same.progress.reason == "no instance changed"
+
+
+def test_killing_the_job_ends_its_update_in_error(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 2))
+    update = host.scheduler.updates.start(version("v2", 2), None, "a")
+    asyncio.run(host.scheduler.kill_job(KEY))
+    host.tick()
+    ended = host.scheduler.updates.records.get(update.id)
+    assert ended is not None and ended.progress.status.value == "ERROR"
+
+
+def test_instance_ranges_kill_restart_and_add(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 4))
+    before = {t.instance: t.task_id for t in host.scheduler.store.latest(KEY)}
+    asyncio.run(host.scheduler.restart_job(KEY, frozenset({2})))
+    host.tick()
+    after = {t.instance: t.task_id for t in host.scheduler.store.latest(KEY)}
+    assert [i for i in before if before[i] != after[i]] == [2]
+    asyncio.run(host.scheduler.kill_job(KEY, frozenset({0, 1})))
+    host.tick()
+    assert sorted(host.scheduler.store.desired(KEY)) == [2, 3]
+    live = [t for t in host.scheduler.store.latest(KEY) if not t.state.terminal]
+    assert sorted(t.instance for t in live) == [2, 3]
+    added = asyncio.run(host.scheduler.add_instances(KEY, 3, 2))
+    assert [t.instance for t in added] == [4, 5]
+    assert host.scheduler.store.job(KEY)[0].instances == 4  # type: ignore[index]
+
+
