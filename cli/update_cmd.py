@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
 import time
 from typing import Any
 
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     path = f"/api/v1/jobs/{key}/updates"
     if args.action == "start":
         spec = load_job(args.config, key, args.bind)
+        if spec.update.sla_aware:
+            print("borealis: warning: sla_aware has no effect yet (docs/updates.md)", file=sys.stderr)
         body: dict[str, Any] = {"job": spec.to_json(), "user": getpass.getuser()}
         if args.instances:
             body["instances"] = sorted(parse_instances(args.instances, "--instances"))

@@ -189,19 +189,34 @@ def test_a_dead_executor_is_replaced_and_its_task_stopped(cluster: Embedded) -> 
              seen=lambda: cluster.scheduler.states(KEY))  # fmt: skip
 
 
-def test_the_example_service_runs_healthy_instances(cluster: Embedded) -> None:
-    key = "local/www-data/devel/hello"
-    code, _out, err = job(
-        cluster, "create", key, str(REPO / "sandbox_examples" / "hello_service.aurora")
-    )
-    assert code == 0, err
-    wait_for(lambda: all_running(cluster, key, 3), 90, "3 healthy instances",
-             seen=lambda: cluster.scheduler.states(key))  # fmt: skip
+def pages(cluster: Embedded, key: str) -> list[str]:
+    """The page each instance of the example service serves."""
+    out = []
     for task in cluster.scheduler.tasks(key):
         running = cluster.agent.wait_state(task["task_id"], "TASK_RUNNING")
         assert running["healthy"] is True  # RUNNING only after a passing health check
         with urllib.request.urlopen(f"http://127.0.0.1:{task['ports']['http']}/", timeout=10) as r:
-            assert f"hello from instance {task['instance']}" in r.read().decode()
+            out.append(r.read().decode().strip())
+    return out
+
+
+def test_the_example_service_runs_healthy_instances_and_updates(cluster: Embedded) -> None:
+    key = "local/www-data/devel/hello"
+    examples = REPO / "sandbox_examples"
+    code, _out, err = job(cluster, "create", key, str(examples / "hello_service.aurora"))
+    assert code == 0, err
+    wait_for(lambda: all_running(cluster, key, 3), 90, "3 healthy instances",
+             seen=lambda: cluster.scheduler.states(key))  # fmt: skip
+    assert pages(cluster, key) == [f"<h1>hello from instance {i}</h1>" for i in range(3)]
+    # the README's update: version 2, one instance at a time, waiting for the outcome
+    code, out, err = job(
+        cluster, "update", "start", key, str(examples / "hello_service_v2.aurora"), "--wait"
+    )
+    assert code == 0, err
+    assert "ROLLED_FORWARD (3 instances updated)" in out
+    assert pages(cluster, key) == [
+        f"<h1>hello again from instance {i} (v2)</h1>" for i in range(3)
+    ]
     code, _, _ = job(cluster, "kill", key)
     assert code == 0
     wait_for(lambda: set(cluster.scheduler.states(key)) == {"KILLED"}, 60, "all KILLED",
