@@ -120,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
     if reply.get("update"):
         u = reply["update"]
         print(f"  update {u['id']}: {u['status']} ({u['reason']})")
+    mixed = len({task["config"] for task in reply["tasks"]}) > 1  # e.g. during an update
     for task in reply["tasks"]:
         where = f" on {task['host']}" if task["host"] else ""
-        line = f"  {task['instance']:>3}  {task['state']:<9} {task['task_id']}{where}"
+        config = f"  config {task['config'][:8]}" if mixed else ""
+        line = f"  {task['instance']:>3}  {task['state']:<9} {task['task_id']}{where}{config}"
         print(f"{line}  {task['message']}")
     return 0

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "start":
         spec = load_job(args.config, key, args.bind)
         if spec.update.sla_aware:
-            print("borealis: warning: sla_aware has no effect yet (docs/updates.md)", file=sys.stderr)
+            print(
+                "borealis: warning: sla_aware has no effect yet (docs/updates.md)", file=sys.stderr
+            )
         body: dict[str, Any] = {"job": spec.to_json(), "user": getpass.getuser()}
         if args.instances:
             body["instances"] = sorted(parse_instances(args.instances, "--instances"))

@@ -195,9 +195,12 @@ class Scheduler:
         """Kill the job, or only ``instances`` of it (they leave the job: nothing replaces
         them, as in Aurora)."""
         self._live_job(key, instances)
+        if instances is not None and self.updates.active(key) is not None:
+            raise Conflict(f"job {key} is being updated: remove instances with the update")
         with self.store.transaction():
             if instances is None:
                 self.store.set_killed(key)
+                self.updates.job_killed(key, self.clock())
             else:
                 for instance in instances:
                     self.store.set_desired(key, instance, None)

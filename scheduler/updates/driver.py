@@ -112,7 +112,7 @@ class Updater:
 
     async def _step(self, update: Update, now: float) -> None:
         found = self.store.job(update.job_key)
-        if found is None or found[1]:
+        if found is None or found[1]:  # killed before job_killed existed: same outcome
             with self.store.transaction():
                 self._move(update, UpdateStatus.ERROR, "the job was killed", now)
             return
@@ -181,6 +181,12 @@ class Updater:
                 replaced=not newest.state.terminal,
             )
         return views
+
+    def job_killed(self, job_key: str, now: float) -> None:
+        """The job was killed under its update (call inside the kill's transaction)."""
+        update = self.active(job_key)
+        if update is not None:
+            self._move(update, UpdateStatus.ERROR, "the job was killed", now)
 
     def _move(self, update: Update, status: UpdateStatus, why: str, now: float) -> None:
         assert allowed(update.progress.status, status)

@@ -16,7 +16,7 @@ from test_scheduler_core import Clock, FakeBackend, job
 from borealis.contract.jobspec import JobSpec
 from borealis.contract.mesos import MesosState
 from borealis.contract.schedule import ScheduleStatus
-from borealis.scheduler.core import Policy, Scheduler
+from borealis.scheduler.core import Conflict, Policy, Scheduler
 from borealis.scheduler.store import Store
 from borealis.scheduler.updates.driver import UpdateConflict
 from borealis.scheduler.updates.planner import Refused
@@ -25,9 +25,7 @@ S = ScheduleStatus
 KEY = "c/r/e/j"
 
 
-def version(
-    command: str, instances: int = 4, *, service: bool = True, **update: Any
-) -> JobSpec:
+def version(command: str, instances: int = 4, *, service: bool = True, **update: Any) -> JobSpec:
     spec = job(instances, service=service, update={"watch_secs": 10, **update})
     task = {**spec.task, "processes": [{"name": "p", "cmdline": command}]}
     from dataclasses import replace
@@ -189,10 +187,16 @@ def test_killing_the_job_ends_its_update_in_error(tmp_path: Path) -> None:
     host = Host(tmp_path)
     settle(host, version("v1", 2))
     update = host.scheduler.updates.start(version("v2", 2), None, "a")
+    with pytest.raises(Conflict, match="being updated"):
+        asyncio.run(host.scheduler.kill_job(KEY, frozenset({1})))
     asyncio.run(host.scheduler.kill_job(KEY))
-    host.tick()
     ended = host.scheduler.updates.records.get(update.id)
     assert ended is not None and ended.progress.status.value == "ERROR"
+    assert ended.progress.reason == "the job was killed"
+    # a job created again under the same key (once its runs ended) has no update running
+    host.tick()
+    host.scheduler.create_job(version("v1", 2))
+    assert host.scheduler.updates.active(KEY) is None
 
 
 def test_instance_ranges_kill_restart_and_add(tmp_path: Path) -> None:
@@ -211,5 +215,3 @@ def test_instance_ranges_kill_restart_and_add(tmp_path: Path) -> None:
     added = asyncio.run(host.scheduler.add_instances(KEY, 3, 2))
     assert [t.instance for t in added] == [4, 5]
     assert host.scheduler.store.job(KEY)[0].instances == 4  # type: ignore[index]
-
-
