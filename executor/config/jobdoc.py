@@ -13,7 +13,8 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import JobSpec, job_from_json
 from borealis.contract.templates import is_runtime
-from borealis.contract.updatespec import from_aurora
+from borealis.contract.reading import Reader
+from borealis.contract.updatespec import from_aurora, update_from_json
 
 from . import convert
 from .loader import LoadedConfig
@@ -43,4 +44,6 @@ def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindin
         "lifecycle": plain.get("lifecycle") or {"http": None},
         "update": from_aurora(plain.get("update_config") or {}),
     }
+    # checked here first so that an error names the config's field, update_config
+    update_from_json(Reader(source), document["update"], "update_config")
     return job_from_json(document, source)

@@ -522,3 +522,36 @@ def test_a_good_config_does_run(root: CheckpointRoot, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (root.finished_dir / "fine").exists()
     assert (root.sandboxes_dir / "fine").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("batch_size='x%'", "update_config.batch_sizes[0]: expected a percentage in (0, 100]"),
+        ("batch_size=0", "update_config.batch_sizes[0]: expected a count >= 1"),
+        ("watch_secs=-1", "update_config.watch_secs: expected an integer >= 0, got -1"),
+        ("canary='150%'", "update_config.canary: expected a percentage in (0, 100]"),
+        (
+            "update_strategy=VariableBatchUpdateStrategy(batch_sizes=[])",
+            "update_config.batch_sizes: expected a non-empty list",
+        ),
+    ],
+)
+def test_bad_update_config(
+    root: CheckpointRoot, tmp_path: Path, setting: str, problem: str
+) -> None:
+    """Refused on the client, before any scheduler is asked (none runs here)."""
+    config = write_config(
+        tmp_path,
+        f"""
+        jobs = [Service(cluster='local', role='www-data', environment='devel', name='web',
+                        task=Task(name='web', processes=[Process(name='p', cmdline='sleep 1')],
+                                  resources=Resources(cpu=0.1, ram=32*MB, disk=32*MB)),
+                        update_config=UpdateConfig({setting}))]
+        """,
+    )
+    before = tree(root)
+    key = "local/www-data/devel/web"
+    for verb in (("update", "start"), ("diff",)):
+        result = borealis("job", *verb, key, str(config), timeout=60)
+        assert_refused(result, root, before, f"borealis: {config}: ", problem)

@@ -214,9 +214,7 @@ def test_the_example_service_runs_healthy_instances_and_updates(cluster: Embedde
     )
     assert code == 0, err
     assert "ROLLED_FORWARD (3 instances updated)" in out
-    assert pages(cluster, key) == [
-        f"<h1>hello again from instance {i} (v2)</h1>" for i in range(3)
-    ]
+    assert pages(cluster, key) == [f"<h1>hello again from instance {i} (v2)</h1>" for i in range(3)]
     code, _, _ = job(cluster, "kill", key)
     assert code == 0
     wait_for(lambda: set(cluster.scheduler.states(key)) == {"KILLED"}, 60, "all KILLED",

@@ -55,6 +55,15 @@ def test_scheduler_api_needs_its_token(scheduler: Daemon, given: bool | str, sta
         assert scheduler.request("GET", path, auth=given).status == status, path
     killed = scheduler.post_json("/api/v1/jobs/local/www-data/devel/evil/kill", {}, auth=given)
     assert killed.status == status
+    update = "/api/v1/updates/00000000-0000-0000-0000-000000000000"
+    assert scheduler.request("GET", update, auth=given).status == status
+    for path, body in (
+        ("/api/v1/jobs/local/www-data/devel/evil/updates", {"job": job("evil", "id")}),
+        ("/api/v1/jobs/local/www-data/devel/evil/restart", {"instances": [0]}),
+        ("/api/v1/jobs/local/www-data/devel/evil/add", {"instance": 0, "count": 5}),
+        *((f"{update}/{verb}", {}) for verb in ("pause", "resume", "abort", "rollback", "pulse")),
+    ):
+        assert scheduler.post_json(path, body, auth=given).status == status, path
     listed = scheduler.request("GET", "/api/v1/jobs")
     assert listed.status == 200 and listed.json()["jobs"] == []
     assert scheduler.request("GET", "/health", auth=False).status == 200
