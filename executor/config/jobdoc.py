@@ -12,8 +12,8 @@ from typing import Any
 
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import JobSpec, job_from_json
-from borealis.contract.templates import is_runtime
 from borealis.contract.reading import Reader
+from borealis.contract.templates import is_runtime
 from borealis.contract.updatespec import from_aurora, update_from_json
 
 from . import convert
