@@ -322,6 +322,11 @@ class Scheduler:
             log.warning("killing %s: it ended here as %s", task_id, task.state.value)
             await self.backend.kill(task)
             return
+        if task.state is S.KILLING and new in (S.STARTING, S.RUNNING):
+            # still running although we asked it to stop: the kill may never have been sent
+            # (the scheduler stopped right after deciding it) or was lost; ask again
+            await self.backend.kill(task)
+            return
         if new is task.state or not allowed(task.state, new):
             return
         now = self.clock()
@@ -440,9 +445,6 @@ class Scheduler:
                 await self.on_status(
                     task.task_id, MesosState.TASK_LOST, "unknown to its host after a restart"
                 )
-            elif task.state is S.KILLING and not FROM_MESOS[state].terminal:
-                # asked to stop before the restart; the kill may never have been sent
-                await self.backend.kill(task)
             elif state is not MesosState.TASK_STAGING:
                 await self.on_status(task.task_id, state, "reconciled")
         ours = {t.task_id for t in self.store.tasks()}

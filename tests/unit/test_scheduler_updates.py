@@ -215,3 +215,21 @@ def test_instance_ranges_kill_restart_and_add(tmp_path: Path) -> None:
     added = asyncio.run(host.scheduler.add_instances(KEY, 3, 2))
     assert [t.instance for t in added] == [4, 5]
     assert host.scheduler.store.job(KEY)[0].instances == 4  # type: ignore[index]
+
+
+def test_a_kill_decided_but_never_sent_is_sent_after_a_restart(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 1))
+    (old,) = host.scheduler.store.latest(KEY)
+
+    async def lost(_task: Any) -> None:  # the scheduler died before the kill left it
+        pass
+
+    host.scheduler.kill_runs = lost  # type: ignore[method-assign]
+    host.scheduler.updates.start(version("v2", 1), None, "a")
+    asyncio.run(host.scheduler.tick())
+    assert host.scheduler.store.task(old.task_id).state is S.KILLING  # type: ignore[union-attr]
+    assert old.task_id not in host.backend.killed
+    host.restart()
+    asyncio.run(host.scheduler.reconcile({old.task_id: MesosState.TASK_RUNNING}))
+    assert host.backend.killed == [old.task_id]
