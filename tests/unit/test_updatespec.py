@@ -50,7 +50,10 @@ def test_an_empty_object_is_aurora_defaults() -> None:
         ({"watch_secs": 30.0}, {"watch_secs": 30}),
         ({"max_per_shard_failures": 2, "max_total_failures": 3}, {"max_total_failures": 3}),
         ({"rollback_on_failure": False}, {"rollback_on_failure": False}),
-        ({"autopause_after_batch": True}, {"autopause_after_batch": True}),
+        (
+            {"strategy": "batch", "autopause_after_batch": True},
+            {"autopause_after_batch": True},
+        ),
         ({"pulse_interval_secs": 60}, {"pulse_interval_secs": 60}),
         ({"pulse_interval_secs": None}, {"pulse_interval_secs": None}),
         ({"progress_deadline_secs": 600}, {"progress_deadline_secs": 600}),
