@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import InputError
 from .reading import Reader, join_path, show
 
 
@@ -58,7 +59,7 @@ class BatchSize:
             if not 0 < percent <= 100:
                 raise r.fail(path, f"expected a percentage in (0, 100], got {value!r}")
             return cls(percent=percent)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise r.fail(
@@ -149,7 +150,7 @@ def update_from_json(r: Reader, value: Any, path: str) -> UpdateSettings:
         found: bool = r.optional(obj, name, path, r.boolean, getattr(default, name))
         return found
 
-    return UpdateSettings(
+    settings = UpdateSettings(
         strategy=strategy,
         batch_sizes=sizes,
         watch_secs=count("watch_secs", 0),
@@ -162,10 +163,25 @@ def update_from_json(r: Reader, value: Any, path: str) -> UpdateSettings:
         progress_deadline_secs=seconds_or_none("progress_deadline_secs"),
         canary=None if canary is None else BatchSize.parse(r, canary, join_path(path, "canary")),
     )
+    if settings.autopause_after_batch and strategy is Strategy.QUEUE:
+        raise r.fail(
+            join_path(path, "autopause_after_batch"),
+            "needs the batch or variable_batch strategy (a queue has no batches to pause after)",
+        )
+    deadline = settings.progress_deadline_secs
+    if deadline is not None and deadline <= settings.watch_secs:
+        raise r.fail(
+            join_path(path, "progress_deadline_secs"),
+            f"must be longer than watch_secs ({settings.watch_secs}): no instance could finish "
+            "in time",
+        )
+    return settings
 
 
-def from_aurora(plain: dict[str, Any]) -> dict[str, Any]:
-    """The ``update`` field from an evaluated Aurora ``UpdateConfig`` (plain values)."""
+def from_aurora(plain: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """The ``update`` field from an evaluated Aurora ``UpdateConfig`` (plain values).
+    ``InputError`` for what Aurora's client calls ambiguous: ``wait_for_batch_completion``
+    or a ``batch_size`` other than 1 next to an ``update_strategy``."""
     out: dict[str, Any] = {
         name: plain[name]
         for name in _KEYS & set(plain)
@@ -175,6 +191,13 @@ def from_aurora(plain: dict[str, Any]) -> dict[str, Any]:
     if plain.get("wait_for_batch_completion"):
         strategy = Strategy.BATCH
     chosen = plain.get("update_strategy") or {}
+    if chosen and (plain.get("wait_for_batch_completion") or plain.get("batch_size", 1) != 1):
+        raise InputError(
+            source,
+            "update_config",
+            "ambiguous: with update_strategy, give the batch size there and leave batch_size "
+            "and wait_for_batch_completion unset (Aurora refuses both)",
+        )
     if "batch_sizes" in chosen:
         strategy, sizes = Strategy.VARIABLE_BATCH, list(chosen["batch_sizes"])
     elif "autopause_after_batch" in chosen:  # BatchUpdateStrategy

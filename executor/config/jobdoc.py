@@ -42,7 +42,7 @@ def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindin
         "health_check": plain.get("health_check_config"),
         "announce": plain.get("announce"),
         "lifecycle": plain.get("lifecycle") or {"http": None},
-        "update": from_aurora(plain.get("update_config") or {}),
+        "update": from_aurora(plain.get("update_config") or {}, source),
     }
     # checked here first so that an error names the config's field, update_config
     update_from_json(Reader(source), document["update"], "update_config")

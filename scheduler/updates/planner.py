@@ -13,7 +13,8 @@ SIGKILLed resumes exactly where the store says) and applies the ``Change``s it r
   it is when its run ended and the scheduler will not replace it. More than
   ``max_total_failures`` failed instances, or no instance finished for
   ``progress_deadline_secs``, and the update **fails**: it rolls back (``rollback_on_failure``)
-  or ends FAILED.
+  or ends FAILED. A rollback with no instance restored for ``progress_deadline_secs`` ends
+  FAILED. Time spent paused or awaiting a pulse does not count against the deadline.
 * Batches: QUEUE keeps up to a batch in flight (one starts as soon as one finishes); BATCH and
   VARIABLE_BATCH start a batch once the previous one has finished, and pause after each with
   ``autopause_after_batch``; a ``canary`` batch comes first and always pauses after it.
@@ -77,7 +78,10 @@ class Progress:
     batches: int = 0  # forward batches started
     paused_after: int = -1  # the last batch after which the update paused itself
     pulse: float | None = None  # when the last pulse came
-    progressed: float = 0.0  # when an instance last finished, or the update (re)started
+    # when an instance last finished or the update started (None: at its first step), moved
+    # on by the time spent paused or awaiting a pulse
+    progressed: float | None = None
+    stopped: float | None = None  # since when it is paused or awaiting a pulse
     reason: str = ""
 
 
@@ -96,10 +100,22 @@ class Step:
     changes: list[Change] = field(default_factory=list)
     events: list[tuple[UpdateStatus, str]] = field(default_factory=list)  # status, why
 
-    def move(self, status: UpdateStatus, why: str) -> None:
+    def move(self, status: UpdateStatus, why: str, now: float) -> None:
         assert allowed(self.progress.status, status), (self.progress.status, status)
+        _stop_clock(self.progress, status, now)
         self.progress.status, self.progress.reason = status, why
         self.events.append((status, why))
+
+
+def _stop_clock(progress: Progress, status: UpdateStatus, now: float) -> None:
+    """The deadline's clock stops while the update is paused or awaits a pulse, and goes on
+    from where it was when the update moves again."""
+    if status.moving or status.terminal:
+        if progress.stopped is not None and progress.progressed is not None:
+            progress.progressed += now - progress.stopped
+        progress.stopped = None
+    elif progress.stopped is None:
+        progress.stopped = now
 
 
 def step(
@@ -120,6 +136,8 @@ def step(
     )
     if out.progress.status.terminal:
         return out
+    if out.progress.progressed is None:
+        out.progress.progressed = now
     for inst in out.instances.values():
         if inst.phase.watched:
             _watch(inst, views.get(inst.instance, RunView()), settings, out.progress, service, now)
@@ -189,12 +207,8 @@ def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None
             now,
         )
         return
-    if (
-        deadline is not None
-        and progress.status is U.ROLLING_FORWARD
-        and _count(out, Phase.UPDATING, Phase.WAITING)
-        and now - progress.progressed >= deadline
-    ):
+    pending = _count(out, Phase.UPDATING, Phase.WAITING)
+    if progress.status is U.ROLLING_FORWARD and pending and _stalled(settings, out, now):
         _fail(
             settings,
             out,
@@ -203,10 +217,10 @@ def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None
         )
         return
     if not _count(out, Phase.WAITING, Phase.UPDATING):
-        out.move(U.ROLLED_FORWARD, f"{_instances(_count(out, Phase.UPDATED))} updated")
+        out.move(U.ROLLED_FORWARD, f"{_instances(_count(out, Phase.UPDATED))} updated", now)
         return
     if progress.status is U.ROLLING_FORWARD and _pulse_due(settings, progress, now):
-        out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs")
+        out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs", now)
         return
     if progress.status is U.ROLLING_FORWARD:
         _start_forward(settings, out, size, now)
@@ -236,7 +250,7 @@ def _start_forward(settings: UpdateSettings, out: Step, size: int, now: float) -
     if progress.batches and progress.paused_after < progress.batches - 1 and pausing:
         progress.paused_after = progress.batches - 1
         which = "the canary batch" if canary and progress.batches == 1 else "a batch"
-        out.move(U.ROLL_FORWARD_PAUSED, f"paused after {which} (resume to go on)")
+        out.move(U.ROLL_FORWARD_PAUSED, f"paused after {which} (resume to go on)", now)
         return
     batch = progress.batches
     progress.batches += 1
@@ -250,12 +264,19 @@ def _change(out: Step, chosen: list[int], batch: int, now: float) -> None:
         out.changes.append(Change(instance, inst.new))
 
 
+def _stalled(settings: UpdateSettings, out: Step, now: float) -> bool:
+    """Whether no instance finished for ``progress_deadline_secs`` of moving time."""
+    deadline, since = settings.progress_deadline_secs, out.progress.progressed
+    return deadline is not None and since is not None and now - since >= deadline
+
+
 def _fail(settings: UpdateSettings, out: Step, why: str, now: float) -> None:
     if settings.rollback_on_failure:
-        out.move(U.ROLLING_BACK, f"rolling back: {why}")
+        out.move(U.ROLLING_BACK, f"rolling back: {why}", now)
+        out.progress.progressed = now  # the rollback has a deadline of its own
         _back(settings, out, now)
     else:
-        out.move(U.FAILED, why)
+        out.move(U.FAILED, why, now)
 
 
 def _back(settings: UpdateSettings, out: Step, now: float) -> None:
@@ -265,14 +286,18 @@ def _back(settings: UpdateSettings, out: Step, now: float) -> None:
             inst.phase = Phase.ROLLBACK_WAITING
     failed = _count(out, Phase.ROLLBACK_FAILED)
     if failed > settings.max_total_failures:
-        out.move(U.FAILED, f"rollback failed: {_instances(failed)} did not come back")
+        out.move(U.FAILED, f"rollback failed: {_instances(failed)} did not come back", now)
         return
     if not _count(out, Phase.ROLLBACK_WAITING, Phase.ROLLING_BACK):
         why = progress.reason.removeprefix("rolling back: ")
-        out.move(U.ROLLED_BACK, f"rolled back: {why}")
+        out.move(U.ROLLED_BACK, f"rolled back: {why}", now)
+        return
+    if progress.status is U.ROLLING_BACK and _stalled(settings, out, now):
+        deadline = settings.progress_deadline_secs
+        out.move(U.FAILED, f"rollback failed: no instance restored in {deadline}s", now)
         return
     if progress.status is U.ROLLING_BACK and _pulse_due(settings, progress, now):
-        out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs")
+        out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs", now)
         return
     if progress.status is not U.ROLLING_BACK or _count(out, Phase.ROLLING_BACK):
         return
@@ -301,7 +326,8 @@ def command(progress: Progress, verb: str, now: float) -> Progress:
     if verb == "pulse":
         out.pulse = now
         if status in PULSED:
-            out.status, out.progressed = PULSED[status], now
+            _stop_clock(out, PULSED[status], now)
+            out.status = PULSED[status]
         return out
     targets = {
         "pause": PAUSE,
@@ -314,6 +340,9 @@ def command(progress: Progress, verb: str, now: float) -> Progress:
     new = targets[verb].get(status)
     if new is None:
         raise Refused(f"cannot {verb} an update that is {status.value}")
+    _stop_clock(out, new, now)
+    if new is U.ROLLING_BACK:
+        out.progressed = now  # the rollback has a deadline of its own
     out.status = new
     out.reason = {
         "pause": "paused by the user",
@@ -321,6 +350,4 @@ def command(progress: Progress, verb: str, now: float) -> Progress:
         "rollback": "rolling back: asked by the user",
         "abort": "aborted by the user",
     }[verb]
-    if new in RESUME.values():
-        out.progressed = now  # time spent paused does not count against the deadline
     return out

@@ -74,6 +74,7 @@ def _progress_json(p: Progress) -> str:
             "paused_after": p.paused_after,
             "pulse": p.pulse,
             "progressed": p.progressed,
+            "stopped": p.stopped,
         }
     )
 
@@ -198,7 +199,8 @@ def _update(row: sqlite3.Row) -> Update:
             batches=int(progress["batches"]),
             paused_after=int(progress["paused_after"]),
             pulse=progress["pulse"],
-            progressed=float(progress["progressed"]),
+            progressed=progress["progressed"],
+            stopped=progress.get("stopped"),
             reason=row["reason"],
         ),
     )

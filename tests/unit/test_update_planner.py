@@ -337,7 +337,7 @@ CASES: dict[str, Case] = {
         (RF, RFA), 30, "no pulse", cfg(pulse_interval_secs=30), n=4, verbs=((0, "pulse"),)
     ),
     "max-total-failures": Case(
-        (RF, RB), 5, "1 instances failed (max_total_failures is 0)", behave=DIES
+        (RF, RB), 5, "1 instance failed (max_total_failures is 0)", behave=DIES
     ),
     "progress-deadline": Case(
         (RF, RB),
@@ -347,7 +347,7 @@ CASES: dict[str, Case] = {
         behave={(0, NEW): STUCK},
     ),
     "failure-no-rollback": Case(
-        (RF, U.FAILED), 5, "1 instances failed", cfg(rollback_on_failure=False), behave=DIES
+        (RF, U.FAILED), 5, "1 instance failed", cfg(rollback_on_failure=False), behave=DIES
     ),
     "deadline-no-rollback": Case(
         (RF, U.FAILED),
@@ -357,12 +357,12 @@ CASES: dict[str, Case] = {
         behave={(0, NEW): STUCK},
     ),
     "failure-while-paused": Case(
-        (RFP, RB), 5, "1 instances failed", cfg(batch=2), 3, DIES, ((2, "pause"),)
+        (RFP, RB), 5, "1 instance failed", cfg(batch=2), 3, DIES, ((2, "pause"),)
     ),
     "failure-while-paused-no-rollback": Case(
         (RFP, U.FAILED),
         5,
-        "1 instances failed",
+        "1 instance failed",
         cfg(batch=2, rollback_on_failure=False),
         3,
         DIES,
@@ -374,7 +374,7 @@ CASES: dict[str, Case] = {
     "failure-awaiting-pulse": Case(
         (RFA, RB),
         5,
-        "1 instances failed",
+        "1 instance failed",
         cfg(batch=2, pulse_interval_secs=3),
         3,
         DIES,
@@ -383,7 +383,7 @@ CASES: dict[str, Case] = {
     "failure-awaiting-pulse-no-rollback": Case(
         (RFA, U.FAILED),
         5,
-        "1 instances failed",
+        "1 instance failed",
         cfg(batch=2, pulse_interval_secs=3, rollback_on_failure=False),
         3,
         DIES,
@@ -397,7 +397,7 @@ CASES: dict[str, Case] = {
         verbs=((0, "pulse"),),
     ),
     # instance 0 restored 5..16
-    "rolled-back": Case((RB, U.ROLLED_BACK), 16, "rolled back: 1 instances failed", behave=DIES),
+    "rolled-back": Case((RB, U.ROLLED_BACK), 16, "rolled back: 1 instance failed", behave=DIES),
     "user-rollback": Case(
         (RB, U.ROLLED_BACK), 34, "rolled back: asked by the user", n=3, verbs=((12, "rollback"),)
     ),
