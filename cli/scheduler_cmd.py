@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     async def build(port: int) -> Service:
-        from borealis.scheduler.api import make_app
+        from borealis.scheduler.app import make_app
 
         body = {"max_body_size": 4 << 20}
         if args.master:

@@ -1,7 +1,7 @@
-"""The scheduler's HTTP JSON API (docs/scheduler.md) and its one web page.
+"""The scheduler's HTTP JSON API (docs/scheduler.md); its pages are ``pages.py``.
 
 Every request passes ``contract/requestcheck.py`` first (Host, Origin, JSON for POSTs); the
-API under ``/api/`` needs the scheduler's bearer token; the read-only page and ``/health`` do
+API under ``/api/`` needs the scheduler's bearer token; the read-only pages and ``/health`` do
 not. Every refusal and every bad input is one JSON line, never a traceback.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from typing import Any
-from urllib.parse import quote
 
-import tornado.escape
 import tornado.web
 
 from borealis.contract import requestcheck
@@ -29,24 +27,30 @@ from .updates.planner import Refused
 KEY = r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)"
 
 
+def check_request(handler: tornado.web.RequestHandler, token: str | None) -> None:
+    """Refuse the request (an ``HTTPError``) unless its Host, Origin, content type and, when
+    ``token`` is given, its bearer token pass ``contract/requestcheck.py``."""
+    request = handler.request
+    refusal = requestcheck.refusal_of(
+        request.method or "",
+        request.host,
+        request.headers,
+        handler.settings["allowed_hosts"],
+        token=token,
+    )
+    if refusal is RequestRefusal.NO_CREDENTIAL:
+        handler.set_header("WWW-Authenticate", 'Bearer realm="borealis-scheduler"')
+    if refusal is not None:
+        raise tornado.web.HTTPError(
+            requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]
+        )
+
+
 class Handler(tornado.web.RequestHandler):
-    public = False  # True: no token (the page, /health)
+    public = False  # True: no token (the pages, /health)
 
     def prepare(self) -> None:
-        request = self.request
-        refusal = requestcheck.refusal_of(
-            request.method or "",
-            request.host,
-            request.headers,
-            self.settings["allowed_hosts"],
-            token=None if self.public else self.settings["token"],
-        )
-        if refusal is RequestRefusal.NO_CREDENTIAL:
-            self.set_header("WWW-Authenticate", 'Bearer realm="borealis-scheduler"')
-        if refusal is not None:
-            raise tornado.web.HTTPError(
-                requestcheck.STATUS[refusal], reason=requestcheck.MESSAGE[refusal]
-            )
+        check_request(self, None if self.public else self.settings["token"])
 
     @property
     def scheduler(self) -> Scheduler:
@@ -242,70 +246,3 @@ class Health(Handler):
 
     def get(self) -> None:
         self.finish("OK\n")
-
-
-class Page(Handler):
-    """Roles, jobs and instances with state, host, and a link to the observer's task page."""
-
-    public = True  # read-only; Host and Origin are still checked
-
-    def get(self) -> None:
-        esc = tornado.escape.xhtml_escape
-        observer = self.settings.get("observer_url") or ""
-        rows = []
-        base = esc(observer.rstrip("/"))
-        for job, _ in self.scheduler.store.jobs():
-            for task in self.scheduler.store.latest(str(job.key)):
-                name = esc(task.task_id)
-                link = name
-                if observer and task.host:
-                    host_base = base.replace("{host}", esc(task.host))  # per-host observers
-                    link = f'<a href="{host_base}/task/{quote(task.task_id)}">{name}</a>'
-                rows.append(
-                    f"<tr><td>{esc(job.key.role)}</td><td>{esc(str(job.key))}</td>"
-                    f"<td>{task.instance}</td><td class='state'>{esc(task.state.value)}</td>"
-                    f"<td>{esc(task.host or '-')}</td><td>{link}</td>"
-                    f"<td>{esc(task.message)}</td></tr>"
-                )
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-        self.finish(
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Borealis scheduler</title>"
-            "<style>body{font:14px system-ui;margin:1em}table{border-collapse:collapse}"
-            "td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}</style>"
-            "</head><body><h1>Borealis scheduler</h1>"
-            "<table><thead><tr><th>role</th><th>job</th><th>instance</th><th>state</th>"
-            "<th>host</th><th>task</th><th>note</th></tr></thead><tbody>"
-            + "".join(rows)
-            + "</tbody></table></body></html>"
-        )
-
-
-def make_app(
-    scheduler: Scheduler,
-    observer_url: str = "",
-    *,
-    token: str,
-    allowed_hosts: frozenset[str],
-) -> tornado.web.Application:
-    return tornado.web.Application(
-        [
-            (r"/", Page),
-            (r"/api/v1/jobs", Jobs),
-            (r"/api/v1/jobs/" + KEY, Job),
-            (r"/api/v1/jobs/" + KEY + r"/kill", KillJob),
-            (r"/api/v1/jobs/" + KEY + r"/restart", RestartJob),
-            (r"/api/v1/jobs/" + KEY + r"/add", AddInstances),
-            (r"/api/v1/jobs/" + KEY + r"/updates", JobUpdates),
-            (r"/api/v1/updates/([0-9a-f-]{36})", UpdateDetail),
-            (r"/api/v1/updates/([0-9a-f-]{36})/(pause|resume|abort|rollback|pulse)", UpdateVerb),
-            (r"/api/v1/tasks", Tasks),
-            (r"/api/v1/tasks/([A-Za-z0-9_.-]+)", TaskHistory),
-            (r"/health", Health),
-        ],
-        scheduler=scheduler,
-        observer_url=observer_url,
-        token=token,
-        allowed_hosts=allowed_hosts,
-        serve_traceback=False,
-    )

@@ -45,7 +45,11 @@ def packages_on_disk() -> list[str]:
 def test_every_folder_with_code_is_a_listed_package() -> None:
     listed = listed_packages()
     assert set(packages_on_disk()) <= set(listed)
-    data_only = {"borealis.observer.static", "borealis.observer.templates"}  # no code: files
+    data_only = {  # no code: files
+        f"borealis.{daemon}.{kind}"
+        for daemon in ("observer", "scheduler")
+        for kind in ("static", "templates")
+    }
     assert set(listed) - set(packages_on_disk()) == data_only
 
 
