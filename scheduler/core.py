@@ -347,7 +347,7 @@ class Scheduler:
         found = self.store.job(task.job_key)
         if found is None or found[1] or task.intent is Intent.KILL:
             return
-        config = self.store.desired(task.job_key).get(task.instance)
+        config = self.store.desired_of(task.job_key, task.instance)
         if config is None:
             return  # the instance is no longer wanted
         job = self.store.config(config)

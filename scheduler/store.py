@@ -189,6 +189,14 @@ class Store:
         ).fetchall()
         return {int(r["instance"]): str(r["config"]) for r in rows}
 
+    def desired_of(self, job_key: str, instance: int) -> str | None:
+        """The config one instance should run; None when it is not wanted. One row, where
+        ``desired`` reads the whole job: a run's replacement asks this of every instance."""
+        row = self.db.execute(
+            "SELECT config FROM instances WHERE job_key = ? AND instance = ?", (job_key, instance)
+        ).fetchone()
+        return None if row is None else str(row["config"])
+
     def set_desired(self, job_key: str, instance: int, config: str | None) -> None:
         if config is None:
             self.db.execute(
