@@ -344,8 +344,7 @@ class Scheduler:
         self.store.update_task(task)
 
     def _replace(self, task: Task, now: float) -> None:
-        found = self.store.job(task.job_key)
-        if found is None or found[1] or task.intent is Intent.KILL:
+        if task.intent is Intent.KILL or not self.store.alive(task.job_key):
             return
         config = self.store.desired_of(task.job_key, task.instance)
         if config is None:

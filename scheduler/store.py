@@ -144,6 +144,12 @@ class Store:
             return None
         return job_from_json(json.loads(row["spec"]), key), bool(row["killed"])
 
+    def alive(self, key: str) -> bool:
+        """Whether the job exists and was not killed, without parsing its config (asked for
+        every run that ends)."""
+        row = self.db.execute("SELECT killed FROM jobs WHERE key = ?", (key,)).fetchone()
+        return row is not None and not row["killed"]
+
     def jobs(self) -> list[tuple[JobSpec, bool]]:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
