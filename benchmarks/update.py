@@ -15,8 +15,9 @@ whose fake clock advances 0.5 s per pass (the embedded scheduler's ``TICK``) unt
 is terminal. Measured from the update's start: passes, wall time, and process time (scheduler
 CPU: the passes, the status updates and SQLite, all in this process), in total and per instance
 transition (one instance moved from the old config to the new: kill, new run, RUNNING,
-UPDATED). Each run is a fresh child process; medians of ``--sim-runs`` (5). ``--profile`` adds
-one more child under cProfile and prints where the time goes.
+UPDATED). Each run is a fresh child process, started when the host is quiet; medians of
+``--sim-runs`` (5). ``--profile`` adds one more child under cProfile and prints where the time
+goes.
 
 **e2e** (goal: overhead <= 1.5x). A real ``borealis agent`` and ``borealis scheduler`` on free
 loopback ports with their state in a temporary directory; a 20-instance service whose process
@@ -189,6 +190,7 @@ def run_sim(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
     for rep in range(args.sim_runs + (1 if args.profile else 0)):
         profiled = args.profile and rep == args.sim_runs
         label = "profiled run" if profiled else f"run {rep + 1}/{args.sim_runs}"
+        busy = harness.wait_quiet()
         print(f"... sim {label}", file=sys.stderr, flush=True)
         command = [sys.executable, __file__, "--instances", str(args.instances)]
         command += ["--batch", str(args.batch), "--child-sim"]
@@ -198,7 +200,7 @@ def run_sim(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
         if profiled:
             print(out.stderr, file=sys.stderr)
         else:
-            runs.append(json.loads(out.stdout))
+            runs.append({**json.loads(out.stdout), "host_busy": busy})
     keys = ("passes", "simulated_s", "wall_s", "cpu_s", "cpu_ms_per_transition")
     medians = {k: harness.median([r[k] for r in runs]) for k in keys}
     medians["wall_ms_per_transition"] = harness.median([r["wall_ms_per_transition"] for r in runs])
@@ -471,6 +473,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                     "CPU ms / transition",
                     "wall ms / transition",
                     "CPU s per run",
+                    "host busy %",
                 ],
                 [
                     [
@@ -481,6 +484,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         harness.fmt(med["cpu_ms_per_transition"], 2),
                         harness.fmt(med["wall_ms_per_transition"], 2),
                         ", ".join(f"{r['cpu_s']:.2f}" for r in runs),
+                        ", ".join(f"{r['host_busy']:.0f}" for r in runs),
                     ]
                 ],
             )
