@@ -352,10 +352,9 @@ class Scheduler:
         self.store.update_task(task)
 
     def _replace(self, task: Task, now: float) -> None:
-        found = self.store.job(task.job_key)
-        if found is None or found[1] or task.intent is Intent.KILL:
+        if task.intent is Intent.KILL or not self.store.alive(task.job_key):
             return
-        config = self.store.desired(task.job_key).get(task.instance)
+        config = self.store.desired_of(task.job_key, task.instance)
         if config is None:
             return  # the instance is no longer wanted
         job = self.store.config(config)

@@ -144,6 +144,12 @@ class Store:
             return None
         return job_from_json(json.loads(row["spec"]), key), bool(row["killed"])
 
+    def alive(self, key: str) -> bool:
+        """Whether the job exists and was not killed, without parsing its config (asked for
+        every run that ends)."""
+        row = self.db.execute("SELECT killed FROM jobs WHERE key = ?", (key,)).fetchone()
+        return row is not None and not row["killed"]
+
     def jobs(self) -> list[tuple[JobSpec, bool]]:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
@@ -188,6 +194,14 @@ class Store:
             (job_key,),
         ).fetchall()
         return {int(r["instance"]): str(r["config"]) for r in rows}
+
+    def desired_of(self, job_key: str, instance: int) -> str | None:
+        """The config one instance should run; None when it is not wanted. One row, where
+        ``desired`` reads the whole job: a run's replacement asks this of every instance."""
+        row = self.db.execute(
+            "SELECT config FROM instances WHERE job_key = ? AND instance = ?", (job_key, instance)
+        ).fetchone()
+        return None if row is None else str(row["config"])
 
     def set_desired(self, job_key: str, instance: int, config: str | None) -> None:
         if config is None:
