@@ -99,6 +99,8 @@ class MesosBackend:
     dynamic_hosts: bool = True  # the scheduler rebuilds its placer from hosts() every pass
     offers: dict[str, Offer] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)  # task id -> agent id
+    # hostname -> the attributes of its latest offer (limit constraints count runs by them)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     _batch: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     on_status: Callable[[str, MesosState, str], Awaitable[None]] | None = None
     on_offers: Callable[[], None] | None = None
@@ -213,6 +215,7 @@ class MesosBackend:
             for raw in event.get("offers", {}).get("offers", []):
                 offer = parse_offer(raw)
                 self.offers[offer.offer_id] = offer
+                self.attributes[offer.hostname] = offer.attributes
             if self.on_offers is not None:
                 self.on_offers()
         elif kind == "RESCIND":
