@@ -143,3 +143,23 @@ def test_runs_on_hosts_that_offer_nothing_now_count_by_their_attributes(
     asyncio.run(backend.handle(offers(offer("o4", 1))))
     asyncio.run(s.tick())
     assert launched(client)[-1][0] == "agent-1"
+
+
+def test_offers_that_come_during_an_accept_are_answered_in_the_next_pass(
+    tmp_path: Path,
+) -> None:
+    """An offer that came while the ACCEPT was on the wire was dropped unanswered: the master
+    counted it as still offered to us and never offered that agent again."""
+    s, backend, client, _clock = make(tmp_path)
+    s.create_job(job(1))
+    asyncio.run(backend.handle(offers(offer("o1", 0))))
+
+    async def more() -> None:
+        await backend.handle(offers(offer("o2", 0, cpu=3.0), offer("o3", 1)))
+
+    client.during_accept = more
+    asyncio.run(s.tick())
+    assert [ids for ids, _ in client.accepted] == [["o1"]]
+    assert sorted(backend.offers) == ["o2", "o3"]  # kept, not dropped
+    asyncio.run(s.tick())  # nothing to place: both are declined
+    assert sorted(client.declined) == ["o2", "o3"] and backend.offers == {}
