@@ -163,3 +163,34 @@ def test_offers_that_come_during_an_accept_are_answered_in_the_next_pass(
     assert sorted(backend.offers) == ["o2", "o3"]  # kept, not dropped
     asyncio.run(s.tick())  # nothing to place: both are declined
     assert sorted(client.declined) == ["o2", "o3"] and backend.offers == {}
+
+
+def test_one_accept_launches_each_instance_with_its_own_configs_resources(
+    tmp_path: Path,
+) -> None:
+    """Mid-update, two configs of one job wait for the same agent: one ACCEPT carries both
+    launches, each with the cpu of its own config and its own config's command."""
+    s, backend, client, clock = make(tmp_path)
+    s.create_job(job(2))
+    task = {
+        "name": "j",
+        "processes": [{"name": "p", "cmdline": "run v2 {{thermos.ports[http]}}"}],
+        "resources": {"cpu": 1.5, "ram": 64 * MB, "disk": 64 * MB},
+    }
+    bigger = job(2, task=task)
+    with s.store.transaction():
+        config = s.store.add_config(bigger)
+        s.change_instance(KEY, 1, config, clock.now)
+    asyncio.run(backend.handle(offers(offer("o1", 0))))
+    asyncio.run(s.tick())
+    ((offer_ids, operations),) = client.accepted
+    by_instance = {}
+    for info in operations[0]["launch"]["task_infos"]:
+        envelope = json.loads(base64.b64decode(info["data"]))
+        (cpu,) = [r["scalar"]["value"] for r in info["resources"] if r["name"] == "cpus"]
+        by_instance[envelope["instance"]] = (cpu, envelope["task"]["processes"][0]["cmdline"])
+    assert offer_ids == ["o1"]
+    assert by_instance == {
+        0: (0.5, "run {{thermos.ports[http]}}"),
+        1: (1.5, "run v2 {{thermos.ports[http]}}"),
+    }
