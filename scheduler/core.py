@@ -28,7 +28,7 @@ from typing import Protocol
 from borealis.contract.agentapi import Refusal
 from borealis.contract.jobspec import MAX_INSTANCES, JobSpec
 from borealis.contract.mesos import MesosState
-from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
+from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
 from .placement import Host, Placer, Request
@@ -386,8 +386,13 @@ class Scheduler:
 
     async def _place(self, now: float) -> None:
         if getattr(self.backend, "dynamic_hosts", False):
-            # offers: what the hosts have free right now, net of every run already on them
+            # offers: what the hosts have free right now, net of every run already on them;
+            # those runs still count toward the jobs' limit constraints
             self.placer = self._new_placer()
+            known: dict[str, dict[str, str]] = getattr(self.backend, "attributes", {})
+            for task in self.store.in_states(*ON_HOST):
+                if task.host:
+                    self.placer.count(task.job_key, task.host, known.get(task.host, {}))
         # a job's instances may run several configs (during an update): placed per config
         pending: dict[tuple[str, str], list[Task]] = defaultdict(list)
         for task in self.store.in_states(S.PENDING):

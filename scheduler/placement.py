@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from borealis.contract.taskspec import Resources
@@ -164,6 +164,16 @@ class Placer:
         host.used_disk += disk
         host.used_ports.update(ports)
         self._count(job, host, +1)
+
+    def count(self, job: str, host_name: str, attributes: Mapping[str, str]) -> None:
+        """Count an instance of ``job`` already on ``host_name`` toward ``limit:N`` only, its
+        resources left alone: over Mesos offers, a host's offer is already net of the runs on
+        it, and a host that offers nothing now still counts for its attributes' values."""
+        state = self._jobs[job]
+        state.per_host[host_name] += 1
+        state.per_value[("host", host_name)] += 1
+        for name, value in attributes.items():
+            state.per_value[(name, value)] += 1
 
     def release(
         self, job: str, host_name: str, request: Request, ports: Sequence[int] = ()

@@ -99,6 +99,8 @@ class MesosBackend:
     dynamic_hosts: bool = True  # the scheduler rebuilds its placer from hosts() every pass
     offers: dict[str, Offer] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)  # task id -> agent id
+    # hostname -> the attributes of its latest offer (limit constraints count runs by them)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     _batch: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     on_status: Callable[[str, MesosState, str], Awaitable[None]] | None = None
     on_offers: Callable[[], None] | None = None
@@ -173,10 +175,16 @@ class MesosBackend:
         return None
 
     async def flush(self) -> None:
-        """ACCEPT what was placed (one call per agent), DECLINE the other offers."""
-        used_agents = set(self._batch)
-        for agent_id, infos in self._batch.items():
-            offer_ids = [o.offer_id for o in self.offers.values() if o.agent_id == agent_id]
+        """ACCEPT what was placed (one call per agent), DECLINE the other offers. Offers that
+        come while the calls are under way are kept for the next pass: dropped unanswered, the
+        master would hold their resources as offered to us, and offer nothing more of them."""
+        answered = list(self.offers.values())
+        for offer in answered:
+            del self.offers[offer.offer_id]
+        batch, self._batch = self._batch, defaultdict(list)
+        used_agents = set(batch)
+        for agent_id, infos in batch.items():
+            offer_ids = [o.offer_id for o in answered if o.agent_id == agent_id]
             status = await self.client.accept(
                 offer_ids,
                 [{"type": "LAUNCH", "launch": {"task_infos": infos}}],
@@ -191,11 +199,9 @@ class MesosBackend:
                             MesosState.TASK_LOST,
                             f"ACCEPT answered {status}",
                         )
-        self._batch.clear()
-        unused = [o.offer_id for o in self.offers.values() if o.agent_id not in used_agents]
+        unused = [o.offer_id for o in answered if o.agent_id not in used_agents]
         if unused:
             await self.client.decline(unused, self.refuse_seconds)
-        self.offers.clear()
 
     async def wants_offers(self, wanted: bool) -> None:
         """REVIVE when runs wait for a host, SUPPRESS when none does (no offer churn)."""
@@ -213,6 +219,7 @@ class MesosBackend:
             for raw in event.get("offers", {}).get("offers", []):
                 offer = parse_offer(raw)
                 self.offers[offer.offer_id] = offer
+                self.attributes[offer.hostname] = offer.attributes
             if self.on_offers is not None:
                 self.on_offers()
         elif kind == "RESCIND":

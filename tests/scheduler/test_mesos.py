@@ -44,6 +44,10 @@ class Double:
         with urllib.request.urlopen(f"http://{self.address}/double/state", timeout=10) as r:
             return json.loads(r.read())  # type: ignore[no-any-return]
 
+    def get(self, what: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://{self.address}/double/{what}", timeout=10) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+
     def hook(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
             f"http://{self.address}/double/{what}", data=json.dumps(body).encode(), method="POST"

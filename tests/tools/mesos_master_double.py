@@ -17,13 +17,18 @@ joins the masters' group as an ephemeral sequential ``json.info_`` node holding 
 JSON, and leads when its sequence number is the lowest. SUPPRESS stops offers until REVIVE.
 Test hooks: ``POST /double/rescind_next`` (the next offers go out together with a RESCIND of
 the first of them), ``POST /double/mute`` (no more events, heartbeats included, on an open
-stream), ``POST /double/fail`` ``{"task_id"}``, ``GET /double/state``.
+stream), ``POST /double/fail`` ``{"task_id"}``, ``POST /double/fail_launches``
+``{"containing": TEXT}`` (a task launched from then on whose ``TaskInfo.data`` envelope holds
+TEXT fails once RUNNING, as a task that dies at start; ``""`` ends the rule), ``GET
+/double/state``, ``GET /double/launches`` (every LAUNCH in order, with its resources and its
+decoded envelope) and ``GET /double/timeline`` (every status update made, in order).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import socket
 import uuid
@@ -44,8 +49,6 @@ def encode(event: dict[str, Any]) -> bytes:
 
 
 def new_uuid() -> str:
-    import base64
-
     return base64.b64encode(uuid.uuid4().bytes).decode()
 
 
@@ -83,6 +86,9 @@ class Master:
         self.suppressed = False
         self.rescind_next = False
         self.muted = False  # test hook: no events at all (a partition the TCP stream survives)
+        self.fail_containing = ""  # test hook: tasks whose envelope holds this fail at start
+        self.launches: list[dict[str, Any]] = []  # test hook: every LAUNCH, in order
+        self.timeline: list[dict[str, str]] = []  # test hook: every status update, in order
 
     # offers
     def free(self, agent: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +151,7 @@ class Master:
     ) -> None:
         task = self.tasks[task_id]
         task["state"] = state
+        self.timeline.append({"task_id": task_id, "state": state})
         status = {
             "task_id": {"value": task_id},
             "state": state,
@@ -357,8 +364,14 @@ class Call(tornado.web.RequestHandler):
             cpu=need["cpus"], mem=need["mem"], disk=need["disk"], ports=ports, data=info.get("data")
         )
         m.counts["launched"] += 1
+        envelope = json.loads(base64.b64decode(info.get("data") or b"e30="))  # {} when absent
+        m.launches.append(
+            {"task_id": task_id, "agent_id": agent_id, "need": need, "envelope": envelope}
+        )
         m.update(task_id, "TASK_STARTING", "launching")
         m.update(task_id, "TASK_RUNNING", "running")
+        if m.fail_containing and m.fail_containing in json.dumps(envelope):
+            m.end(task_id, "TASK_FAILED", "exited at start", "REASON_COMMAND_EXECUTOR_FAILED")
 
     def do_decline(self, call: dict[str, Any]) -> None:
         m = self.master
@@ -432,9 +445,18 @@ class Hook(tornado.web.RequestHandler):
                 body["task_id"], "TASK_FAILED", "the task failed", "REASON_COMMAND_EXECUTOR_FAILED"
             )
             self.finish({})
+        elif what == "fail_launches":
+            m.fail_containing = str(body.get("containing", ""))
+            self.finish({})
 
     def get(self, what: str) -> None:
         m = self.master
+        if what == "launches":
+            self.finish({"launches": m.launches})
+            return
+        if what == "timeline":
+            self.finish({"timeline": m.timeline})
+            return
         self.finish(
             {
                 "leader": m.leader,
