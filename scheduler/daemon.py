@@ -1,5 +1,6 @@
 """The embedded scheduler's life beyond its API: reconcile with the agent, then follow the
-agent's status updates and make a scheduling pass every ``TICK``."""
+agent's status updates and make a scheduling pass every ``TICK``, and sooner: right after
+status updates arrive, and when a running update's watch, pulse or deadline falls due."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .local import FRAMEWORK_ID, LocalBackend
 
 log = logging.getLogger("borealis.scheduler")
 TICK = 0.5
+SOONEST = 0.05  # between two passes, however often they are asked for
 
 
 class Embedded:
@@ -22,6 +24,7 @@ class Embedded:
     def __init__(self, scheduler: Scheduler, backend: LocalBackend) -> None:
         self.scheduler = scheduler
         self.backend = backend
+        self.poke = asyncio.Event()  # status updates came: a pass may have work now
 
     async def start(self) -> None:
         try:
@@ -57,6 +60,7 @@ class Embedded:
                 state = MesosState.parse(update.get("state"))
                 if update.get("framework_id") == FRAMEWORK_ID and state is not None:
                     await scheduler.on_status(update["task_id"], state, update.get("message") or "")
+                    self.poke.set()
             cursor = last
             scheduler.store.set_meta("agent_cursor", str(cursor))
 
@@ -66,4 +70,16 @@ class Embedded:
                 await self.scheduler.tick()
             except Exception:
                 log.exception("scheduling pass failed; trying again")
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(SOONEST)
+            await self._until_next_pass()
+
+    async def _until_next_pass(self) -> None:
+        delay = TICK - SOONEST
+        due = self.scheduler.updates.wake
+        if due is not None:
+            delay = min(delay, max(0.0, due - self.scheduler.clock()))
+        try:
+            await asyncio.wait_for(self.poke.wait(), delay)
+        except TimeoutError:
+            pass
+        self.poke.clear()

@@ -9,6 +9,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from borealis.contract.mesos import MesosState
+
 from ..core import Policy, Scheduler
 from ..store import Store
 from .backend import MesosBackend
@@ -67,10 +69,14 @@ class OnMesos:
             executor_ram=policy.executor_ram,
         )
         self.scheduler = Scheduler(store, self.backend, policy)
-        self.backend.on_status = self.scheduler.on_status
+        self.backend.on_status = self._on_status
         self.backend.on_offers = self.wake.set
         self.backend.on_subscribed = self._on_subscribed
         self.detector: MasterDetector | None = None
+
+    async def _on_status(self, task_id: str, state: MesosState, message: str) -> None:
+        await self.scheduler.on_status(task_id, state, message)
+        self.wake.set()  # a pass may have work now (an update's next instance, a replacement)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         await self.backend.handle(event)
@@ -101,8 +107,12 @@ class OnMesos:
 
     async def place(self) -> None:
         while True:
+            delay = 1.0
+            due = self.scheduler.updates.wake  # a running update's watch or timer ends
+            if due is not None:
+                delay = min(delay, max(0.0, due - self.scheduler.clock()))
             try:
-                await asyncio.wait_for(self.wake.wait(), 1.0)
+                await asyncio.wait_for(self.wake.wait(), delay)
             except TimeoutError:
                 pass
             self.wake.clear()

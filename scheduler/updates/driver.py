@@ -36,6 +36,7 @@ class Updater:
         self.scheduler = scheduler
         self.store = scheduler.store
         self.records = UpdateRecords(scheduler.store.db)
+        self.wake: float | None = None  # the earliest moment a running update needs a pass
 
     def active(self, job_key: str) -> Update | None:
         updates = self.records.of_job(job_key)
@@ -107,6 +108,7 @@ class Updater:
         return update
 
     async def tick(self, now: float) -> None:
+        self.wake = None
         for update in self.records.active():
             await self._step(update, now)
 
@@ -128,6 +130,8 @@ class Updater:
             size=update.size,
             now=now,
         )
+        if step.wake is not None:
+            self.wake = step.wake if self.wake is None else min(self.wake, step.wake)
         changed = [p for i, p in step.instances.items() if p != instances[i]]
         if not (changed or step.events or step.changes or step.progress != update.progress):
             return

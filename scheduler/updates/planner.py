@@ -99,6 +99,12 @@ class Step:
     instances: dict[int, InstanceProgress]
     changes: list[Change] = field(default_factory=list)
     events: list[tuple[UpdateStatus, str]] = field(default_factory=list)  # status, why
+    # the next moment at which time alone changes something (a watch ends, a pulse or the
+    # deadline falls due): the scheduler's next pass need not wait longer than that
+    wake: float | None = None
+
+    def wake_at(self, when: float) -> None:
+        self.wake = when if self.wake is None else min(self.wake, when)
 
     def move(self, status: UpdateStatus, why: str, now: float) -> None:
         assert allowed(self.progress.status, status), (self.progress.status, status)
@@ -140,12 +146,27 @@ def step(
         out.progress.progressed = now
     for inst in out.instances.values():
         if inst.phase.watched:
-            _watch(inst, views.get(inst.instance, RunView()), settings, out.progress, service, now)
+            view = views.get(inst.instance, RunView())
+            _watch(inst, view, settings, out.progress, service, now)
+            if inst.phase.watched and view.running_since is not None:
+                out.wake_at(max(view.running_since, inst.since) + settings.watch_secs)
     if out.progress.status.forward:
         _forward(settings, out, size, now)
     if out.progress.status in BACK:
         _back(settings, out, now)
+    _timers(settings, out)
     return out
+
+
+def _timers(settings: UpdateSettings, out: Step) -> None:
+    """When a pulse or the deadline falls due, for the update as this step leaves it."""
+    progress = out.progress
+    if not progress.status.moving:
+        return
+    if settings.pulse_interval_secs is not None and progress.pulse is not None:
+        out.wake_at(progress.pulse + settings.pulse_interval_secs)
+    if settings.progress_deadline_secs is not None and progress.progressed is not None:
+        out.wake_at(progress.progressed + settings.progress_deadline_secs)
 
 
 def _watch(

@@ -876,3 +876,46 @@ def test_pulses_that_lapse_now_and_then_do_not_reset_the_deadline() -> None:
     sim = build(settings, 2, {(1, NEW): STUCK}).run(400, pulses)
     rollback = [at for at, _, b, _ in sim.transitions if b is RB]
     assert rollback and rollback[0] < 100, sim.transitions[-4:]
+
+
+@pytest.mark.parametrize(
+    "settings, progress, view, wake",
+    [
+        # a watch ends watch_secs after the later of the change and the run's start
+        (cfg(), Progress(progressed=0.0), RunView(NEW, ScheduleStatus.RUNNING, 12.0), 22.0),
+        # not running yet: only a status update can move it
+        (cfg(), Progress(progressed=0.0), RunView(NEW, ScheduleStatus.STARTING), None),
+        # a pulse falls due before the watch ends
+        (
+            cfg(pulse_interval_secs=5),
+            Progress(progressed=0.0, pulse=13.0),
+            RunView(NEW, ScheduleStatus.RUNNING, 12.0),
+            18.0,
+        ),
+        # the deadline falls due before the watch ends
+        (
+            cfg(progress_deadline_secs=11),
+            Progress(progressed=9.0),
+            RunView(NEW, ScheduleStatus.RUNNING, 12.0),
+            20.0,
+        ),
+        # paused: no timer runs, the watch still does
+        (
+            cfg(progress_deadline_secs=11),
+            Progress(RFP, progressed=9.0, stopped=14.0),
+            RunView(NEW, ScheduleStatus.RUNNING, 12.0),
+            22.0,
+        ),
+    ],
+    ids=["watch", "not-running", "pulse", "deadline", "paused"],
+)
+def test_the_step_says_when_time_alone_will_change_something(
+    settings: UpdateSettings, progress: Progress, view: RunView, wake: float | None
+) -> None:
+    instances = {
+        0: InstanceProgress(0, OLD, NEW, Phase.UPDATING, 0, 10.0),
+        1: InstanceProgress(1, OLD, NEW),
+    }
+    out = step(settings, progress, instances, {0: view}, service=True, size=2, now=15.0)
+    assert out.wake == wake
+    assert out.instances[0].phase is Phase.UPDATING  # nothing due yet
