@@ -17,6 +17,7 @@ injected clock, so the rules are tested without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -104,6 +105,9 @@ class Scheduler:
                     task.job_key, task.host, self._request(task), list(task.ports.values())
                 )
         self.updates = Updater(self)
+        # set when a pass is wanted before the next tick: new runs wait, an update started or
+        # resumed, status updates came (the daemon's loop waits on it)
+        self.wanted = asyncio.Event()
 
     def spec_of(self, task: Task) -> JobSpec:
         """The config a run runs."""
@@ -149,6 +153,7 @@ class Scheduler:
                 self.store.set_desired(key, instance, config)
             tasks = [self._new_run(config, i, now) for i in range(job.instances)]
         log.info("created %s (%d instances)", key, job.instances)
+        self.wanted.set()
         return tasks
 
     def _new_run(
@@ -245,6 +250,7 @@ class Scheduler:
                 self.store.set_desired(key, instance, desired[source])
                 tasks.append(self._new_run(desired[source], instance, now))
             self._resize(key)
+        self.wanted.set()
         return tasks
 
     def change_instance(

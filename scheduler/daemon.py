@@ -24,7 +24,6 @@ class Embedded:
     def __init__(self, scheduler: Scheduler, backend: LocalBackend) -> None:
         self.scheduler = scheduler
         self.backend = backend
-        self.poke = asyncio.Event()  # status updates came: a pass may have work now
 
     async def start(self) -> None:
         try:
@@ -60,7 +59,7 @@ class Embedded:
                 state = MesosState.parse(update.get("state"))
                 if update.get("framework_id") == FRAMEWORK_ID and state is not None:
                     await scheduler.on_status(update["task_id"], state, update.get("message") or "")
-                    self.poke.set()
+                    scheduler.wanted.set()  # a pass may have work now
             cursor = last
             scheduler.store.set_meta("agent_cursor", str(cursor))
 
@@ -79,7 +78,7 @@ class Embedded:
         if due is not None:
             delay = min(delay, max(0.0, due - self.scheduler.clock()))
         try:
-            await asyncio.wait_for(self.poke.wait(), delay)
+            await asyncio.wait_for(self.scheduler.wanted.wait(), delay)
         except TimeoutError:
             pass
-        self.poke.clear()
+        self.scheduler.wanted.clear()

@@ -52,7 +52,6 @@ class OnMesos:
         self.store = store
         self.master = master
         self.reconcile_interval = reconcile_interval
-        self.wake = asyncio.Event()
         self._spawned: set[asyncio.Future[None]] = set()  # cancelled on the way out
         self.client = SchedulerClient(
             framework_info(framework_name),
@@ -69,6 +68,7 @@ class OnMesos:
             executor_ram=policy.executor_ram,
         )
         self.scheduler = Scheduler(store, self.backend, policy)
+        self.wake = self.scheduler.wanted  # offers came, or anything else that wants a pass
         self.backend.on_status = self._on_status
         self.backend.on_offers = self.wake.set
         self.backend.on_subscribed = self._on_subscribed

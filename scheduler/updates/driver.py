@@ -90,6 +90,7 @@ class Updater:
             self.records.add(update, progress)
             self.store.set_job(new_job)
         log.info("update %s of %s: %d instances to change", update.id, key, len(progress))
+        self.scheduler.wanted.set()
         return update
 
     def command(self, update_id: str, verb: str) -> Update:
@@ -105,6 +106,7 @@ class Updater:
                 self.records.event(update.id, new.status, new.reason, now)
             if new.status.terminal:
                 self._ended(update)
+        self.scheduler.wanted.set()
         return update
 
     async def tick(self, now: float) -> None:
