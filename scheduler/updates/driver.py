@@ -99,10 +99,11 @@ class Updater:
             raise LookupError(f"no update {update_id}")
         now = self.scheduler.clock()
         new = planner.command(update.progress, verb, now)  # Refused says why not
+        moved = new.status is not update.progress.status
         with self.store.transaction():
             update = replace(update, progress=new, changed=now)
             self.records.save(update, [])
-            if new.status is not update.progress.status or verb != "pulse":
+            if moved or verb != "pulse":  # a pulse that changes nothing is not an event
                 self.records.event(update.id, new.status, new.reason, now)
             if new.status.terminal:
                 self._ended(update)

@@ -349,6 +349,7 @@ def command(progress: Progress, verb: str, now: float) -> Progress:
         if status in PULSED:
             _stop_clock(out, PULSED[status], now)
             out.status = PULSED[status]
+            out.reason = "pulsed by the user"
         return out
     targets = {
         "pause": PAUSE,

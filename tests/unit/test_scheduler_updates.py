@@ -233,3 +233,18 @@ def test_a_kill_decided_but_never_sent_is_sent_after_a_restart(tmp_path: Path) -
     host.restart()
     asyncio.run(host.scheduler.reconcile({old.task_id: MesosState.TASK_RUNNING}))
     assert host.backend.killed == [old.task_id]
+
+
+def test_a_pulse_that_moves_an_awaiting_update_is_in_its_history(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 3))
+    update = host.scheduler.updates.start(version("v2", 3, pulse_interval_secs=5), None, "a")
+    host.tick()  # no pulse yet: it awaits one
+    host.scheduler.updates.command(update.id, "pulse")
+    host.scheduler.updates.command(update.id, "pulse")  # already moving: nothing to record
+    events = [(e["status"], e["reason"]) for e in host.scheduler.updates.records.events(update.id)]
+    assert events == [
+        ("ROLLING_FORWARD", "started by a"),
+        ("ROLL_FORWARD_AWAITING_PULSE", "no pulse in pulse_interval_secs"),
+        ("ROLLING_FORWARD", "pulsed by the user"),
+    ]
