@@ -83,6 +83,7 @@ class Progress:
     progressed: float | None = None
     stopped: float | None = None  # since when it is paused or awaiting a pulse
     reason: str = ""
+    cause: str = ""  # why it rolls back (the reason changes while it does: pause, pulses)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class Step:
         assert allowed(self.progress.status, status), (self.progress.status, status)
         _stop_clock(self.progress, status, now)
         self.progress.status, self.progress.reason = status, why
+        if status is U.ROLLING_BACK and self.progress.cause == "":
+            self.progress.cause = why.removeprefix("rolling back: ")
         self.events.append((status, why))
 
 
@@ -310,7 +313,7 @@ def _back(settings: UpdateSettings, out: Step, now: float) -> None:
         out.move(U.FAILED, f"rollback failed: {_instances(failed)} did not come back", now)
         return
     if not _count(out, Phase.ROLLBACK_WAITING, Phase.ROLLING_BACK):
-        why = progress.reason.removeprefix("rolling back: ")
+        why = progress.cause or progress.reason.removeprefix("rolling back: ")
         out.move(U.ROLLED_BACK, f"rolled back: {why}", now)
         return
     if progress.status is U.ROLLING_BACK and _stalled(settings, out, now):
@@ -372,4 +375,6 @@ def command(progress: Progress, verb: str, now: float) -> Progress:
         "rollback": "rolling back: asked by the user",
         "abort": "aborted by the user",
     }[verb]
+    if verb == "rollback":
+        out.cause = "asked by the user"
     return out

@@ -75,6 +75,7 @@ def _progress_json(p: Progress) -> str:
             "pulse": p.pulse,
             "progressed": p.progressed,
             "stopped": p.stopped,
+            "cause": p.cause,
         }
     )
 
@@ -202,5 +203,6 @@ def _update(row: sqlite3.Row) -> Update:
             progressed=progress["progressed"],
             stopped=progress.get("stopped"),
             reason=row["reason"],
+            cause=progress.get("cause", ""),  # absent from updates stored before it existed
         ),
     )

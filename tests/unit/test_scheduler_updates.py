@@ -248,3 +248,29 @@ def test_a_pulse_that_moves_an_awaiting_update_is_in_its_history(tmp_path: Path)
         ("ROLL_FORWARD_AWAITING_PULSE", "no pulse in pulse_interval_secs"),
         ("ROLLING_FORWARD", "pulsed by the user"),
     ]
+
+
+def test_a_rollback_paused_and_resumed_keeps_its_cause(tmp_path: Path) -> None:
+    host = Host(tmp_path, broken="crash")
+    settle(host, version("v1", 6))
+    update = host.scheduler.updates.start(version("crash", 6, batch_sizes=[2]), None, "bob")
+    records = host.scheduler.updates.records
+    while records.of_job(KEY)[0].progress.status.value != "ROLLING_BACK":
+        host.tick()
+    host.scheduler.updates.command(update.id, "pause")
+    host.restart()  # the cause is stored with the update
+    host.scheduler.updates.command(update.id, "resume")
+    result = host.until_ended()
+    assert result["status"] == "ROLLED_BACK"
+    assert result["reason"] == "rolled back: 2 instances failed (max_total_failures is 0)"
+
+
+def test_a_rollback_asked_by_the_user_says_so_at_its_end(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    settle(host, version("v1", 4))
+    update = host.scheduler.updates.start(version("v2", 4), None, "a")
+    host.tick()
+    host.scheduler.updates.command(update.id, "rollback")
+    host.scheduler.updates.command(update.id, "pause")
+    host.scheduler.updates.command(update.id, "resume")
+    assert host.until_ended()["reason"] == "rolled back: asked by the user"
