@@ -59,6 +59,12 @@ class Updater:
             )
         now = self.scheduler.clock()
         old = self.store.desired(key)
+        outside = sorted((instances or frozenset()) - set(old) - set(range(spec.instances)))
+        if outside:
+            raise LookupError(
+                f"instance {outside[0]} is neither in {key} ({len(old)} instances) nor in "
+                f"the new config ({spec.instances})"
+            )
         with self.store.transaction():
             config = self.store.add_config(spec)
             wanted: dict[int, str | None] = {i: None for i in old}

@@ -178,6 +178,9 @@ def test_only_named_instances_and_no_op_updates(tmp_path: Path) -> None:
     assert host.until_ended()["status"] == "ROLLED_FORWARD"
     v1, v2 = version("v1").config_id, version("v2").config_id
     assert host.configs() == [v1, v2, v1, v2]
+    with pytest.raises(LookupError, match="instance 7 is neither in"):
+        host.scheduler.updates.start(version("v3", 4), frozenset({1, 7}), "a")
+    assert host.scheduler.store.job(KEY)[0] == version("v2", 4)  # type: ignore[index]
     same = host.scheduler.updates.start(version("v2", 4), frozenset({1, 3}), "a")
     assert same.progress.status.value == "ROLLED_FORWARD"
     assert same.progress.reason == "no instance changed"
