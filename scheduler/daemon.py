@@ -77,8 +77,9 @@ class Embedded:
         due = self.scheduler.updates.wake
         if due is not None:
             delay = min(delay, max(0.0, due - self.scheduler.clock()))
-        try:
-            await asyncio.wait_for(self.scheduler.wanted.wait(), delay)
+        try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
+            async with asyncio.timeout(delay):
+                await self.scheduler.wanted.wait()
         except TimeoutError:
             pass
         self.scheduler.wanted.clear()

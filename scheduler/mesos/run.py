@@ -111,8 +111,9 @@ class OnMesos:
             due = self.scheduler.updates.wake  # a running update's watch or timer ends
             if due is not None:
                 delay = min(delay, max(0.0, due - self.scheduler.clock()))
-            try:
-                await asyncio.wait_for(self.wake.wait(), delay)
+            try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
+                async with asyncio.timeout(delay):
+                    await self.wake.wait()
             except TimeoutError:
                 pass
             self.wake.clear()
