@@ -111,6 +111,7 @@ def test_runner_defaults_bound_logs_and_process_logger_wins(
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # tail -F loses a file it is descheduled through: no other test beside it
 @pytest.mark.timeout(300)
 def test_gnu_tail_follows_860_mb_at_full_speed_through_rotations_losing_nothing(
     root: CheckpointRoot, tmp_path: Path

@@ -16,6 +16,7 @@ from borealis.contract.replay import load
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("builds-in-the-checkout")  # scripts/build-executor: one at a time
 def test_zipapp_executor_fetched_and_run_by_the_agent(agent: AgentProcess, tmp_path: Path) -> None:
     pyz = tmp_path / "dist" / "borealis.pyz"
     built = subprocess.run(

@@ -164,6 +164,7 @@ print(json.dumps({
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("builds-in-the-checkout")  # scripts/build-executor: one at a time
 def test_the_zipapp_is_byte_compiled_where_it_is_unpacked(tmp_path: Path) -> None:
     # The executor as shipped (scripts/build-executor) carries sources only; shiv compiles them
     # once where it unpacks them, whatever PYTHONDONTWRITEBYTECODE says: without it every

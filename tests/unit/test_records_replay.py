@@ -224,7 +224,9 @@ def test_every_state_is_reachable_by_the_helper() -> None:
             assert after in PROCESS_TRANSITIONS[before]
 
 
-ALLOWED_PROCESS = [(a, b) for a, targets in PROCESS_TRANSITIONS.items() for b in targets]
+ALLOWED_PROCESS = [  # in a stable order: pytest-xdist workers must collect the same list
+    (a, b) for a, targets in PROCESS_TRANSITIONS.items() for b in sorted(targets, key=str)
+]
 FORBIDDEN_PROCESS = [
     (a, b)
     for a in ProcessState
@@ -351,7 +353,7 @@ def task_in(state: TaskState) -> RunnerState:
     return replay([TaskStatus(s, float(i)) for i, s in enumerate(TASK_REACH[state])])
 
 
-ALLOWED_TASK = [(a, b) for a, targets in TASK_TRANSITIONS.items() for b in targets]
+ALLOWED_TASK = [(a, b) for a, targets in TASK_TRANSITIONS.items() for b in sorted(targets, key=str)]
 FORBIDDEN_TASK = [
     (a, b) for a in TaskState for b in TaskState if b not in TASK_TRANSITIONS[a] and a is not b
 ]
@@ -400,7 +402,7 @@ def test_re_entering_without_a_kill_or_loss_is_refused(
         apply(task_in(state), TaskStatus(state, 50.0, cause))
 
 
-@pytest.mark.parametrize("state", [T.ACTIVE, *TERMINAL_TASK_STATES])
+@pytest.mark.parametrize("state", [T.ACTIVE, *sorted(TERMINAL_TASK_STATES, key=str)])
 def test_active_and_terminal_states_cannot_be_re_entered(state: TaskState) -> None:
     runner = task_in(state)
     with pytest.raises(TransitionError, match=f"re-enter {state.value}"):
