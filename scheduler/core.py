@@ -267,17 +267,8 @@ class Scheduler:
         to_kill = []
         why = "updating to a new config" if config is not None else "removed by an update"
         for task in live:
-            if task.config == config:
-                continue
-            task.intent = Intent.UPDATE
-            if task.state in (S.PENDING, S.THROTTLED):
-                self._end(task, S.KILLED, why, now)
-                self._replace(task, now)
-                continue
-            if task.state is not S.KILLING:
-                task.state, task.changed, task.message = S.KILLING, now, why
-            self.store.update_task(task)
-            to_kill.append(task)
+            if task.config != config and self._stop(task, Intent.UPDATE, why, now):
+                to_kill.append(task)
         if config is not None and not live:
             self._new_run(config, instance, now)
         return to_kill
@@ -297,18 +288,23 @@ class Scheduler:
                     instances is not None and task.instance not in instances
                 ):
                     continue
-                task.intent = intent
-                if task.state in (S.PENDING, S.THROTTLED):
-                    self._end(task, S.KILLED, why, now)
-                    if intent is Intent.RESTART:
-                        self._replace(task, now)
-                    continue
-                if task.state is not S.KILLING:
-                    task.state, task.changed, task.message = S.KILLING, now, why
-                self.store.update_task(task)
-                to_kill.append(task)
+                if self._stop(task, intent, why, now):
+                    to_kill.append(task)
         await self.kill_runs(to_kill)
         return len(to_kill)
+
+    def _stop(self, task: Task, intent: Intent, why: str, now: float) -> bool:
+        """Stop one run for ``intent``. One not on a host yet ends here (and is replaced as
+        ``intent`` says); one on a host goes KILLING: True, the host must kill it."""
+        task.intent = intent
+        if task.state in (S.PENDING, S.THROTTLED):
+            self._end(task, S.KILLED, why, now)
+            self._replace(task, now)  # nothing replaces a run the user killed
+            return False
+        if task.state is not S.KILLING:
+            task.state, task.changed, task.message = S.KILLING, now, why
+        self.store.update_task(task)
+        return True
 
     # --- runs ---------------------------------------------------------------------------
 
