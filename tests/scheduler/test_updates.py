@@ -259,6 +259,46 @@ def test_a_version_failing_its_health_check_is_rolled_back(cluster: Embedded) ->
     assert set(cluster.scheduler.get(f"/api/v1/jobs/{key}")["configs"].values()) == old
 
 
+def test_a_version_that_never_comes_up_is_rolled_back_at_the_progress_deadline(
+    cluster: Embedded,
+) -> None:
+    # Nomad's stall (nomad #10465): a new version that neither fails nor becomes healthy.
+    # Its health check fails, but within a 60 s initial interval that does not count, so the
+    # run stays STARTING; the 3 s progress deadline rolls the update back long before.
+    key = key_of("stall")
+    first = create_running(cluster, key, sleeper(cluster, "stall", "v1", 2, "batch_size=1"), 2)
+    stuck = cluster.base / "stall-v2.aurora"
+    stuck.write_text(
+        CONFIG.format(
+            cmdline=SERVER.format(version="v2", body="sick"),
+            name="stall",
+            instances=2,
+            resources=HEALTH_TASK,
+            extra="health_check_config=HealthCheckConfig(initial_interval_secs=60,"
+            " interval_secs=0.5), lifecycle=DisableLifecycle,",
+            update="batch_size=1, progress_deadline_secs=3",
+        )
+    )
+    update_id = started(cluster, key, str(stuck))
+    code, out, err = job(cluster, "update", "wait", key)
+    assert code == 3, (code, out, err)
+    found = detail(cluster, update_id)
+    assert found["reason"] == (
+        "rolled back: no instance finished updating in 3s (progress_deadline_secs)"
+    )
+    assert found["phases"] == {"ROLLED_BACK": 1, "WAITING": 1}
+    stalled = [r for r in runs(cluster, key) if r["config"] == found["instances"][0]["new"]]
+    assert [r["state"] for r in stalled] == ["KILLED"]  # it never got past STARTING
+    assert "RUNNING" not in {e["state"] for e in history(cluster, stalled[0]["task_id"])}
+    wait_for(lambda: all_running(cluster, key, 2), 60, "2 RUNNING again",
+             seen=lambda: cluster.scheduler.states(key))  # fmt: skip
+    assert current(cluster, key)[1]["task_id"] == first[1]  # never touched
+
+
+def history(cluster: Embedded, task_id: str) -> list[dict[str, Any]]:
+    return cluster.scheduler.get(f"/api/v1/tasks/{task_id}")["history"]  # type: ignore[no-any-return]
+
+
 # --- the user's verbs ----------------------------------------------------------------------
 
 
