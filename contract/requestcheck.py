@@ -185,3 +185,13 @@ def refusal_of(
     if not credentials.matches(given, token):
         return RequestRefusal.WRONG_CREDENTIAL
     return None
+
+
+# What every HTML page of a daemon sends besides its own Content-Security-Policy: no content
+# sniffing, no framing, no referrer leaking the page's address, nothing kept in caches.
+PAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}

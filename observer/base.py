@@ -55,10 +55,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Security-Policy", CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header("Cache-Control", "no-store")
+        for name, value in requestcheck.PAGE_HEADERS.items():
+            self.set_header(name, value)
 
     def prepare(self) -> None:
         self._started = time.monotonic()

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import tornado.web
 
+from borealis.contract import requestcheck
 from borealis.contract.jobdiff import job_diff
 from borealis.contract.schedule import ScheduleStatus
 
@@ -186,10 +187,8 @@ class Page(Handler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Security-Policy", CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Referrer-Policy", "no-referrer")
-        self.set_header("Cache-Control", "no-store")
+        for name, value in requestcheck.PAGE_HEADERS.items():
+            self.set_header(name, value)
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
