@@ -61,6 +61,10 @@ def _names(items: list[Any], attr: str = "name") -> list[str]:
     return names
 
 
+def _has(job: Any, attr: str) -> bool:
+    return bool(getattr(job, f"has_{attr}")())
+
+
 def _job_key(job: Any) -> str:
     parts = []
     for attr in ("cluster", "role", "environment", "name"):
@@ -109,6 +113,10 @@ def select(
                 problem = "no job" if not matches else "several jobs"
                 raise InputError(source, "jobs", f"{problem} named {job!r} (jobs: {keys})")
             chosen = matches[0]
+        # Aurora's client still binds the deprecated {{mesos.role}} and {{mesos.cluster}}
+        known = {k: getattr(chosen, k)() for k in ("role", "cluster") if _has(chosen, k)}
+        if known:
+            chosen = chosen.bind(mesos=MesosContext(**known))
         instance = MesosTaskInstance(
             task=chosen.find(Ref.from_address("task")),
             role=chosen.find(Ref.from_address("role")) if chosen.has_role() else "",

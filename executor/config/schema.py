@@ -97,6 +97,10 @@ class ThermosContext(Struct):
 class MesosContext(Struct):
     instance = Required(Integer)
     hostname = Required(String)
+    # deprecated in Aurora, still bound by its client from the job: {{mesos.role}} and
+    # {{mesos.cluster}} (bound when a job is selected, see convert.select)
+    role = String
+    cluster = String
 
 
 # -- the task: Thermos ------------------------------------------------------

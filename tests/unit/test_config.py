@@ -22,6 +22,7 @@ from borealis.contract.taskspec import (
 from borealis.contract.templates import RuntimeValues, referenced_ports
 from borealis.executor.config import convert, loader
 from borealis.executor.config.helpers import java_options, python_options
+from borealis.executor.config.jobdoc import job_document
 
 # -- helpers -------------------------------------------------------------------------
 
@@ -193,6 +194,21 @@ JOBS = """
 def test_job_selection_and_job_scope(tmp_path: Path, key: str, expected: str) -> None:
     bindings = convert.Bindings(instance=3, hostname="host-7")
     assert cmdline(spec_of(tmp_path, JOBS, job=key, bindings=bindings)) == expected
+
+
+def test_deprecated_mesos_role_and_cluster_are_bound_from_the_job(tmp_path: Path) -> None:
+    # Aurora's client still binds {{mesos.role}} and {{mesos.cluster}}; they were left
+    # unbound here, so `run --job` and `job create` refused such a config
+    text = JOBS.replace("{{role}} {{environment}}", "{{mesos.role}}@{{mesos.cluster}}")
+    bindings = convert.Bindings(instance=3, hostname="host-7")
+    assert cmdline(spec_of(tmp_path, text, job="one", bindings=bindings)) == (
+        "echo www@west 3 host-7"
+    )
+    config = loader.load(write(tmp_path / "job.aurora", text))
+    document = job_document(config, "east/ops/devel/two", convert.Bindings())
+    assert document.task["processes"][0]["cmdline"] == (
+        "echo ops@east {{mesos.instance}} {{mesos.hostname}}"  # the host binds these
+    )
 
 
 def test_service_is_a_job_with_service_set(tmp_path: Path) -> None:
