@@ -42,6 +42,7 @@ from .updatespec import UpdateSettings, update_from_json
 from .validation import validate
 
 MAX_INSTANCES = 10_000
+MB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
     validate(spec, f"{source}: task")
     if spec.resources is None:
         raise r.fail("task.resources", "a job's task must reserve resources (cpu, ram, disk)")
+    # as Aurora's scheduler: num_cpus, ram_mb and disk_mb must each be greater than 0
+    for name, value, least in (
+        ("cpu", spec.resources.cpu, 0.0),
+        ("ram", spec.resources.ram, MB - 1),
+        ("disk", spec.resources.disk, MB - 1),
+    ):
+        if not value > least:
+            unit = "" if name == "cpu" else " (at least 1 MB)"
+            raise r.fail(f"task.resources.{name}", f"must be greater than 0{unit}, got {value}")
     instances = r.optional(obj, "instances", "", lambda v, p: r.integer(v, p, minimum=1), 1)
     if instances > MAX_INSTANCES:
         raise r.fail("instances", f"at most {MAX_INSTANCES} instances")

@@ -555,3 +555,28 @@ def test_bad_update_config(
     for verb in (("update", "start"), ("diff",)):
         result = borealis("job", *verb, key, str(config), timeout=60)
         assert_refused(result, root, before, f"borealis: {config}: ", problem)
+
+
+@pytest.mark.parametrize(
+    ("resources", "problem"),
+    [
+        ("cpu=0, ram=32*MB, disk=32*MB", "task.resources.cpu: must be greater than 0, got 0.0"),
+        ("cpu=0.1, ram=0, disk=32*MB", "task.resources.ram: must be greater than 0 (at least"),
+        ("cpu=0.1, ram=32*MB, disk=1000", "task.resources.disk: must be greater than 0 (at le"),
+    ],
+)
+def test_a_job_reserving_nothing_is_refused(
+    root: CheckpointRoot, tmp_path: Path, resources: str, problem: str
+) -> None:
+    """As Aurora's scheduler refuses num_cpus, ram_mb or disk_mb of 0; on the client."""
+    config = write_config(
+        tmp_path,
+        f"""
+        jobs = [Service(cluster='local', role='www-data', environment='devel', name='web',
+                        task=Task(name='web', processes=[Process(name='p', cmdline='sleep 1')],
+                                  resources=Resources({resources})))]
+        """,
+    )
+    before = tree(root)
+    result = borealis("job", "diff", "local/www-data/devel/web", str(config), timeout=60)
+    assert_refused(result, root, before, f"borealis: {config}: ", problem)
