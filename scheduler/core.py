@@ -113,6 +113,19 @@ class Scheduler:
         """The config a run runs."""
         return self.store.config(task.config)
 
+    async def until_wanted(self, most: float) -> None:
+        """Wait until a pass is wanted, a running update's watch, pulse or deadline falls due,
+        or ``most`` seconds have gone: what both pass loops (embedded, Mesos) wait for."""
+        due = self.updates.wake
+        if due is not None:
+            most = min(most, max(0.0, due - self.clock()))
+        try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
+            async with asyncio.timeout(most):
+                await self.wanted.wait()
+        except TimeoutError:
+            pass
+        self.wanted.clear()
+
     def _request(self, task: Task) -> Request:
         return request_of(self.spec_of(task))
 

@@ -73,13 +73,4 @@ class Embedded:
             await self._until_next_pass()
 
     async def _until_next_pass(self) -> None:
-        delay = TICK - SOONEST
-        due = self.scheduler.updates.wake
-        if due is not None:
-            delay = min(delay, max(0.0, due - self.scheduler.clock()))
-        try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
-            async with asyncio.timeout(delay):
-                await self.scheduler.wanted.wait()
-        except TimeoutError:
-            pass
-        self.scheduler.wanted.clear()
+        await self.scheduler.until_wanted(TICK - SOONEST)

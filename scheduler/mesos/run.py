@@ -68,15 +68,14 @@ class OnMesos:
             executor_ram=policy.executor_ram,
         )
         self.scheduler = Scheduler(store, self.backend, policy)
-        self.wake = self.scheduler.wanted  # offers came, or anything else that wants a pass
         self.backend.on_status = self._on_status
-        self.backend.on_offers = self.wake.set
+        self.backend.on_offers = self.scheduler.wanted.set  # offers came: a pass may use them
         self.backend.on_subscribed = self._on_subscribed
         self.detector: MasterDetector | None = None
 
     async def _on_status(self, task_id: str, state: MesosState, message: str) -> None:
         await self.scheduler.on_status(task_id, state, message)
-        self.wake.set()  # a pass may have work now (an update's next instance, a replacement)
+        self.scheduler.wanted.set()  # a pass may have work: an update's next instance, a rerun
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         await self.backend.handle(event)
@@ -107,16 +106,7 @@ class OnMesos:
 
     async def place(self) -> None:
         while True:
-            delay = 1.0
-            due = self.scheduler.updates.wake  # a running update's watch or timer ends
-            if due is not None:
-                delay = min(delay, max(0.0, due - self.scheduler.clock()))
-            try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
-                async with asyncio.timeout(delay):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-            self.wake.clear()
+            await self.scheduler.until_wanted(1.0)
             try:
                 await self.scheduler.tick()
             except Exception:

@@ -10,6 +10,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+from borealis.scheduler.core import Scheduler
 from borealis.scheduler.daemon import TICK, Embedded
 
 
@@ -20,6 +21,8 @@ def embedded(wake: float | None = None) -> tuple[Embedded, Any]:
     scheduler = SimpleNamespace(
         wanted=asyncio.Event(), clock=time.time, updates=SimpleNamespace(wake=wake), tick=tick
     )
+    # the real wait (Scheduler.until_wanted), over this stand-in's event, clock and timers
+    scheduler.until_wanted = lambda most: Scheduler.until_wanted(scheduler, most)  # type: ignore[arg-type]
     return Embedded(scheduler, None), scheduler  # type: ignore[arg-type]
 
 
