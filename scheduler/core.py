@@ -212,7 +212,7 @@ class Scheduler:
     async def kill_job(self, key: str, instances: frozenset[int] | None = None) -> int:
         """Kill the job, or only ``instances`` of it (they leave the job: nothing replaces
         them, as in Aurora)."""
-        self._live_job(key, instances)
+        self._live_job(key, instances, killed_ok=instances is None)  # killing twice is fine
         if instances is not None and self.updates.active(key) is not None:
             raise Conflict(f"job {key} is being updated: remove instances with the update")
         with self.store.transaction():
@@ -226,17 +226,19 @@ class Scheduler:
         return await self._kill_current(key, Intent.KILL, "killed by the user", instances)
 
     async def restart_job(self, key: str, instances: frozenset[int] | None = None) -> int:
-        self._live_job(key, instances)
+        self._live_job(key, instances, killed_ok=False)
         return await self._kill_current(key, Intent.RESTART, "restarted by the user", instances)
 
-    def _live_job(self, key: str, instances: frozenset[int] | None) -> dict[int, str]:
+    def _live_job(
+        self, key: str, instances: frozenset[int] | None, *, killed_ok: bool = False
+    ) -> dict[int, str]:
         """The job's wanted instances; ``NotFound``/``Conflict`` when it or ``instances``
-        cannot be acted on."""
+        cannot be acted on (a killed job only when ``killed_ok``)."""
         found = self.store.job(key)
         if found is None:
             raise NotFound(f"no job {key}")
         desired = self.store.desired(key)
-        if found[1] and instances is not None:
+        if found[1] and not killed_ok:
             raise Conflict(f"job {key} was killed")
         missing = sorted((instances or frozenset()) - set(desired))
         if missing:

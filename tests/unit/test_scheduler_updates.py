@@ -193,6 +193,8 @@ def test_killing_the_job_ends_its_update_in_error(tmp_path: Path) -> None:
     with pytest.raises(Conflict, match="being updated"):
         asyncio.run(host.scheduler.kill_job(KEY, frozenset({1})))
     asyncio.run(host.scheduler.kill_job(KEY))
+    with pytest.raises(Conflict, match="was killed"):  # as before instance ranges existed
+        asyncio.run(host.scheduler.restart_job(KEY))
     ended = host.scheduler.updates.records.get(update.id)
     assert ended is not None and ended.progress.status.value == "ERROR"
     assert ended.progress.reason == "the job was killed"
