@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,8 @@ class Updater:
         self.wake: float | None = None  # the earliest moment a running update needs a pass
 
     def active(self, job_key: str) -> Update | None:
-        updates = self.records.of_job(job_key)
-        return updates[0] if updates and not updates[0].progress.status.terminal else None
+        latest = self.records.latest(job_key)
+        return latest if latest is not None and not latest.progress.status.terminal else None
 
     def start(self, spec: JobSpec, instances: frozenset[int] | None, user: str) -> Update:
         """Record an update of ``spec.key`` to ``spec`` (on ``instances`` only, when given).
@@ -122,8 +123,7 @@ class Updater:
             await self._step(update, now)
 
     async def _step(self, update: Update, now: float) -> None:
-        found = self.store.job(update.job_key)
-        if found is None or found[1]:  # killed before job_killed existed: same outcome
+        if not self.store.alive(update.job_key):  # killed before job_killed existed
             with self.store.transaction():
                 self._move(update, UpdateStatus.ERROR, "the job was killed", now)
             return
@@ -223,12 +223,9 @@ class Updater:
     def describe(self, update: Update) -> dict[str, object]:
         """The update as the API shows it: its fields, each instance's phase, its events."""
         instances = self.records.instances(update.id)
-        phases: dict[str, int] = {}
-        for p in instances.values():
-            phases[p.phase.value] = phases.get(p.phase.value, 0) + 1
         return {
             **update.to_json(),
-            "phases": phases,
+            "phases": dict(Counter(p.phase.value for p in instances.values())),
             "instances": [
                 {
                     "instance": p.instance,

@@ -151,6 +151,14 @@ class UpdateRecords:
         ).fetchall()
         return [_update(r) for r in rows]
 
+    def latest(self, job_key: str) -> Update | None:
+        """The job's newest update (whether it has ended or not)."""
+        row = self.db.execute(
+            "SELECT * FROM updates WHERE job_key = ? ORDER BY created DESC, rowid DESC LIMIT 1",
+            (job_key,),
+        ).fetchone()
+        return None if row is None else _update(row)
+
     def active(self) -> list[Update]:
         terminal = [s.value for s in UpdateStatus if s.terminal]
         marks = ", ".join("?" for _ in terminal)
