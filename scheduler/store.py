@@ -115,11 +115,14 @@ class Store:
                 if column not in columns:
                     self.db.execute(statement)
             # jobs stored before configs and instances existed: one config each, every
-            # instance wanting it (none for a killed job), every run running it
-            for spec, killed in self.jobs():
-                key = str(spec.key)
-                if self.db.execute("SELECT 1 FROM configs WHERE job_key = ?", (key,)).fetchone():
-                    continue
+            # instance wanting it (none for a killed job), every run running it (only those
+            # are read: a store already migrated costs one query at start-up)
+            rows = self.db.execute(
+                "SELECT key, spec, killed FROM jobs WHERE key NOT IN (SELECT job_key FROM configs)"
+            ).fetchall()
+            for row in rows:
+                key, killed = row["key"], bool(row["killed"])
+                spec = job_from_json(json.loads(row["spec"]), key)
                 config = self.add_config(spec)
                 if not killed:
                     for instance in range(spec.instances):
