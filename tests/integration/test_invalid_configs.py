@@ -524,6 +524,23 @@ def test_a_good_config_does_run(root: CheckpointRoot, tmp_path: Path) -> None:
     assert (root.sandboxes_dir / "fine").is_dir()
 
 
+def web_service(
+    tmp_path: Path,
+    resources: str = "cpu=0.1, ram=32*MB, disk=32*MB",
+    update: str = "UpdateConfig()",
+) -> Path:
+    """A one-process service local/www-data/devel/web, for the job commands' refusals."""
+    return write_config(
+        tmp_path,
+        f"""
+        jobs = [Service(cluster='local', role='www-data', environment='devel', name='web',
+                        task=Task(name='web', processes=[Process(name='p', cmdline='sleep 1')],
+                                  resources=Resources({resources})),
+                        update_config={update})]
+        """,
+    )
+
+
 @pytest.mark.parametrize(
     ("setting", "problem"),
     [
@@ -541,15 +558,7 @@ def test_bad_update_config(
     root: CheckpointRoot, tmp_path: Path, setting: str, problem: str
 ) -> None:
     """Refused on the client, before any scheduler is asked (none runs here)."""
-    config = write_config(
-        tmp_path,
-        f"""
-        jobs = [Service(cluster='local', role='www-data', environment='devel', name='web',
-                        task=Task(name='web', processes=[Process(name='p', cmdline='sleep 1')],
-                                  resources=Resources(cpu=0.1, ram=32*MB, disk=32*MB)),
-                        update_config=UpdateConfig({setting}))]
-        """,
-    )
+    config = web_service(tmp_path, update=f"UpdateConfig({setting})")
     before = tree(root)
     key = "local/www-data/devel/web"
     for verb in (("update", "start"), ("diff",)):
@@ -569,14 +578,7 @@ def test_a_job_reserving_nothing_is_refused(
     root: CheckpointRoot, tmp_path: Path, resources: str, problem: str
 ) -> None:
     """As Aurora's scheduler refuses num_cpus, ram_mb or disk_mb of 0; on the client."""
-    config = write_config(
-        tmp_path,
-        f"""
-        jobs = [Service(cluster='local', role='www-data', environment='devel', name='web',
-                        task=Task(name='web', processes=[Process(name='p', cmdline='sleep 1')],
-                                  resources=Resources({resources})))]
-        """,
-    )
+    config = web_service(tmp_path, resources=resources)
     before = tree(root)
     result = borealis("job", "diff", "local/www-data/devel/web", str(config), timeout=60)
     assert_refused(result, root, before, f"borealis: {config}: ", problem)
