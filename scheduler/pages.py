@@ -160,7 +160,7 @@ def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
                 path for path, _old, _new in job_diff(u.old_job, u.new_job)
             ],  # no values: public
             "events": records.events(u.id),
-            "instances": len(records.instances(u.id)),
+            "instances": records.changed(u.id),
         }
         for u in records.of_job(key)
     ]

@@ -184,6 +184,13 @@ class UpdateRecords:
             for r in rows
         }
 
+    def changed(self, update_id: str) -> int:
+        """How many instances the update changes (or meant to)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM update_instances WHERE update_id = ?", (update_id,)
+        ).fetchone()
+        return int(row[0])
+
     def events(self, update_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT status, time, reason FROM update_events WHERE update_id = ? ORDER BY seq",
