@@ -31,7 +31,10 @@ def load_job(config_file: str, key: JobKey, bind: list[str] | None) -> JobSpec:
     from borealis.executor.config.jobdoc import job_document
 
     config = loader.load(config_file)
-    spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(bind)))
+    warnings: list[str] = []
+    spec = job_document(config, str(key), convert.Bindings(user=parse_bindings(bind)), warnings)
+    for warning in warnings:
+        print(f"borealis: warning: {config_file}: {warning}", file=sys.stderr)
     if spec.key != key:
         raise InputError(config_file, "jobs", f"the job in the config is {spec.key}, not {key}")
     return spec

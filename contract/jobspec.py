@@ -8,7 +8,9 @@
      "contact": "team@example.com", "constraints": {"host": "limit:1"},
      "task": {...task JSON, runtime templates unbound...},
      "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null},
-     "update": {...how updates roll out, contract/updatespec.py}}
+     "update": {...how updates roll out, contract/updatespec.py},
+     "sla_policy": {...} or null (contract/slapolicy.py),
+     "tier": "preemptible", "metadata": [...], "task_links": {...} (contract/jobmeta.py)}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
 ``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
@@ -35,7 +37,16 @@ from .envelope import (
     lifecycle_to_json,
 )
 from .jobkey import JobKey, job_key_from_json
+from .jobmeta import (
+    DEFAULT_TIER,
+    PRODUCTION_TIERS,
+    check_gpu,
+    links_from_json,
+    metadata_from_json,
+    tier_from_json,
+)
 from .reading import Reader, join_path, show
+from .slapolicy import SlaPolicy, sla_from_json
 from .taskspec import Resources, task_from_json
 from .templates import referenced_ports
 from .updatespec import UpdateSettings, update_from_json
@@ -60,6 +71,15 @@ class JobSpec:
     announce: Announce | None = None
     lifecycle: HttpLifecycle | None = field(default_factory=HttpLifecycle)
     update: UpdateSettings = field(default_factory=UpdateSettings)
+    sla_policy: SlaPolicy | None = None
+    tier: str = DEFAULT_TIER
+    metadata: tuple[tuple[str, str], ...] = ()
+    task_links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        """As Aurora's scheduler derives it: only a production tier is."""
+        return self.tier in PRODUCTION_TIERS
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -80,6 +100,10 @@ class JobSpec:
             "announce": None if self.announce is None else dict(self.announce.__dict__),
             "lifecycle": lifecycle_to_json(self.lifecycle),
             "update": self.update.to_json(),
+            "sla_policy": None if self.sla_policy is None else self.sla_policy.to_json(),
+            "tier": self.tier,
+            "metadata": [{"key": k, "value": v} for k, v in self.metadata],
+            "task_links": dict(self.task_links),
         }
 
     def dumps(self) -> str:
@@ -89,9 +113,11 @@ class JobSpec:
     def config_id(self) -> str:
         """A hash of everything an instance runs with: two submissions of the same task share
         it, and an update touches only the instances whose id changes. The instance count and
-        the update settings are the job's, not an instance's, so they are not part of it."""
+        the update settings are the job's, not an instance's, so they are not part of it; nor
+        are the SLA policy, the tier, the metadata and the task links (changing them restarts
+        nothing)."""
         value = self.to_json()
-        for job_level in ("instances", "update"):
+        for job_level in ("instances", "update", "sla_policy", "tier", "metadata", "task_links"):
             del value[job_level]
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -111,6 +137,10 @@ _KEYS = frozenset(
         "announce",
         "lifecycle",
         "update",
+        "sla_policy",
+        "tier",
+        "metadata",
+        "task_links",
     }
 )
 
@@ -136,6 +166,7 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         if not value > least:
             unit = "" if name == "cpu" else " (at least 1 MB)"
             raise r.fail(f"task.resources.{name}", f"must be greater than 0{unit}, got {value}")
+    check_gpu(r, spec.resources.gpu, "task.resources.gpu")
     instances = r.optional(obj, "instances", "", lambda v, p: r.integer(v, p, minimum=1), 1)
     if instances > MAX_INSTANCES:
         raise r.fail("instances", f"at most {MAX_INSTANCES} instances")
@@ -167,4 +198,8 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         update=r.optional(
             obj, "update", "", lambda v, p: update_from_json(r, v, p), UpdateSettings()
         ),
+        sla_policy=r.optional(obj, "sla_policy", "", lambda v, p: sla_from_json(r, v, p), None),
+        tier=r.optional(obj, "tier", "", lambda v, p: tier_from_json(r, v, p), DEFAULT_TIER),
+        metadata=r.optional(obj, "metadata", "", lambda v, p: metadata_from_json(r, v, p), ()),
+        task_links=r.optional(obj, "task_links", "", lambda v, p: links_from_json(r, v, p), {}),
     )

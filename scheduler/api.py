@@ -18,6 +18,7 @@ from borealis.contract.errors import InputError
 from borealis.contract.jobdiff import job_diff
 from borealis.contract.jobspec import MAX_INSTANCES, JobSpec, job_from_json
 from borealis.contract.requestcheck import RequestRefusal, reason_text
+from borealis.contract.slapolicy import check_room
 
 from .constraints import ConstraintError, parse_all
 from .core import Conflict, NotFound, Scheduler
@@ -153,10 +154,12 @@ def job_of(value: Any, source: str) -> JobSpec:
     if not isinstance(value, dict):
         raise InputError(source, "", "expected a JSON object (a job)")
     try:
-        return job_from_json(value, source)
+        job = job_from_json(value, source)
     except (TypeError, AttributeError, KeyError, RecursionError) as e:
         # a field of the wrong type that the converter did not name: still bad input
         raise InputError(source, "", f"malformed ({type(e).__name__}: {e})") from None
+    check_room(job.sla_policy, job.instances, source)  # a submission, not a stored job
+    return job
 
 
 class KillJob(Handler):

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from borealis.contract.errors import InputError
+from borealis.contract.jobmeta import refuse_unsupported, tier_from_aurora
 from borealis.contract.jobspec import JobSpec, job_from_json
 from borealis.contract.reading import Reader
+from borealis.contract.slapolicy import check_room, sla_from_aurora
 from borealis.contract.templates import is_runtime
 from borealis.contract.updatespec import from_aurora, update_from_json
 
@@ -20,7 +22,14 @@ from . import convert
 from .loader import LoadedConfig
 
 
-def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindings) -> JobSpec:
+def job_document(
+    config: LoadedConfig,
+    job: str | None,
+    bindings: convert.Bindings,
+    warnings: list[str] | None = None,
+) -> JobSpec:
+    """The job JSON of ``job``, checked; what it ignores with a warning goes to ``warnings``."""
+    warn: list[str] = [] if warnings is None else warnings
     selection = convert.select(config, job=job, bindings=bindings, on_host=False)
     source = selection.source
     if selection.job is None:
@@ -43,7 +52,16 @@ def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindin
         "announce": plain.get("announce"),
         "lifecycle": plain.get("lifecycle") or {"http": None},
         "update": from_aurora(plain.get("update_config") or {}, source),
+        "sla_policy": sla_from_aurora(plain.get("sla_policy"), source),
+        "tier": tier_from_aurora(plain, source, warn),
+        "metadata": plain.get("metadata") or [],
+        "task_links": plain.get("task_links") or {},
     }
+    refuse_unsupported(plain, source, warn)
     # checked here first so that an error names the config's field, update_config
-    update_from_json(Reader(source), document["update"], "update_config")
-    return job_from_json(document, source)
+    settings = update_from_json(Reader(source), document["update"], "update_config")
+    spec = job_from_json(document, source)
+    check_room(spec.sla_policy, spec.instances, source)
+    if settings.sla_aware and spec.sla_policy is None:
+        warn.append("update_config.sla_aware=True has no effect: the job has no sla_policy")
+    return spec

@@ -15,6 +15,7 @@ from borealis.contract.jobspec import JobSpec
 from borealis.contract.schedule import Intent
 from borealis.contract.schedule import ScheduleStatus as S
 
+from ..sla import InstanceRun, SlaView
 from . import planner
 from .planner import InstanceProgress, Progress, RunView
 from .records import Update, UpdateRecords
@@ -138,6 +139,7 @@ class Updater:
             service=update.new_job.service,
             size=update.size,
             now=now,
+            sla=self._sla(update),
         )
         if step.wake is not None:
             self.wake = step.wake if self.wake is None else min(self.wake, step.wake)
@@ -194,6 +196,21 @@ class Updater:
                 replaced=not newest.state.terminal,
             )
         return views
+
+    def _sla(self, update: Update) -> SlaView | None:
+        """The job's runs and policies, for an update that checks SLA before taking runs down."""
+        forward, back = update.new_job.sla_policy, update.old_job.sla_policy
+        if not update.settings.sla_aware or (forward is None and back is None):
+            return None
+        runs = {
+            t.instance: InstanceRun(
+                active=not t.state.terminal,
+                on_host=t.state.on_host,
+                running_since=t.started if t.state is S.RUNNING else None,
+            )
+            for t in self.store.latest(update.job_key)
+        }
+        return SlaView(forward, back, runs)
 
     def job_killed(self, job_key: str, now: float) -> None:
         """The job was killed under its update (call inside the kill's transaction)."""

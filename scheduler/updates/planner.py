@@ -21,6 +21,9 @@ SIGKILLed resumes exactly where the store says) and applies the ``Change``s it r
 * A rollback restores every instance the update changed, by batches in the reverse order of
   the forward ones, in the same pass that decided it.
 * With ``pulse_interval_secs`` nothing starts unless a pulse came within that interval.
+* With ``sla_aware`` and an SLA policy (the new config's forward, the old one's in a
+  rollback, as Aurora), an instance chosen for a batch is SLA_WAITING until taking its run
+  down keeps the policy (``scheduler/sla.py``); it holds its slot in the batch meanwhile.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from borealis.contract.schedule import ScheduleStatus
+from borealis.contract.slapolicy import SlaPolicy
 from borealis.contract.updatespec import Strategy, UpdateSettings
 
+from .. import sla as sla_math
+from ..sla import SlaView
 from .states import (
     AWAIT_PULSE,
     BACK,
@@ -136,9 +142,11 @@ def step(
     service: bool,
     size: int,
     now: float,
+    sla: SlaView | None = None,
 ) -> Step:
     """The next step of an update. ``size`` is the job's instance count that percentages are
-    taken of (the larger of before and after)."""
+    taken of (the larger of before and after); ``sla``: the job's runs and policies, for an
+    ``sla_aware`` update."""
     out = Step(
         dataclasses.replace(progress),
         {i: dataclasses.replace(p) for i, p in instances.items()},
@@ -153,12 +161,36 @@ def step(
             _watch(inst, view, settings, out.progress, service, now)
             if inst.phase.watched and view.running_since is not None:
                 out.wake_at(max(view.running_since, inst.since) + settings.watch_secs)
+    gate = _Gate(settings, sla, out, now)
     if out.progress.status.forward:
-        _forward(settings, out, size, now)
+        _forward(settings, out, size, now, gate)
     if out.progress.status in BACK:
-        _back(settings, out, now)
+        _back(settings, out, now, gate)
     _timers(settings, out)
     return out
+
+
+class _Gate:
+    """Which instances an update may take down now: all of them, unless it is ``sla_aware``
+    and the direction's config has an SLA policy."""
+
+    def __init__(self, settings: UpdateSettings, sla: SlaView | None, out: Step, now: float):
+        self.sla = sla if settings.sla_aware else None
+        self.out, self.now = out, now
+
+    def policy(self, back: bool) -> SlaPolicy | None:
+        if self.sla is None:
+            return None
+        return self.sla.back if back else self.sla.forward
+
+    def allow(self, candidates: list[int], back: bool) -> list[int]:
+        policy = self.policy(back)
+        if policy is None or self.sla is None or not candidates:
+            return candidates
+        decision = sla_math.decide(policy, self.sla.runs, candidates, self.now)
+        if decision.recheck is not None:
+            self.out.wake_at(decision.recheck)
+        return list(decision.allowed)
 
 
 def _timers(settings: UpdateSettings, out: Step) -> None:
@@ -219,7 +251,7 @@ def _pulse_due(settings: UpdateSettings, progress: Progress, now: float) -> bool
     return interval is not None and (progress.pulse is None or now - progress.pulse >= interval)
 
 
-def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None:
+def _forward(settings: UpdateSettings, out: Step, size: int, now: float, gate: _Gate) -> None:
     progress = out.progress
     failed = _count(out, Phase.FAILED)
     deadline = settings.progress_deadline_secs
@@ -229,31 +261,39 @@ def _forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None
             out,
             f"{_instances(failed)} failed (max_total_failures is {settings.max_total_failures})",
             now,
+            gate,
         )
         return
-    pending = _count(out, Phase.UPDATING, Phase.WAITING)
+    pending = _count(out, Phase.UPDATING, Phase.WAITING, Phase.SLA_WAITING)
     if progress.status is U.ROLLING_FORWARD and pending and _stalled(settings, out, now):
         _fail(
             settings,
             out,
             f"no instance finished updating in {deadline}s (progress_deadline_secs)",
             now,
+            gate,
         )
         return
-    if not _count(out, Phase.WAITING, Phase.UPDATING):
+    if not pending:
         out.move(U.ROLLED_FORWARD, f"{_instances(_count(out, Phase.UPDATED))} updated", now)
         return
     if progress.status is U.ROLLING_FORWARD and _pulse_due(settings, progress, now):
         out.move(AWAIT_PULSE[progress.status], "no pulse in pulse_interval_secs", now)
         return
     if progress.status is U.ROLLING_FORWARD:
-        _start_forward(settings, out, size, now)
+        _start_forward(settings, out, size, now, gate.policy(back=False) is not None)
+        held = sorted(i for i, p in out.instances.items() if p.phase is Phase.SLA_WAITING)
+        for instance in gate.allow(held, back=False):
+            inst = out.instances[instance]
+            inst.phase, inst.since = Phase.UPDATING, now
+            out.changes.append(Change(instance, inst.new))
 
 
-def _start_forward(settings: UpdateSettings, out: Step, size: int, now: float) -> None:
+def _start_forward(settings: UpdateSettings, out: Step, size: int, now: float, held: bool) -> None:
+    """Choose the next instances to change (SLA_WAITING first when ``held``)."""
     progress = out.progress
     waiting = sorted(i for i, p in out.instances.items() if p.phase is Phase.WAITING)
-    flying = _count(out, Phase.UPDATING)
+    flying = _count(out, Phase.UPDATING, Phase.SLA_WAITING)
     canary = settings.canary is not None
     in_canary = canary and (progress.batches == 0 or progress.paused_after < 0)
     if settings.strategy is Strategy.QUEUE and not in_canary:
@@ -266,7 +306,7 @@ def _start_forward(settings: UpdateSettings, out: Step, size: int, now: float) -
             batch = first + started // queue_size
             started += 1
             progress.batches = max(progress.batches, batch + 1)
-            _change(out, [instance], batch, now)
+            _change(out, [instance], batch, now, held)
         return
     if flying:
         return  # a batch finishes before the next starts
@@ -278,14 +318,18 @@ def _start_forward(settings: UpdateSettings, out: Step, size: int, now: float) -
         return
     batch = progress.batches
     progress.batches += 1
-    _change(out, waiting[: settings.batch_size(batch, size)], batch, now)
+    _change(out, waiting[: settings.batch_size(batch, size)], batch, now, held)
 
 
-def _change(out: Step, chosen: list[int], batch: int, now: float) -> None:
+def _change(out: Step, chosen: list[int], batch: int, now: float, held: bool) -> None:
     for instance in chosen:
         inst = out.instances[instance]
-        inst.phase, inst.batch, inst.since = Phase.UPDATING, batch, now
-        out.changes.append(Change(instance, inst.new))
+        inst.batch, inst.since = batch, now
+        if held:
+            inst.phase = Phase.SLA_WAITING
+        else:
+            inst.phase = Phase.UPDATING
+            out.changes.append(Change(instance, inst.new))
 
 
 def _stalled(settings: UpdateSettings, out: Step, now: float) -> bool:
@@ -294,20 +338,22 @@ def _stalled(settings: UpdateSettings, out: Step, now: float) -> bool:
     return deadline is not None and since is not None and now - since >= deadline
 
 
-def _fail(settings: UpdateSettings, out: Step, why: str, now: float) -> None:
+def _fail(settings: UpdateSettings, out: Step, why: str, now: float, gate: _Gate) -> None:
     if settings.rollback_on_failure:
         out.move(U.ROLLING_BACK, f"rolling back: {why}", now)
         out.progress.progressed = now  # the rollback has a deadline of its own
-        _back(settings, out, now)
+        _back(settings, out, now, gate)
     else:
         out.move(U.FAILED, why, now)
 
 
-def _back(settings: UpdateSettings, out: Step, now: float) -> None:
+def _back(settings: UpdateSettings, out: Step, now: float, gate: _Gate) -> None:
     progress = out.progress
     for inst in out.instances.values():
         if inst.phase.changed:
             inst.phase = Phase.ROLLBACK_WAITING
+        elif inst.phase is Phase.SLA_WAITING:  # never changed: nothing to restore
+            inst.phase = Phase.WAITING
     failed = _count(out, Phase.ROLLBACK_FAILED)
     if failed > settings.max_total_failures:
         out.move(U.FAILED, f"rollback failed: {_instances(failed)} did not come back", now)
@@ -328,10 +374,11 @@ def _back(settings: UpdateSettings, out: Step, now: float) -> None:
     # the forward batches, newest first: each is restored whole before the one before it
     waiting = [p for p in out.instances.values() if p.phase is Phase.ROLLBACK_WAITING]
     newest = max(p.batch for p in waiting)
-    for inst in sorted(waiting, key=lambda p: -p.instance):
-        if inst.batch == newest:
-            inst.phase, inst.since = Phase.ROLLING_BACK, now
-            out.changes.append(Change(inst.instance, inst.old))
+    batch = [p.instance for p in sorted(waiting, key=lambda p: -p.instance) if p.batch == newest]
+    for instance in gate.allow(batch, back=True):
+        inst = out.instances[instance]
+        inst.phase, inst.since = Phase.ROLLING_BACK, now
+        out.changes.append(Change(instance, inst.old))
 
 
 # --- the user's verbs --------------------------------------------------------------------

@@ -105,6 +105,9 @@ class Phase(enum.Enum):
     """Where one instance is in an update."""
 
     WAITING = "WAITING"  # not changed yet
+    # chosen for a batch of an sla_aware update, held until the job's SLA policy lets its
+    # run go down (scheduler/sla.py)
+    SLA_WAITING = "SLA_WAITING"
     UPDATING = "UPDATING"  # moved to the new config, watched for watch_secs
     UPDATED = "UPDATED"
     FAILED = "FAILED"  # failed more than max_per_shard_failures times on the new config

@@ -279,3 +279,48 @@ def test_a_rollback_asked_by_the_user_says_so_at_its_end(tmp_path: Path) -> None
     host.scheduler.updates.command(update.id, "pause")
     host.scheduler.updates.command(update.id, "resume")
     assert host.until_ended()["reason"] == "rolled back: asked by the user"
+
+
+def sla_version(command: str, sla_aware: bool) -> JobSpec:
+    """Five instances that must keep four up (RUNNING for 20 s), updated two at a time."""
+    from dataclasses import replace
+
+    spec = job(
+        5,
+        update={"watch_secs": 10, "batch_sizes": [2], "sla_aware": sla_aware},
+        sla_policy={"kind": "count", "count": 4, "duration_secs": 20},
+    )
+    task = {**spec.task, "processes": [{"name": "p", "cmdline": command}]}
+    return replace(spec, task=task)
+
+
+@pytest.mark.parametrize("sla_aware", [True, False])
+def test_an_sla_aware_update_waits_instead_of_breaking_the_policy(
+    tmp_path: Path, sla_aware: bool
+) -> None:
+    host = Host(tmp_path)
+    host.scheduler.create_job(sla_version("v1", sla_aware))
+    for _ in range(25):  # every instance up: RUNNING for 20 s
+        host.tick()
+    store = host.scheduler.store
+    host.scheduler.updates.start(sla_version("v2", sla_aware), None, "alice")
+    least, held = 5, False
+    for _ in range(400):
+        host.tick()
+        now = host.clock.now
+        up = sum(
+            1
+            for t in store.latest(KEY)
+            if t.state is S.RUNNING and t.started is not None and now - t.started >= 20
+        )
+        least = min(least, up)
+        update = host.scheduler.updates.records.of_job(KEY)[0]
+        phases = host.scheduler.updates.describe(update)["phases"]
+        held = held or "SLA_WAITING" in phases  # type: ignore[operator]
+        if update.progress.status.terminal:
+            break
+    assert update.progress.status.value == "ROLLED_FORWARD"
+    # with sla_aware, never fewer than the policy's four up; without, batches of two whose
+    # new runs are watched 10 s (not up for 20 s) leave far fewer
+    assert least == 4 if sla_aware else least < 4
+    assert held is sla_aware  # the batch's second instance waited for the first to be up
