@@ -66,6 +66,22 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.set_defaults(func=run)
 
 
+def job_facts(reply: dict[str, Any]) -> list[str]:
+    """What the job says about itself (tier, SLA, metadata, links), one line each."""
+    spec, out = reply.get("spec") or {}, []
+    tier = spec.get("tier")
+    if tier:
+        out.append(f"tier {tier}{' (production)' if tier == 'preferred' else ''}")
+    sla = reply.get("sla")
+    if sla:
+        out.append(f"sla {sla['text']}: {sla['up']} up now, {sla['may_go_down']} may go down")
+    for pair in spec.get("metadata") or []:
+        out.append(f"metadata {pair['key']}={pair['value']}")
+    for name, url in sorted((spec.get("task_links") or {}).items()):
+        out.append(f"link {name}: {url}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.verb == "list":
         cluster, _, role = args.where.partition("/")
@@ -117,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(reply, indent=2))
         return 0
     print(f"{reply['key']}: {reply['instances']} instances{' (killed)' if reply['killed'] else ''}")
+    for line in job_facts(reply):
+        print(f"  {line}")
     if reply.get("update"):
         u = reply["update"]
         print(f"  update {u['id']}: {u['status']} ({u['reason']})")

@@ -22,6 +22,7 @@ from borealis.contract.slapolicy import check_room
 
 from .constraints import ConstraintError, parse_all
 from .core import Conflict, NotFound, Scheduler
+from .sla import room, run_of
 from .updates.driver import UpdateConflict
 from .updates.planner import Refused
 
@@ -145,9 +146,24 @@ class Job(Handler):
                 "spec": job.to_json(),
                 "configs": {str(i): c for i, c in self.scheduler.store.desired(key).items()},
                 "update": None if active is None else active.to_json(),
+                "sla": sla_state(self.scheduler, job),
                 "tasks": [t.to_json() for t in tasks],
             }
         )
+
+
+def sla_state(scheduler: Scheduler, job: JobSpec) -> dict[str, Any] | None:
+    """The job's SLA policy and how it stands now: instances up, how many may go down."""
+    if job.sla_policy is None:
+        return None
+    runs = {t.instance: run_of(t) for t in scheduler.store.latest(str(job.key))}
+    up, spare = room(job.sla_policy, runs, scheduler.clock())
+    return {
+        "policy": job.sla_policy.to_json(),
+        "text": job.sla_policy.describe(),
+        "up": up,
+        "may_go_down": spare,
+    }
 
 
 def job_of(value: Any, source: str) -> JobSpec:

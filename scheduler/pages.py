@@ -25,7 +25,7 @@ from borealis.contract import requestcheck
 from borealis.contract.jobdiff import job_diff
 from borealis.contract.schedule import ScheduleStatus
 
-from .api import KEY, Handler
+from .api import KEY, Handler, sla_state
 from .core import NotFound, Scheduler
 from .store import Task
 from .updates.planner import InstanceProgress
@@ -173,6 +173,7 @@ def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
         "active": None if active is None else active.to_json(),
         "progress": progress,
         "history": history,
+        "sla": sla_state(scheduler, job),
     }
 
 

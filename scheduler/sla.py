@@ -23,8 +23,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from borealis.contract.schedule import ScheduleStatus
 from borealis.contract.slapolicy import SlaKind, SlaPolicy
+
+
+class _Run(Protocol):
+    @property
+    def state(self) -> ScheduleStatus: ...
+    @property
+    def started(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,16 @@ class InstanceRun:
     active: bool = True  # not ended
     on_host: bool = True  # placed on a host (ASSIGNED, STARTING, RUNNING, KILLING)
     running_since: float | None = None  # when it became RUNNING; None: not RUNNING
+
+
+def run_of(task: _Run) -> InstanceRun:
+    """What SLA needs of a run the scheduler stores."""
+    running = task.state is ScheduleStatus.RUNNING
+    return InstanceRun(
+        active=not task.state.terminal,
+        on_host=task.state.on_host,
+        running_since=task.started if running else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from borealis.contract.jobspec import JobSpec
 from borealis.contract.schedule import Intent
 from borealis.contract.schedule import ScheduleStatus as S
 
-from ..sla import InstanceRun, SlaView
+from ..sla import SlaView, run_of
 from . import planner
 from .planner import InstanceProgress, Progress, RunView
 from .records import Update, UpdateRecords
@@ -202,14 +202,7 @@ class Updater:
         forward, back = update.new_job.sla_policy, update.old_job.sla_policy
         if not update.settings.sla_aware or (forward is None and back is None):
             return None
-        runs = {
-            t.instance: InstanceRun(
-                active=not t.state.terminal,
-                on_host=t.state.on_host,
-                running_since=t.started if t.state is S.RUNNING else None,
-            )
-            for t in self.store.latest(update.job_key)
-        }
+        runs = {t.instance: run_of(t) for t in self.store.latest(update.job_key)}
         return SlaView(forward, back, runs)
 
     def job_killed(self, job_key: str, now: float) -> None:

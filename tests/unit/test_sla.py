@@ -119,7 +119,7 @@ def test_a_policy_must_let_one_instance_go_down() -> None:
     with pytest.raises(InputError, match=r"count=3 lets no instance go down: .* \(3\)"):
         check_room(count(3), 3, "job")
     check_room(percent(66.6), 3, "job")
-    with pytest.raises(InputError, match="must be at most 66.666"):
+    with pytest.raises(InputError, match=r"must be at most 66\.666"):
         check_room(percent(66.7), 3, "job")
 
 
