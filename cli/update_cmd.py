@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import sys
 import time
 from typing import Any
 
@@ -63,11 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return diff(scheduler, key, args)
     path = f"/api/v1/jobs/{key}/updates"
     if args.action == "start":
-        spec = load_job(args.config, key, args.bind)
-        if spec.update.sla_aware:
-            print(
-                "borealis: warning: sla_aware has no effect yet (docs/updates.md)", file=sys.stderr
-            )
+        spec = load_job(args.config, key, args.bind)  # warns of sla_aware without a policy
         body: dict[str, Any] = {"job": spec.to_json(), "user": getpass.getuser()}
         if args.instances:
             body["instances"] = sorted(parse_instances(args.instances, "--instances"))

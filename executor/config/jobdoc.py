@@ -62,6 +62,13 @@ def job_document(
     settings = update_from_json(Reader(source), document["update"], "update_config")
     spec = job_from_json(document, source)
     check_room(spec.sla_policy, spec.instances, source)
+    if settings.max_total_failures >= spec.instances:  # as Aurora's client
+        raise InputError(
+            source,
+            "update_config.max_total_failures",
+            f"must be less than the job's instances ({spec.instances}), got "
+            f"{settings.max_total_failures}",
+        )
     if settings.sla_aware and spec.sla_policy is None:
         warn.append("update_config.sla_aware=True has no effect: the job has no sla_policy")
     return spec

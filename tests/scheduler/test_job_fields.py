@@ -56,6 +56,10 @@ def unused_port() -> int:
         ),
         ("tier='gold'", "tier: expected one of preemptible, preferred, revocable"),
         ("production=True, tier='revocable'", "production: production=True contradicts"),
+        (
+            "update_config=UpdateConfig(max_total_failures=3)",
+            "update_config.max_total_failures: must be less than the job's instances (3)",
+        ),
     ],
 )
 def test_fields_borealis_cannot_honour_are_refused_in_one_line(
