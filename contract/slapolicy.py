@@ -5,13 +5,15 @@
     null
     {"kind": "count", "count": 2, "duration_secs": 1800}
     {"kind": "percentage", "percentage": 95.0, "duration_secs": 1800}
+    {"kind": "coordinator", "coordinator_url": "http://coord:8080/", "status_key": "drain"}
 
 An instance is *up* when its run has been RUNNING for at least ``duration_secs``; the policy
 says how many instances must stay up while an action that checks SLA (an update with
 ``UpdateConfig(sla_aware=True)``, docs/sla.md) takes some down. Checked as Aurora's scheduler
 checks it: the policy must let at least one instance go down, and ``duration_secs`` is at most
-Aurora's default cluster maximum (2 hours). ``CoordinatorSlaPolicy`` is refused: Borealis does
-not call SLA coordinators.
+Aurora's default cluster maximum (2 hours). A coordinator policy hands the decision to the
+job's own service (``scheduler/updates/coordinator.py``: Aurora's protocol), which is asked
+before each instance goes down; its URL must be ``http://`` or ``https://``.
 
 The policy is the job's, not an instance's: it is not part of ``JobSpec.config_id``, so
 changing it restarts nothing.
@@ -35,16 +37,25 @@ MAX_DURATION_SECS = 7200  # Aurora's scheduler default, -max_sla_duration_secs
 class SlaKind(enum.Enum):
     COUNT = "count"
     PERCENTAGE = "percentage"
+    COORDINATOR = "coordinator"
 
 
 @dataclass(frozen=True)
 class SlaPolicy:
     kind: SlaKind
-    duration_secs: int
+    duration_secs: int = 0  # COUNT, PERCENTAGE: how long a run must be RUNNING to count as up
     count: int = 0  # COUNT: instances that must stay up
     percentage: float = 0.0  # PERCENTAGE: share of the active instances that must stay up
+    coordinator_url: str = ""  # COORDINATOR: whom to ask
+    status_key: str = "drain"  # COORDINATOR: the answer's field that says yes or no
 
     def to_json(self) -> dict[str, Any]:
+        if self.kind is SlaKind.COORDINATOR:
+            return {
+                "kind": self.kind.value,
+                "coordinator_url": self.coordinator_url,
+                "status_key": self.status_key,
+            }
         value: dict[str, Any] = {"kind": self.kind.value, "duration_secs": self.duration_secs}
         if self.kind is SlaKind.COUNT:
             value["count"] = self.count
@@ -53,7 +64,9 @@ class SlaPolicy:
         return value
 
     def describe(self) -> str:
-        """One line for people: ``count 2 up for 60s``."""
+        """One line for people: ``count: 2 up for 60s``."""
+        if self.kind is SlaKind.COORDINATOR:
+            return f"coordinator: asks {self.coordinator_url} ({self.status_key})"
         if self.kind is SlaKind.COUNT:
             need = f"{self.count} up"
         else:
@@ -64,6 +77,7 @@ class SlaPolicy:
 _KEYS = {
     SlaKind.COUNT: frozenset({"kind", "count", "duration_secs"}),
     SlaKind.PERCENTAGE: frozenset({"kind", "percentage", "duration_secs"}),
+    SlaKind.COORDINATOR: frozenset({"kind", "coordinator_url", "status_key"}),
 }
 
 
@@ -75,8 +89,16 @@ def sla_from_json(r: Reader, value: Any, path: str) -> SlaPolicy:
     kind = SlaKind(r.choice(value.get("kind"), join_path(path, "kind"), _kinds()))
     obj = r.obj(value, path, _KEYS[kind])
     for required in _KEYS[kind]:
-        if required not in obj:
+        if required not in obj and required != "status_key":
             raise r.fail(join_path(path, required), "required field is missing")
+    if kind is SlaKind.COORDINATOR:
+        url = r.string(obj["coordinator_url"], join_path(path, "coordinator_url"), nonempty=True)
+        if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+            raise r.fail(
+                join_path(path, "coordinator_url"), f"expected an http(s) URL, got {url!r}"
+            )
+        key = r.optional(obj, "status_key", path, r.string, "drain")
+        return SlaPolicy(kind, coordinator_url=url, status_key=key)
     duration = r.integer(obj["duration_secs"], join_path(path, "duration_secs"), minimum=0)
     if duration > MAX_DURATION_SECS:
         raise r.fail(
@@ -120,18 +142,16 @@ def _kinds() -> tuple[str, ...]:
     return tuple(k.value for k in SlaKind)
 
 
-def sla_from_aurora(plain: dict[str, Any] | None, source: str) -> dict[str, Any] | None:
-    """The ``sla_policy`` field from Aurora's evaluated policy (plain values), or None.
-    ``InputError`` for a ``CoordinatorSlaPolicy``."""
+def sla_from_aurora(plain: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``sla_policy`` field from Aurora's evaluated policy (plain values), or None."""
     if not plain:
         return None
     if "coordinator_url" in plain:
-        raise InputError(
-            source,
-            "sla_policy",
-            "CoordinatorSlaPolicy is not supported: Borealis does not call SLA coordinators "
-            "(use CountSlaPolicy or PercentageSlaPolicy)",
-        )
+        return {
+            "kind": "coordinator",
+            "coordinator_url": plain["coordinator_url"],
+            "status_key": plain.get("status_key", "drain"),
+        }
     if "count" in plain:
         return {"kind": "count", "count": plain["count"], "duration_secs": plain["duration_secs"]}
     return {

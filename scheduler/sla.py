@@ -12,7 +12,10 @@ As Aurora's scheduler (``SlaManager.checkSla``):
   A policy that would let none go down (``count >= active``, or a percentage leaving less
   than one) lets exactly one go down, as Aurora's does;
 * an instance whose run is not on a host (no run, PENDING, THROTTLED) is taken down without
-  a check: nothing up is lost.
+  a check: nothing up is lost;
+* under a coordinator policy, the job's coordinator decides: an instance goes down once the
+  coordinator said yes for it (``approved``); the others are to be asked
+  (``scheduler/updates/coordinator.py`` asks, one request at a time per coordinator).
 
 Several instances asked for at once are decided one after the other, each approved one no
 longer up for the next, so a batch never takes more down than the policy allows.
@@ -62,6 +65,7 @@ class SlaView:
     forward: SlaPolicy | None  # the new config's policy
     back: SlaPolicy | None  # the old config's, for a rollback (as Aurora)
     runs: Mapping[int, InstanceRun]  # every instance's newest run
+    approved: frozenset[int] = frozenset()  # the coordinator said yes (coordinator policies)
 
 
 def is_up(run: InstanceRun, policy: SlaPolicy, now: float) -> bool:
@@ -92,6 +96,7 @@ class Decision:
     # when time alone may let a waiting one go (a run reaches duration_secs); None: only a
     # change of some run's state can
     recheck: float | None = None
+    ask: tuple[int, ...] = ()  # to ask the coordinator about (coordinator policies)
 
 
 def decide(
@@ -99,16 +104,21 @@ def decide(
     runs: Mapping[int, InstanceRun],
     candidates: Sequence[int],
     now: float,
+    approved: frozenset[int] = frozenset(),
 ) -> Decision:
     """Which of ``candidates`` may be taken down now under ``policy``, given every instance's
-    newest run (``runs``: the job's instances; one missing has no run)."""
+    newest run (``runs``: the job's instances; one missing has no run) and, for a coordinator
+    policy, the instances its coordinator ``approved``."""
+    if policy.kind is SlaKind.COORDINATOR:
+        free = [i for i in candidates if not _costs(runs.get(i)) or i in approved]
+        rest = tuple(i for i in candidates if i not in free)
+        return Decision(tuple(free), rest, None, ask=rest)
     active = sum(1 for run in runs.values() if run.active)
     up = {i for i, run in runs.items() if run.active and is_up(run, policy, now)}
     allowed: list[int] = []
     waiting: list[int] = []
     for instance in candidates:
-        run = runs.get(instance)
-        if run is None or not run.active or not run.on_host:
+        if not _costs(runs.get(instance)):
             allowed.append(instance)
         elif holds(policy, len(up - {instance}), active):
             allowed.append(instance)
@@ -130,8 +140,16 @@ def decide(
     return Decision(tuple(allowed), tuple(waiting), recheck)
 
 
+def _costs(run: InstanceRun | None) -> bool:
+    """Whether taking this run down needs a check (it holds a place on a host)."""
+    return run is not None and run.active and run.on_host
+
+
 def room(policy: SlaPolicy, runs: Mapping[int, InstanceRun], now: float) -> tuple[int, int]:
-    """``(up, may_go_down)``: instances up now, and how many of them may go down."""
+    """``(up, may_go_down)``: instances up now, and how many of them may go down (for a
+    coordinator policy: RUNNING ones, and 0: only the coordinator knows)."""
+    if policy.kind is SlaKind.COORDINATOR:
+        return sum(1 for run in runs.values() if run.running_since is not None), 0
     active = sum(1 for run in runs.values() if run.active)
     up = sum(1 for run in runs.values() if run.active and is_up(run, policy, now))
     return up, max(0, up - required(policy, active))

@@ -52,7 +52,7 @@ def job_document(
         "announce": plain.get("announce"),
         "lifecycle": plain.get("lifecycle") or {"http": None},
         "update": from_aurora(plain.get("update_config") or {}, source),
-        "sla_policy": sla_from_aurora(plain.get("sla_policy"), source),
+        "sla_policy": sla_from_aurora(plain.get("sla_policy")),
         "tier": tier_from_aurora(plain, source, warn),
         "metadata": plain.get("metadata") or [],
         "task_links": plain.get("task_links") or {},

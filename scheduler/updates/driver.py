@@ -9,14 +9,16 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from borealis.contract.jobspec import JobSpec
 from borealis.contract.schedule import Intent
 from borealis.contract.schedule import ScheduleStatus as S
+from borealis.contract.slapolicy import SlaPolicy
 
 from ..sla import SlaView, run_of
 from . import planner
+from .coordinator import Coordinators
 from .planner import InstanceProgress, Progress, RunView
 from .records import Update, UpdateRecords
 from .states import UpdateStatus, allowed
@@ -39,6 +41,7 @@ class Updater:
         self.store = scheduler.store
         self.records = UpdateRecords(scheduler.store.db)
         self.wake: float | None = None  # the earliest moment a running update needs a pass
+        self.coordinators = Coordinators(on_answer=lambda: scheduler.wanted.set())
 
     def active(self, job_key: str) -> Update | None:
         latest = self.records.latest(job_key)
@@ -141,8 +144,9 @@ class Updater:
             now=now,
             sla=self._sla(update),
         )
-        if step.wake is not None:
-            self.wake = step.wake if self.wake is None else min(self.wake, step.wake)
+        if step.sla_asks:
+            self._wake_at(self.coordinators.ask(update.id, self._asks(update, step), now))
+        self._wake_at(step.wake)
         changed = [p for i, p in step.instances.items() if p != instances[i]]
         if not (changed or step.events or step.changes or step.progress != update.progress):
             return
@@ -197,13 +201,43 @@ class Updater:
             )
         return views
 
+    def _wake_at(self, when: float | None) -> None:
+        if when is not None:
+            self.wake = when if self.wake is None else min(self.wake, when)
+
+    def _asks(
+        self, update: Update, step: planner.Step
+    ) -> list[tuple[int, SlaPolicy, str, dict[str, Any]]]:
+        """What the coordinator is told of each instance held for its yes: Aurora's task key
+        and the instance's newest run."""
+        held = {i: policy for i, policy in step.sla_asks}
+        newest = {t.instance: t for t in self.store.tasks_of(update.job_key, sorted(held))}
+        out = []
+        for instance, policy in held.items():
+            task = newest.get(instance)
+            run: dict[str, Any] = {}
+            if task is not None:
+                job = update.new_job.key
+                run = {
+                    "status": task.state.value,
+                    "assignedTask": {
+                        "taskId": task.task_id,
+                        "slaveHost": task.host,
+                        "instanceId": instance,
+                        "assignedPorts": task.ports,
+                        "task": {"job": job.to_json()},
+                    },
+                }
+            out.append((instance, policy, f"{update.job_key}/{instance}", run))
+        return out
+
     def _sla(self, update: Update) -> SlaView | None:
         """The job's runs and policies, for an update that checks SLA before taking runs down."""
         forward, back = update.new_job.sla_policy, update.old_job.sla_policy
         if not update.settings.sla_aware or (forward is None and back is None):
             return None
         runs = {t.instance: run_of(t) for t in self.store.latest(update.job_key)}
-        return SlaView(forward, back, runs)
+        return SlaView(forward, back, runs, self.coordinators.approvals(update.id))
 
     def job_killed(self, job_key: str, now: float) -> None:
         """The job was killed under its update (call inside the kill's transaction)."""
@@ -222,6 +256,7 @@ class Updater:
     def _ended(self, update: Update) -> None:
         """The job's stored config once the update is over: the old one after a complete
         rollback, else the new one with the instance count that now runs."""
+        self.coordinators.forget(update.id)
         if update.progress.status is UpdateStatus.ROLLED_BACK:
             self.store.set_job(update.old_job)
         else:

@@ -109,6 +109,8 @@ class Step:
     # the next moment at which time alone changes something (a watch ends, a pulse or the
     # deadline falls due): the scheduler's next pass need not wait longer than that
     wake: float | None = None
+    # instances held for a coordinator's yes (a coordinator SLA policy), with that policy
+    sla_asks: list[tuple[int, SlaPolicy]] = field(default_factory=list)
 
     def wake_at(self, when: float) -> None:
         self.wake = when if self.wake is None else min(self.wake, when)
@@ -187,9 +189,10 @@ class _Gate:
         policy = self.policy(back)
         if policy is None or self.sla is None or not candidates:
             return candidates
-        decision = sla_math.decide(policy, self.sla.runs, candidates, self.now)
+        decision = sla_math.decide(policy, self.sla.runs, candidates, self.now, self.sla.approved)
         if decision.recheck is not None:
             self.out.wake_at(decision.recheck)
+        self.out.sla_asks += [(i, policy) for i in decision.ask]
         return list(decision.allowed)
 
 

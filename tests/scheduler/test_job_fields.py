@@ -31,8 +31,8 @@ def unused_port() -> int:
     ("fields", "problem"),
     [
         (
-            "sla_policy=CoordinatorSlaPolicy(coordinator_url='http://127.0.0.1:1')",
-            "sla_policy: CoordinatorSlaPolicy is not supported",
+            "sla_policy=CoordinatorSlaPolicy(coordinator_url='file:///etc/passwd')",
+            "sla_policy.coordinator_url: expected an http(s) URL",
         ),
         (
             "sla_policy=CountSlaPolicy(count=3, duration_secs=60)",

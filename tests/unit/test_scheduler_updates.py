@@ -7,8 +7,13 @@ instance twice, and the user's verbs and refusals."""
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from test_scheduler_core import Clock, FakeBackend, job
@@ -324,3 +329,106 @@ def test_an_sla_aware_update_waits_instead_of_breaking_the_policy(
     # new runs are watched 10 s (not up for 20 s) leave far fewer
     assert least == 4 if sla_aware else least < 4
     assert held is sla_aware  # the batch's second instance waited for the first to be up
+
+
+class Coordinator(ThreadingHTTPServer):
+    """An SLA coordinator as Aurora's protocol has it: says ``{"ok": true}`` for the task keys
+    it allows; records what it was asked and how many requests it held at once."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), CoordinatorHandler)
+        self.allowed: set[str] = set()
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+        self.busy = self.most = 0
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/coordinate"
+
+
+class CoordinatorHandler(BaseHTTPRequestHandler):
+    server: Coordinator
+
+    def do_POST(self) -> None:
+        coordinator = self.server
+        with coordinator.lock:
+            coordinator.busy += 1
+            coordinator.most = max(coordinator.most, coordinator.busy)
+        key = parse_qs(urlparse(self.path).query)["task"][0]
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(0.02)  # holds the request a moment: a second one at once would overlap
+        with coordinator.lock:
+            coordinator.asked.append((key, body))
+            coordinator.busy -= 1
+        answer = json.dumps({"ok": key in coordinator.allowed}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LoopHost(Host):
+    """A Host whose passes share one event loop, so that the coordinator's answers, which
+    arrive between passes, are there for the next one."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.runner = asyncio.Runner()
+        super().__init__(tmp_path)
+
+    def tick(self, seconds: float = 1.0) -> None:
+        s, run = self.scheduler, self.runner.run
+        run(s.tick())
+        run(s.updates.coordinators.settle())
+        for task in s.store.in_states(S.ASSIGNED):
+            run(s.on_status(task.task_id, MesosState.TASK_RUNNING, ""))
+        for task in s.store.in_states(S.KILLING):
+            run(s.on_status(task.task_id, MesosState.TASK_KILLED))
+        self.clock.now += seconds
+
+
+def test_a_coordinator_policy_asks_before_each_instance_goes_down(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    coordinator = Coordinator()
+    threading.Thread(target=coordinator.serve_forever, daemon=True).start()
+    policy = {"kind": "coordinator", "coordinator_url": coordinator.url, "status_key": "ok"}
+    settings = {"watch_secs": 5, "strategy": "batch", "batch_sizes": [4], "sla_aware": True}
+
+    def spec(command: str) -> JobSpec:
+        base = job(4, update=settings, sla_policy=policy)
+        return replace(base, task={**base.task, "processes": [{"name": "p", "cmdline": command}]})
+
+    host = LoopHost(tmp_path)
+    try:
+        host.scheduler.create_job(spec("v1"))
+        for _ in range(3):
+            host.tick()
+        coordinator.allowed = {"c/r/e/j/0", "c/r/e/j/1"}
+        update = host.scheduler.updates.start(spec("v2"), None, "alice")
+        for _ in range(20):
+            host.tick()
+        rows: Any = host.scheduler.updates.describe(update)["instances"]
+        phases = {p["instance"]: p["phase"] for p in rows}
+        assert phases == {0: "UPDATED", 1: "UPDATED", 2: "SLA_WAITING", 3: "SLA_WAITING"}
+        keys = [key for key, _ in coordinator.asked]
+        assert sorted(keys) == ["c/r/e/j/0", "c/r/e/j/1", "c/r/e/j/2", "c/r/e/j/3"]  # once each
+        key, body = next(a for a in coordinator.asked if a[0] == "c/r/e/j/2")
+        assert body["task"] == key and body["taskConfig"]["assignedTask"]["instanceId"] == 2
+        assert body["taskConfig"]["status"] == "RUNNING"
+        assert coordinator.most == 1  # one request at a time
+        coordinator.allowed |= {"c/r/e/j/2", "c/r/e/j/3"}  # asked again after retry (60 s)
+        for _ in range(100):
+            host.tick()
+            if host.scheduler.updates.records.get(update.id).progress.status.terminal:  # type: ignore[union-attr]
+                break
+        done = host.scheduler.updates.records.get(update.id)
+        assert done is not None and done.progress.status.value == "ROLLED_FORWARD"
+        assert len(coordinator.asked) == 6  # 2 and 3 once more, after the retry delay
+    finally:
+        host.runner.close()
+        coordinator.shutdown()
+        coordinator.server_close()

@@ -100,7 +100,9 @@ def test_room_says_how_many_may_go_down() -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ({"kind": "coordinator"}, "sla_policy.kind: expected one of count, percentage"),
+        ({"kind": "drain"}, "sla_policy.kind: expected one of count, percentage, coordinator"),
+        ({"kind": "coordinator", "coordinator_url": "file:///x"}, "expected an http"),
+        ({"kind": "coordinator"}, "sla_policy.coordinator_url: required field"),
         ({"kind": "count", "duration_secs": 60}, "sla_policy.count: required field"),
         ({"kind": "count", "count": -1, "duration_secs": 1}, "sla_policy.count: expected an"),
         ({"kind": "count", "count": 1, "duration_secs": 7201}, "must be at most 7200"),
