@@ -25,6 +25,7 @@ from borealis.contract import requestcheck
 from borealis.contract.jobdiff import job_diff
 from borealis.contract.schedule import ScheduleStatus
 
+from . import tasklinks
 from .api import KEY, Handler, sla_state
 from .core import NotFound, Scheduler
 from .store import Task
@@ -126,6 +127,21 @@ def observer_link(observer: str, task: Task) -> str | None:
     return observer.rstrip("/").replace("{host}", task.host) + "/task/" + quote(task.task_id)
 
 
+def run_links(scheduler: Scheduler, task: Task) -> list[tuple[str, str]]:
+    """A live run's task links (``scheduler/tasklinks.py``), for its config's job."""
+    if not task.state.on_host or not task.host:
+        return []
+    job = scheduler.spec_of(task)
+    return tasklinks.links(
+        job.task_links,
+        job.ports,
+        instance=task.instance,
+        task_id=task.task_id,
+        host=task.host,
+        ports=task.ports,
+    )
+
+
 def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
     """One job: its instances, its running update's progress, and every update it had."""
     found = scheduler.store.job(key)
@@ -150,6 +166,7 @@ def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
             "link": observer_link(observer, t),
             "message": t.message,
             "phase": None if progress is None else progress.phases.get(t.instance),
+            "links": run_links(scheduler, t),
         }
         for t in tasks
     ]

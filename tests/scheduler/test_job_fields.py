@@ -79,7 +79,7 @@ def test_fields_borealis_cannot_honour_are_refused_in_one_line(
 KEPT = (
     "sla_policy=CountSlaPolicy(count=2, duration_secs=1), production=True, "
     "metadata=[Metadata(key='owner', value='team-a'), Metadata(key='owner', value='team-a')], "
-    "task_links={'docs': 'https://example.com/x'}, enable_hooks=True, "
+    "task_links={'docs': 'https://example.com/%shard_id%/%task_id%'}, enable_hooks=True, "
     "update_config=UpdateConfig(sla_aware=True)"
 )
 
@@ -97,7 +97,7 @@ def test_fields_are_stored_and_shown(cluster: Embedded) -> None:
     assert spec["sla_policy"] == {"kind": "count", "count": 2, "duration_secs": 1}
     assert spec["tier"] == "preferred"
     assert spec["metadata"] == [{"key": "owner", "value": "team-a"}]  # a set, as Aurora's
-    assert spec["task_links"] == {"docs": "https://example.com/x"}
+    assert spec["task_links"] == {"docs": "https://example.com/%shard_id%/%task_id%"}
 
     def all_up() -> bool:
         sla = cluster.scheduler.get("/api/v1/jobs/local/r/devel/x")["sla"]
@@ -110,10 +110,12 @@ def test_fields_are_stored_and_shown(cluster: Embedded) -> None:
         "tier preferred (production)",
         "sla count: 2 up for 1s: 3 up now, 1 may go down",
         "metadata owner=team-a",
-        "link docs: https://example.com/x",
+        "link docs: https://example.com/%shard_id%/%task_id%",
     ):
         assert line in status.stdout, status.stdout
     with urllib.request.urlopen(f"{cluster.scheduler.url}/job/local/r/devel/x", timeout=10) as r:
         page = r.read().decode()
     assert "count: 2 up for 1s" in page and "team-a" in page
-    assert 'href="https://example.com/x"' in page
+    # each running instance's link, with Aurora's substitutions
+    task_id = cluster.scheduler.tasks("local/r/devel/x")[0]["task_id"]
+    assert f'href="https://example.com/0/{task_id}"' in page
