@@ -218,7 +218,7 @@ class JobUpdates(Handler):
         if not isinstance(user, str) or len(user) > 200:
             raise InputError("request body", "user", "expected a short string")
         try:
-            parse_all(spec.constraints)
+            parse_all(spec.constraints, spec.key.role)
         except ConstraintError as e:
             raise InputError("job", "constraints", str(e)) from None
         update = self.scheduler.updates.start(spec, self.instances(), user)

@@ -149,7 +149,7 @@ class Scheduler:
     def create_job(self, job: JobSpec) -> list[Task]:
         key = str(job.key)
         try:
-            parse_all(job.constraints)
+            parse_all(job.constraints, job.key.role)
         except ConstraintError as e:
             raise ValueError(f"constraints: {e}") from None
         now = self.clock()

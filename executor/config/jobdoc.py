@@ -8,6 +8,7 @@ user can fix it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from borealis.contract.errors import InputError
@@ -68,6 +69,14 @@ def job_document(
             "update_config.max_total_failures",
             f"must be less than the job's instances ({spec.instances}), got "
             f"{settings.max_total_failures}",
+        )
+    least = math.floor(spec.instances * 0.02)
+    if "dedicated" in spec.constraints and settings.max_total_failures < least:
+        raise InputError(  # as Aurora's client, for jobs on dedicated hosts
+            source,
+            "update_config.max_total_failures",
+            f"a dedicated job must tolerate 2% of its instances failing in an update: at "
+            f"least {least}, got {settings.max_total_failures}",
         )
     if settings.sla_aware and spec.sla_policy is None:
         warn.append("update_config.sla_aware=True has no effect: the job has no sla_policy")

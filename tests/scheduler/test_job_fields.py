@@ -60,6 +60,10 @@ def unused_port() -> int:
             "update_config=UpdateConfig(max_total_failures=3)",
             "update_config.max_total_failures: must be less than the job's instances (3)",
         ),
+        (
+            "instances=100, constraints={'dedicated': 'r/x'}",
+            "update_config.max_total_failures: a dedicated job must tolerate 2% of its",
+        ),
     ],
 )
 def test_fields_borealis_cannot_honour_are_refused_in_one_line(

@@ -182,3 +182,33 @@ def test_bad_constraints_are_refused(attribute: str, text: str, words: str) -> N
 def test_unknown_policy() -> None:
     with pytest.raises(ValueError, match="spread or pack"):
         Placer([], policy="random")
+
+
+def test_dedicated_hosts_take_only_the_jobs_dedicated_to_them() -> None:
+    """Aurora's rule: a host with a ``dedicated`` attribute is not for other jobs."""
+    fleet = hosts(2)
+    fleet[0].attributes["dedicated"] = "www-data/web"
+    placer = Placer(fleet)
+    assert placed_hosts(placer, "a", 3, SMALL) == ["h1", "h1", "h1"]  # never h0
+    web = placed_hosts(placer, "b", 2, SMALL, {"dedicated": "www-data/web"})
+    assert web == ["h0", "h0"]
+    other = placed_hosts(placer, "c", 1, SMALL, {"dedicated": "www-data/db"})
+    assert other[0].startswith("-no host fits: 2 hosts fail a constraint")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("www-data/web", None),
+        ("*/web", None),
+        ("root/web", "only root may use hosts dedicated to root"),
+        ("www-data/a,www-data/b", "must be one value ROLE/NAME"),
+        ("limit:1", "must be one value ROLE/NAME"),
+    ],
+)
+def test_a_dedicated_constraint_names_the_jobs_role(value: str, problem: str | None) -> None:
+    if problem is None:
+        parse_all({"dedicated": value}, "www-data")
+    else:
+        with pytest.raises(ConstraintError, match=problem):
+            parse_all({"dedicated": value}, "www-data")
