@@ -123,3 +123,15 @@ def test_fields_are_stored_and_shown(cluster: Embedded) -> None:
     # each running instance's link, with Aurora's substitutions
     task_id = cluster.scheduler.tasks("local/r/devel/x")[0]["task_id"]
     assert f'href="https://example.com/0/{task_id}"' in page
+
+
+def test_sla_aware_without_a_policy_warns(tmp_path: Path) -> None:
+    config, clusters = tmp_path / "x.aurora", tmp_path / "clusters.json"
+    config.write_text(BASE % "update_config=UpdateConfig(sla_aware=True)")
+    uri = f"http://127.0.0.1:{unused_port()}"
+    clusters.write_text(json.dumps([{"name": "local", "scheduler_uri": uri}]))
+    result = borealis("job", "--clusters", str(clusters), "create", "local/r/devel/x", str(config))
+    # evaluated and warned about before the (absent) scheduler is called
+    assert "warning: " in result.stderr and "sla_aware=True has no effect: the job has no" in (
+        result.stderr
+    )
