@@ -8,7 +8,8 @@
      "contact": "team@example.com", "constraints": {"host": "limit:1"},
      "task": {...task JSON, runtime templates unbound...},
      "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null},
-     "update": {...how updates roll out, contract/updatespec.py}}
+     "update": {...how updates roll out, contract/updatespec.py},
+     "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py)}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
 ``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
@@ -35,6 +36,7 @@ from .envelope import (
     lifecycle_to_json,
 )
 from .jobkey import JobKey, job_key_from_json
+from .partition import PartitionPolicy, partition_from_json
 from .reading import Reader, join_path, show
 from .taskspec import Resources, task_from_json
 from .templates import referenced_ports
@@ -60,6 +62,7 @@ class JobSpec:
     announce: Announce | None = None
     lifecycle: HttpLifecycle | None = field(default_factory=HttpLifecycle)
     update: UpdateSettings = field(default_factory=UpdateSettings)
+    partition_policy: PartitionPolicy = field(default_factory=PartitionPolicy)
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -80,6 +83,7 @@ class JobSpec:
             "announce": None if self.announce is None else dict(self.announce.__dict__),
             "lifecycle": lifecycle_to_json(self.lifecycle),
             "update": self.update.to_json(),
+            "partition_policy": self.partition_policy.to_json(),
         }
 
     def dumps(self) -> str:
@@ -89,9 +93,10 @@ class JobSpec:
     def config_id(self) -> str:
         """A hash of everything an instance runs with: two submissions of the same task share
         it, and an update touches only the instances whose id changes. The instance count and
-        the update settings are the job's, not an instance's, so they are not part of it."""
+        the update settings and the partition policy are the job's, not an instance's, so they
+        are not part of it."""
         value = self.to_json()
-        for job_level in ("instances", "update"):
+        for job_level in ("instances", "update", "partition_policy"):
             del value[job_level]
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -111,6 +116,7 @@ _KEYS = frozenset(
         "announce",
         "lifecycle",
         "update",
+        "partition_policy",
     }
 )
 
@@ -166,5 +172,12 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         lifecycle=lifecycle,
         update=r.optional(
             obj, "update", "", lambda v, p: update_from_json(r, v, p), UpdateSettings()
+        ),
+        partition_policy=r.optional(
+            obj,
+            "partition_policy",
+            "",
+            lambda v, p: partition_from_json(r, v, p),
+            PartitionPolicy(),
         ),
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from borealis.contract.taskspec import Resources
@@ -212,15 +212,20 @@ class Placer:
         instances: Sequence[int],
         request: Request,
         constraints: Sequence[Constraint] = (),
+        unreachable: Collection[str] = (),
     ) -> tuple[list[Assignment], list[Unplaced]]:
-        """Place ``instances`` of ``job``; what could not be placed says why."""
+        """Place ``instances`` of ``job`` (never on an ``unreachable`` host); what could not be
+        placed says why."""
         limits = [c for c in constraints if c.limit is not None]
         values = [c for c in constraints if c.limit is None]
         cpu, ram, disk, nports = self.cost(request)
         state = self._jobs[job]
         heap: list[tuple[tuple[float, ...], str]] = []
-        rejected_by_value = rejected_by_size = 0
+        rejected_by_value = rejected_by_size = away = 0
         for host in self.hosts.values():
+            if host.name in unreachable:
+                away += 1
+                continue
             if not all(c.allows(host.attribute(c.attribute)) for c in values):
                 rejected_by_value += 1
                 continue
@@ -255,7 +260,11 @@ class Placer:
                 break
             if chosen is None:
                 unplaced.append(
-                    Unplaced(job, instance, self._why(rejected_by_value, rejected_by_size, limited))
+                    Unplaced(
+                        job,
+                        instance,
+                        self._why(rejected_by_value, rejected_by_size, limited, away),
+                    )
                 )
                 continue
             ports = chosen.take_ports(nports)
@@ -272,8 +281,10 @@ class Placer:
                 rejected_by_size += 1  # full now: out for the rest of the job
         return placed, unplaced
 
-    def _why(self, by_value: int, by_size: int, limited: int) -> str:
+    def _why(self, by_value: int, by_size: int, limited: int, away: int = 0) -> str:
         parts = []
+        if away:
+            parts.append(f"{away} hosts unreachable")
         if by_value:
             parts.append(f"{by_value} hosts fail a constraint")
         if by_size:

@@ -12,6 +12,7 @@ from typing import Any
 
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import JobSpec, job_from_json
+from borealis.contract.partition import from_aurora as partition_from_aurora
 from borealis.contract.reading import Reader
 from borealis.contract.templates import is_runtime
 from borealis.contract.updatespec import from_aurora, update_from_json
@@ -43,6 +44,7 @@ def job_document(config: LoadedConfig, job: str | None, bindings: convert.Bindin
         "announce": plain.get("announce"),
         "lifecycle": plain.get("lifecycle") or {"http": None},
         "update": from_aurora(plain.get("update_config") or {}, source),
+        "partition_policy": partition_from_aurora(plain.get("partition_policy")),
     }
     # checked here first so that an error names the config's field, update_config
     update_from_json(Reader(source), document["update"], "update_config")
