@@ -39,6 +39,14 @@ from .serve import Service, serve
 def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--agent", default="http://127.0.0.1:5051", help="borealis agent URL")
+    parser.add_argument(
+        "--agent-timeout",
+        type=duration_type("--agent-timeout"),
+        default="30s",
+        metavar="DURATION",
+        help="the agent is unreachable (its runs PARTITIONED) after no answer for this long "
+        "(default 30s)",
+    )
     mesos = parser.add_argument_group("Mesos (instead of the embedded agent)")
     mesos.add_argument("--master", help="the Mesos master: zk://HOSTS/PATH or HOST:PORT")
     mesos.add_argument("--framework-name", default="borealis")
@@ -149,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
             work_dir=str(db.parent),
             agent_token_file=(args.agent_token_file or root_of(args).agent_token).absolute(),
         )
-        embedded = Embedded(Scheduler(Store(db), backend, policy), backend)
+        embedded = Embedded(
+            Scheduler(Store(db), backend, policy), backend, agent_timeout=args.agent_timeout
+        )
         return Service(
             make_app(embedded.scheduler, args.observer_url, **guard),
             about=f"(agent: {args.agent})",

@@ -141,6 +141,17 @@ class LocalBackend:
         if code != 200:
             log.info("kill %s: %s", task.task_id, reply.get("error"))
 
+    async def ping(self, timeout: float) -> bool:
+        """Whether the agent answers its health check within ``timeout`` seconds."""
+        request = HTTPRequest(
+            f"{self.agent_url}/health", connect_timeout=timeout, request_timeout=timeout
+        )
+        try:
+            response = await self.http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError):
+            return False
+        return response.code == 200
+
     async def updates(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
         request = HTTPRequest(
             f"{self.agent_url}{agentapi.UPDATES}?after={after}&wait={wait:g}",

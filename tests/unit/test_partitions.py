@@ -15,6 +15,7 @@ from borealis.contract.jobspec import job_from_json
 from borealis.contract.mesos import MesosState
 from borealis.contract.partition import PartitionPolicy
 from borealis.contract.schedule import ALLOWED, FROM_MESOS, ScheduleStatus
+from borealis.scheduler.agentwatch import AgentWatch, Change, probe_interval
 from borealis.scheduler.core import Scheduler
 from borealis.scheduler.partitions import Verdict, due_at, verdict
 from borealis.scheduler.store import Task
@@ -216,3 +217,37 @@ def test_assigned_runs_are_not_partitioned(tmp_path: Path) -> None:
     run(s.tick())
     assert run(s.partitions.host_lost("h1", "no answer")) == 0
     assert current(s)[0].state is S.ASSIGNED  # the transient timeout covers it
+
+
+# --- the embedded agent's watch ---------------------------------------------------------
+
+LOST, BACK = Change.LOST, Change.BACK
+WATCHES = [
+    # probes (time, answered?) from a watch started at 0 with a 10 s timeout -> changes
+    ([(2, True), (4, True), (6, True)], []),
+    ([(2, False), (9.9, False)], []),  # silent, but not for the timeout yet
+    ([(2, False), (10, False), (12, False)], [(10, LOST)]),  # from the start: lost once
+    ([(5, True), (14.9, False), (15, False)], [(15, LOST)]),  # from the last answer
+    ([(5, True), (9, False), (12, True), (21, False)], []),  # an answer restarts the count
+    ([(10, False), (20, False), (21, True), (22, True)], [(10, LOST), (21, BACK)]),
+    (
+        [(10, False), (11, True), (21, False), (30, True)],
+        [(10, LOST), (11, BACK), (21, LOST), (30, BACK)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("probes", "changes"), WATCHES)
+def test_agent_watch(probes: list[tuple[float, bool]], changes: list[tuple[float, Change]]) -> None:
+    watch = AgentWatch(10.0, 0.0)
+    seen = []
+    for now, answered in probes:
+        change = watch.answered(now) if answered else watch.silent(now)
+        if change is not None:
+            seen.append((now, change))
+    assert seen == changes
+
+
+@pytest.mark.parametrize(("timeout", "interval"), [(30, 5), (1, 0.2), (0.2, 0.2), (2, 0.4)])
+def test_probe_interval(timeout: float, interval: float) -> None:
+    assert probe_interval(timeout) == pytest.approx(interval)
