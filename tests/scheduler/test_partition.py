@@ -135,3 +135,25 @@ def test_without_reschedule_the_run_waits_and_is_running_again_after_resume(
     assert live_on_agent(cluster) == [old]
     result = borealis("job", "--clusters", str(cluster.scheduler.clusters), "status", KEY)
     assert "partition policy: wait for the host" in result.stdout
+
+
+def test_a_bad_policy_is_refused_by_job_create_in_one_line(cluster: Embedded) -> None:
+    path = cluster.base / "part.aurora"
+    clusters = str(cluster.scheduler.clusters)
+    for policy, problem in (
+        ("PartitionPolicy(delay_secs=-5)", "partition_policy.delay_secs: expected an integer >= 0"),
+        ("PartitionPolicy(delay_secs='soon')", "partition_policy.delay_secs"),
+        ("PartitionPolicy(reschedule='maybe')", "partition_policy.reschedule"),
+    ):
+        path.write_text(config(policy))
+        result = borealis("job", "--clusters", clusters, "create", KEY, str(path))
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert cluster.scheduler.get("/api/v1/jobs")["jobs"] == []  # nothing was stored
+    # a good one shows in the API's spec
+    path.write_text(config("PartitionPolicy(reschedule=False, delay_secs=7)"))
+    result = borealis("job", "--clusters", clusters, "create", KEY, str(path))
+    assert result.returncode == 0, result.stderr
+    spec = cluster.scheduler.get(f"/api/v1/jobs/{KEY}")["spec"]
+    assert spec["partition_policy"] == {"reschedule": False, "delay_secs": 7}
