@@ -1,6 +1,6 @@
 """borealis scheduler: keep every job's instances running (the embedded default: one agent)
 
-    borealis scheduler [--agent URL | --master zk://HOSTS/PATH] [--db FILE]
+    borealis scheduler [--agent URL [--agent-timeout 30s] | --master zk://HOSTS/PATH] [--db FILE]
                        [--ip 127.0.0.1] [--port 8081] [--token-file PATH]
                        [--agent-token-file PATH] [--allow-host NAME]...
 

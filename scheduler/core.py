@@ -486,9 +486,8 @@ class Scheduler:
                     why = f"launch failed: {problem.message}"
                     await self.on_status(task.task_id, MesosState.TASK_LOST, why)
             elif state is None:
-                await self.on_status(
-                    task.task_id, MesosState.TASK_LOST, "unknown to its host after a restart"
-                )
+                why = "unknown to its host " + ("when it came back" if host else "after a restart")
+                await self.on_status(task.task_id, MesosState.TASK_LOST, why)
             elif state is not MesosState.TASK_STAGING:
                 await self.on_status(task.task_id, state, "reconciled")
         live = {t.task_id for t in self.store.tasks() if not t.state.terminal}

@@ -178,7 +178,9 @@ def test_a_partitioned_run_unknown_to_its_returning_host_is_lost_and_replaced(
     [old] = running(s, 1, partition_policy={"reschedule": False})
     run(s.partitions.host_lost("h1", "no answer"))
     run(s.partitions.host_back("h1", {}))
-    assert s.store.task(old.task_id).state is S.LOST  # type: ignore[union-attr]
+    gone = s.store.task(old.task_id)
+    assert gone is not None and gone.state is S.LOST
+    assert gone.message == "unknown to its host when it came back"
     assert current(s)[0].task_id != old.task_id
 
 
