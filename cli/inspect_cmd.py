@@ -56,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         number = numbers.get(name)
         given = "" if number is None or what.startswith("static") else f" = {number}"
         print(f"port {name}: {what}{given}", file=sys.stderr)
+    announce = convert.announce_of(selection)
+    if announce is not None and not plan.has(announce.primary_port):
+        print(
+            f"note: announce.primary_port: {announce.primary_port!r} is no port of this task "
+            "(no process references it and the port map does not name it): the serverset's "
+            "primary endpoint will be port 0",
+            file=sys.stderr,
+        )
     values = RuntimeValues(args.task_id, user, os.uname().nodename, args.instance, numbers)
     plain, unbound = fill(task, values)
     for path, ref in unbound:

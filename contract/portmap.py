@@ -61,6 +61,10 @@ class PortPlan:
             return self.static[name]
         return self.roots.get(name, name)
 
+    def has(self, name: str) -> bool:
+        """Whether ``name`` gets a number: requested, static or an alias of either."""
+        return name in self.requested or name in self.static or name in self.roots
+
     def static_roots(self) -> dict[str, int]:
         """The static ports written as numbers (not aliases of them): what a host must have
         free, each at its exact number."""

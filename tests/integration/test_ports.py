@@ -93,6 +93,18 @@ def test_inspect_without_ports_lists_what_must_be_given() -> None:
     assert "{{thermos.ports[alias]}} is left unbound" in result.stderr
 
 
+def test_inspect_notes_a_primary_port_that_is_no_port_of_the_task() -> None:
+    result = borealis("inspect", CONFIG, "--job", "http_thrift_primary", "--port", "http=5")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "port http: requested = 5",
+        "note: announce.primary_port: 'thrift' is no port of this task (no process references "
+        "it and the port map does not name it): the serverset's primary endpoint will be port 0",
+    ]
+    result = borealis("inspect", CONFIG, "--job", "http_primary", "--port", "http=5")
+    assert "primary_port" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("job", "flags", "error"),
     [
