@@ -15,7 +15,8 @@ The rules (Aurora: ``PortResolver`` and ``AuroraConfig.ports``; docs/ports.md):
   every ``{{thermos.ports[NAME]}}`` the task references. An alias never gets a port of its
   own: it is its root's port.
 - A cycle (``a -> b -> a``, ``a -> a``), an empty value, or a number outside 1..65535 is an
-  error naming ``announce.portmap.NAME``.
+  error naming ``announce.portmap.NAME``; so is a name that ``--port NAME=N`` would not take
+  (Aurora takes any string; here every name reaches the runner as a ``--port`` flag).
 
 One definition, used by ``borealis run`` and ``inspect``, the scheduler's placement, the
 executor's binder and the announcer's endpoints. Pure; standard library only.
@@ -31,6 +32,8 @@ from .errors import InputError
 
 FIELD = "announce.portmap"
 _INTEGER_RE = re.compile(r"^\s*[+-]?\d+\s*$")  # what Aurora's int() accepts as a port
+# what ``--port NAME=N`` accepts, for the runner gets every name's number that way
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 class PortMapError(InputError):
@@ -121,6 +124,8 @@ def resolve(portmap: Mapping[str, str], referenced: Iterable[str] = ()) -> PortP
     direct: dict[str, int] = {}
     aliases: dict[str, str] = {}
     for name, value in portmap.items():
+        if not NAME_RE.match(name):
+            raise PortMapError(name, f"{name!r} is not a port name (letters, digits, _ . -)")
         number = static_number(value)
         if number is not None:
             if not 0 < number < 65536:
@@ -128,6 +133,8 @@ def resolve(portmap: Mapping[str, str], referenced: Iterable[str] = ()) -> PortP
             direct[name] = number
         elif not value.strip():
             raise PortMapError(name, "is an alias of nothing (an empty port name)")
+        elif not NAME_RE.match(value):
+            raise PortMapError(name, f"{value!r} is not a port name (letters, digits, _ . -)")
         else:
             aliases[name] = value
     static = dict(direct)

@@ -4,10 +4,12 @@ ranges hold it and where it is free."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
 
+from borealis.cli.scheduler_cmd import port_range
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
 from borealis.contract.taskspec import Resources
@@ -128,3 +130,17 @@ def test_the_scheduler_requests_roots_and_static_ports(
 def test_a_job_with_a_bad_port_map_is_refused() -> None:
     with pytest.raises(InputError, match=r"^job: announce.portmap.http: static port 99999 is"):
         job_from_json(job({"http": "99999"}, "{{thermos.ports[http]}}"))
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("31000-32000", (31000, 32000)), ("80", (80, 80)), ("80-80", (80, 80))],
+)
+def test_host_ports_flag(text: str, parsed: tuple[int, int]) -> None:
+    assert port_range(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["0-10", "10-5", "1-65536", "a-b", "", "-5"])
+def test_host_ports_flag_refuses_what_is_not_a_range(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected LO-HI within 1-65535"):
+        port_range(text)

@@ -72,6 +72,16 @@ ERRORS = [
     ({"http": "0"}, "announce.portmap.http", "static port 0 is not from 1 to 65535"),
     ({"http": "-80"}, "announce.portmap.http", "static port -80 is not from 1 to 65535"),
     ({"http": "65536"}, "announce.portmap.http", "static port 65536 is not from 1 to 65535"),
+    (
+        {"my alias": "http"},
+        "announce.portmap.my alias",
+        "'my alias' is not a port name (letters, digits, _ . -)",
+    ),
+    (
+        {"alias": "ht tp"},
+        "announce.portmap.alias",
+        "'ht tp' is not a port name (letters, digits, _ . -)",
+    ),
 ]
 
 
