@@ -12,8 +12,9 @@
      "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py)}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
-``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
-check would use it). Identifiers follow Aurora: letters, digits, ``_``, ``.``, ``-``.
+``{{thermos.ports[NAME]}}`` it references, resolved through the announcer's port map
+(``portmap.py``: an alias is its target's port, a static port its own number). Identifiers
+follow Aurora: letters, digits, ``_``, ``.``, ``-``.
 
 Standard library only.
 """
@@ -34,12 +35,12 @@ from .envelope import (
     health_to_json,
     lifecycle_from_json,
     lifecycle_to_json,
+    port_plan,
 )
 from .jobkey import JobKey, job_key_from_json
 from .partition import PartitionPolicy, partition_from_json
 from .reading import Reader, join_path, show
 from .taskspec import Resources, task_from_json
-from .templates import referenced_ports
 from .updatespec import UpdateSettings, update_from_json
 from .validation import validate
 
@@ -66,8 +67,15 @@ class JobSpec:
 
     @property
     def ports(self) -> tuple[str, ...]:
-        """The named ports each instance needs."""
-        return tuple(sorted(referenced_ports(self.task)))
+        """The named ports each instance needs a number allocated for: never an alias of
+        another port, never a static one (contract/portmap.py)."""
+        return port_plan(self.announce, self.task).requested
+
+    @property
+    def static_ports(self) -> dict[str, int]:
+        """The announcer's static ports (``portmap={'http': '80'}``): each instance needs
+        that exact number on its host."""
+        return port_plan(self.announce, self.task).static_roots()
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -86,7 +86,9 @@ class Backend(Protocol):
 
 
 def request_of(job: JobSpec) -> Request:
-    return Request(job.resources, job.ports)
+    """Resources and ports of one instance: its allocated ports (never an alias: that is its
+    target's port) and its static ones (contract/portmap.py)."""
+    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())))
 
 
 class Scheduler:

@@ -54,7 +54,7 @@ class LocalBackend:
         cpu: float | None = None,
         ram: int | None = None,
         disk: int | None = None,
-        ports: tuple[int, int] = (31000, 32000),
+        ports: tuple[tuple[int, int], ...] = ((31000, 32000),),
         work_dir: str = "/",
         agent_token_file: Path | None = None,
     ) -> None:
@@ -85,7 +85,7 @@ class LocalBackend:
             self._token = ""  # rotated: the next call reads the file again
 
     def hosts(self) -> list[Host]:
-        return [Host(self.hostname, self.cpu, self.ram, self.disk, (self.ports,))]
+        return [Host(self.hostname, self.cpu, self.ram, self.disk, self.ports)]
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         request = HTTPRequest(
