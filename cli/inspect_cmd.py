@@ -9,6 +9,16 @@ mesos.instance, mesos.hostname, thermos.user, and
 thermos.ports / thermos.task_id when given. Templates that stay
 unbound are listed on stderr and kept as {{...}} in the output. The task
 is checked exactly as borealis run checks it.
+
+The task's ports are listed on stderr first, resolved through the job's
+Announcer port map (docs/ports.md), one line each:
+
+    port alias: alias of 'http'
+    port http: requested = 8080
+    port web: static 80
+
+"requested" ports need a number (--port here, the scheduler in a cluster);
+an alias is its target's port; a static port is always its number.
 """
 
 from __future__ import annotations
@@ -40,10 +50,22 @@ def run(args: argparse.Namespace) -> int:
     selection = select(args)
     source = selection.source
     user, _ = prepare.resolve_user(wanted_user(selection), source)
-    values = RuntimeValues(
-        args.task_id, user, os.uname().nodename, args.instance, parse_ports(args.port)
-    )
-    plain, unbound = fill(convert.plain_task(selection), values)
+    task = convert.plain_task(selection)
+    plan, numbers = convert.resolve_ports(selection, task, parse_ports(args.port))
+    for name, what in plan.describe():
+        number = numbers.get(name)
+        given = "" if number is None or what.startswith("static") else f" = {number}"
+        print(f"port {name}: {what}{given}", file=sys.stderr)
+    announce = convert.announce_of(selection)
+    if announce is not None and not plan.has(announce.primary_port):
+        print(
+            f"note: announce.primary_port: {announce.primary_port!r} is no port of this task "
+            "(no process references it and the port map does not name it): the serverset's "
+            "primary endpoint will be port 0",
+            file=sys.stderr,
+        )
+    values = RuntimeValues(args.task_id, user, os.uname().nodename, args.instance, numbers)
+    plain, unbound = fill(task, values)
     for path, ref in unbound:
         print(f"note: {path}: {{{{{ref}}}}} is left unbound", file=sys.stderr)
     spec = task_from_json(plain, source)

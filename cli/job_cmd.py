@@ -32,6 +32,7 @@ from typing import Any
 
 from borealis.contract.errors import InputError
 from borealis.contract.jobkey import parse_with_instances
+from borealis.contract.partition import PartitionPolicy
 
 from . import update_cmd
 from .clusters import find
@@ -138,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     if reply.get("update"):
         u = reply["update"]
         print(f"  update {u['id']}: {u['status']} ({u['reason']})")
+    policy = PartitionPolicy(**(reply.get("spec") or {}).get("partition_policy") or {})
+    if policy != PartitionPolicy():  # Aurora's default (reschedule at once) goes unsaid
+        print(f"  partition policy: {policy.describe()}")
     mixed = len({task["config"] for task in reply["tasks"]}) > 1  # e.g. during an update
     for task in reply["tasks"]:
         where = f" on {task['host']}" if task["host"] else ""

@@ -85,7 +85,8 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         "--port",
         action="append",
         metavar="NAME=NUM",
-        help="a port bound to {{thermos.ports[NAME]}} (repeatable)",
+        help="a port bound to {{thermos.ports[NAME]}} and to the announcer's aliases of "
+        "NAME (repeatable; static ports need none)",
     )
 
 
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
     task_id = args.task_id or generate_task_id(convert.task_name(selection))
     hostname = os.uname().nodename
     values = RuntimeValues(task_id, user, hostname, args.instance, ports)
-    spec = convert.build_spec(selection, values)
+    spec, numbers = convert.build(selection, values)
     paths = root.task(task_id)
     resumed = prepare.check_new_or_same(paths, spec)
     sandbox = (args.sandbox or paths.default_sandbox).absolute()
@@ -174,11 +175,15 @@ def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
         sandbox,
         root.path,
     )
-    hand_over(args, task_id, root, sandbox)
+    hand_over(args, task_id, root, sandbox, numbers)
 
 
 def hand_over(
-    args: argparse.Namespace, task_id: str, root: CheckpointRoot, sandbox: Path
+    args: argparse.Namespace,
+    task_id: str,
+    root: CheckpointRoot,
+    sandbox: Path,
+    ports: dict[str, int],
 ) -> NoReturn:
     """Become ``borealis runner TASK_ID`` (same pid, flags, output and exit status): the task
     is on disk, and the runner that lives as long as the task does not need the config
@@ -186,8 +191,8 @@ def hand_over(
     interpreter is some 2.5 MiB smaller (docs/runner.md, "The process model and its footprint")."""
     argv = [*borealis_command(), "runner", task_id, "--root", str(root.path)]
     argv += ["--sandbox", str(sandbox)]
-    for port in args.port or ():
-        argv += ["--port", port]
+    for name, number in sorted(ports.items()):  # with static ports and aliases (portmap.py)
+        argv += ["--port", f"{name}={number}"]
     argv += [flag for flag, on in (("--quiet", args.quiet), ("--follow", args.follow)) if on]
     argv += runner_argv(args)
     sys.stdout.flush()

@@ -1,6 +1,6 @@
 """borealis scheduler: keep every job's instances running (the embedded default: one agent)
 
-    borealis scheduler [--agent URL | --master zk://HOSTS/PATH] [--db FILE]
+    borealis scheduler [--agent URL [--agent-timeout 30s] | --master zk://HOSTS/PATH] [--db FILE]
                        [--ip 127.0.0.1] [--port 8081] [--token-file PATH]
                        [--agent-token-file PATH] [--allow-host NAME]...
 
@@ -39,6 +39,14 @@ from .serve import Service, serve
 def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser = command_parser(sub, name, help_text, __doc__)
     parser.add_argument("--agent", default="http://127.0.0.1:5051", help="borealis agent URL")
+    parser.add_argument(
+        "--agent-timeout",
+        type=duration_type("--agent-timeout"),
+        default="30s",
+        metavar="DURATION",
+        help="the agent is unreachable (its runs PARTITIONED) after no answer for this long "
+        "(default 30s)",
+    )
     mesos = parser.add_argument_group("Mesos (instead of the embedded agent)")
     mesos.add_argument("--master", help="the Mesos master: zk://HOSTS/PATH or HOST:PORT")
     mesos.add_argument("--framework-name", default="borealis")
@@ -82,6 +90,13 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     host = parser.add_argument_group("the local host (default: this machine's resources)")
     host.add_argument("--host-cpu", type=float)
     host.add_argument("--host-ram", type=size_type("--host-ram"), metavar="SIZE")
+    host.add_argument(
+        "--host-ports",
+        action="append",
+        type=port_range,
+        metavar="LO-HI",
+        help="a range of ports the host offers (repeatable; default 31000-32000)",
+    )
     host.add_argument("--executor-cpu", type=float, default=0.1, help="per-instance overhead (0.1)")
     host.add_argument(
         "--executor-ram",
@@ -91,6 +106,15 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         help="per-instance overhead (default 64M)",
     )
     parser.set_defaults(func=run)
+
+
+def port_range(text: str) -> tuple[int, int]:
+    """``LO-HI`` (or one port ``N``) as an inclusive range of port numbers."""
+    lo, _, hi = text.partition("-")
+    hi = hi or lo
+    if not (lo.isdigit() and hi.isdigit() and 0 < int(lo) <= int(hi) < 65536):
+        raise argparse.ArgumentTypeError(f"expected LO-HI within 1-65535, got {text!r}")
+    return int(lo), int(hi)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,10 +170,13 @@ def run(args: argparse.Namespace) -> int:
             args.agent,
             cpu=args.host_cpu,
             ram=args.host_ram,
+            ports=tuple(args.host_ports or [(31000, 32000)]),
             work_dir=str(db.parent),
             agent_token_file=(args.agent_token_file or root_of(args).agent_token).absolute(),
         )
-        embedded = Embedded(Scheduler(Store(db), backend, policy), backend)
+        embedded = Embedded(
+            Scheduler(Store(db), backend, policy), backend, agent_timeout=args.agent_timeout
+        )
         return Service(
             make_app(embedded.scheduler, args.observer_url, **guard),
             about=f"(agent: {args.agent})",

@@ -22,10 +22,12 @@ Field names and defaults are Aurora's (``HealthCheckConfig``, ``HttpHealthChecke
 absent: the Aurora default (HTTP lifecycle on the ``health`` port, used only when the task has
 that port); ``{"http": null}`` turns it off.
 
-The task's strings may still hold the runtime templates (``templates.py``: ports, instance,
-hostname, task id, user); ``bind_task`` fills them in when the executor launches it, with the
-one binder ``borealis run`` uses too (no other template is allowed, and nothing here evaluates
-code).
+``ports`` holds the numbers the framework assigned (requested and static ports, never an
+alias); ``Envelope.port_numbers`` adds the announcer's static ports and aliases
+(``portmap.py``). The task's strings may still hold the runtime templates (``templates.py``:
+ports, instance, hostname, task id, user); ``bind_task`` fills them in when the executor
+launches it, with the one binder ``borealis run`` uses too (no other template is allowed, and
+nothing here evaluates code).
 
 Standard library only.
 """
@@ -38,9 +40,10 @@ from typing import Any
 
 from .errors import InputError
 from .jobkey import JobKey, job_key_from_json
+from .portmap import PortMapError, PortPlan, resolve
 from .reading import Reader, join_path, show
 from .taskspec import TaskSpec, task_from_json
-from .templates import RuntimeValues, bind
+from .templates import RuntimeValues, bind, referenced_ports
 
 FORMAT = 1
 
@@ -109,6 +112,16 @@ class Envelope:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True)
+
+    def port_numbers(self) -> dict[str, int]:
+        """Every port name's number on the host: the assigned ``ports``, the announcer's
+        static ports and the aliases of either (contract/portmap.py)."""
+        return port_plan(self.announce, self.task).numbers(self.ports)
+
+
+def port_plan(announce: Announce | None, task: Any) -> PortPlan:
+    """The resolved ports of a task (its JSON) announced with ``announce`` (or not)."""
+    return resolve(announce.portmap if announce is not None else {}, referenced_ports(task))
 
 
 def health_to_json(hc: HealthCheck) -> dict[str, Any]:
@@ -211,6 +224,10 @@ def announce_from_json(r: Reader, value: Any, path: str) -> Announce:
     for alias, target in portmap.items():
         text = r.string(target, join_path(join_path(path, "portmap"), alias), nonempty=True)
         aliases[alias] = primary if text == "{{primary_port}}" else text
+    try:
+        resolve(aliases)
+    except PortMapError as e:
+        raise r.fail(join_path(join_path(path, "portmap"), e.name), e.problem) from None
     return Announce(
         primary_port=primary,
         portmap=aliases,
@@ -287,6 +304,12 @@ def bind_task(
     envelope: Envelope, *, task_id: str, hostname: str, user: str, source: str = "TaskInfo.data"
 ) -> TaskSpec:
     """The task with its runtime templates filled in (``templates.UnboundTemplate`` for any
-    left, such as a port the framework did not assign)."""
-    values = RuntimeValues(task_id, user, hostname, envelope.instance, envelope.ports)
+    left, such as a port the framework did not assign); a port alias is its target's number
+    and a static port its own (``portmap.PortMapError`` when the assigned ports contradict
+    the port map)."""
+    try:
+        ports = envelope.port_numbers()
+    except PortMapError as e:
+        raise PortMapError(e.name, e.problem, source) from None
+    values = RuntimeValues(task_id, user, hostname, envelope.instance, ports)
     return bind(envelope.task, values, f"{source}: task")

@@ -10,11 +10,13 @@
      "health_check": {...}, "announce": {...} or null, "lifecycle": {"http": {...} or null},
      "update": {...how updates roll out, contract/updatespec.py},
      "sla_policy": {...} or null (contract/slapolicy.py),
-     "tier": "preemptible", "metadata": [...], "task_links": {...} (contract/jobmeta.py)}
+     "tier": "preemptible", "metadata": [...], "task_links": {...} (contract/jobmeta.py),
+     "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py)}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
-``{{thermos.ports[NAME]}}`` it references (plus ``health`` when a lifecycle or HTTP health
-check would use it). Identifiers follow Aurora: letters, digits, ``_``, ``.``, ``-``.
+``{{thermos.ports[NAME]}}`` it references, resolved through the announcer's port map
+(``portmap.py``: an alias is its target's port, a static port its own number). Identifiers
+follow Aurora: letters, digits, ``_``, ``.``, ``-``.
 
 Standard library only.
 """
@@ -35,6 +37,7 @@ from .envelope import (
     health_to_json,
     lifecycle_from_json,
     lifecycle_to_json,
+    port_plan,
 )
 from .jobkey import JobKey, job_key_from_json
 from .jobmeta import (
@@ -45,10 +48,10 @@ from .jobmeta import (
     metadata_from_json,
     tier_from_json,
 )
+from .partition import PartitionPolicy, partition_from_json
 from .reading import Reader, join_path, show
 from .slapolicy import SlaPolicy, sla_from_json
 from .taskspec import Resources, task_from_json
-from .templates import referenced_ports
 from .updatespec import UpdateSettings, update_from_json
 from .validation import validate
 
@@ -81,10 +84,19 @@ class JobSpec:
         """As Aurora's scheduler derives it: only a production tier is."""
         return self.tier in PRODUCTION_TIERS
 
+    partition_policy: PartitionPolicy = field(default_factory=PartitionPolicy)
+
     @property
     def ports(self) -> tuple[str, ...]:
-        """The named ports each instance needs."""
-        return tuple(sorted(referenced_ports(self.task)))
+        """The named ports each instance needs a number allocated for: never an alias of
+        another port, never a static one (contract/portmap.py)."""
+        return port_plan(self.announce, self.task).requested
+
+    @property
+    def static_ports(self) -> dict[str, int]:
+        """The announcer's static ports (``portmap={'http': '80'}``): each instance needs
+        that exact number on its host."""
+        return port_plan(self.announce, self.task).static_roots()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +116,7 @@ class JobSpec:
             "tier": self.tier,
             "metadata": [{"key": k, "value": v} for k, v in self.metadata],
             "task_links": dict(self.task_links),
+            "partition_policy": self.partition_policy.to_json(),
         }
 
     def dumps(self) -> str:
@@ -113,11 +126,20 @@ class JobSpec:
     def config_id(self) -> str:
         """A hash of everything an instance runs with: two submissions of the same task share
         it, and an update touches only the instances whose id changes. The instance count and
-        the update settings are the job's, not an instance's, so they are not part of it; nor
-        are the SLA policy, the tier, the metadata and the task links (changing them restarts
-        nothing)."""
+        the update settings, the partition policy, the SLA policy, the tier, the metadata and the
+        task links are the job's, not an instance's, so they are not part of it (changing them
+        restarts nothing)."""
         value = self.to_json()
-        for job_level in ("instances", "update", "sla_policy", "tier", "metadata", "task_links"):
+        job_level_fields = (
+            "instances",
+            "update",
+            "partition_policy",
+            "sla_policy",
+            "tier",
+            "metadata",
+            "task_links",
+        )
+        for job_level in job_level_fields:
             del value[job_level]
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -141,6 +163,7 @@ _KEYS = frozenset(
         "tier",
         "metadata",
         "task_links",
+        "partition_policy",
     }
 )
 
@@ -202,4 +225,11 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         tier=r.optional(obj, "tier", "", lambda v, p: tier_from_json(r, v, p), DEFAULT_TIER),
         metadata=r.optional(obj, "metadata", "", lambda v, p: metadata_from_json(r, v, p), ()),
         task_links=r.optional(obj, "task_links", "", lambda v, p: links_from_json(r, v, p), {}),
+        partition_policy=r.optional(
+            obj,
+            "partition_policy",
+            "",
+            lambda v, p: partition_from_json(r, v, p),
+            PartitionPolicy(),
+        ),
     )

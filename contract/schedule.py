@@ -15,13 +15,27 @@ what a Mesos state means for it, and why a run is being stopped (``Intent``).
                                                +---------+               v
                                                | KILLING | <------- +---------+
                                                +---------+  kill    | RUNNING |
-                                                                    +---------+
+                                                    |               +---------+
+                                                    |  host unreachable  |  ^ host back,
+                                                    |  (STARTING too)    v  | task running
+                                                    |              +-------------+
+                                                    +------------> | PARTITIONED |
+                                                                   +-------------+
+                                                     policy's delay over, or stopped: LOST
                                          terminal: FINISHED, FAILED, KILLED, LOST
 
 A run that ends (FINISHED, FAILED, KILLED, LOST) is never resumed; when the job wants the
 instance again, a new run (a new task id) starts in PENDING, or in THROTTLED when the previous
 run was flapping (ran shorter than the flapping threshold). ASSIGNED, STARTING and KILLING are
 *transient*: a task stuck in one longer than the transient timeout becomes LOST.
+
+PARTITIONED (Aurora's, from Mesos' TASK_UNREACHABLE): the run's host stopped answering, and
+the run may still be running there. It goes back to what its host reports when the host
+returns, or is given up as LOST by the job's ``partition_policy`` (contract/partition.py).
+As in Aurora, ASSIGNED runs are not partitioned (the transient timeout covers them), and a
+run the scheduler was stopping (KILLING) is LOST at once when its host is lost. One addition
+to Aurora's transitions: PARTITIONED -> KILLED, for a run that was killed on its host while
+the host was away (Aurora would ignore that report).
 
 Standard library only.
 """
@@ -44,6 +58,7 @@ class ScheduleStatus(enum.Enum):
     FAILED = "FAILED"
     KILLED = "KILLED"
     LOST = "LOST"
+    PARTITIONED = "PARTITIONED"
 
     @property
     def terminal(self) -> bool:
@@ -62,15 +77,17 @@ class ScheduleStatus(enum.Enum):
 S = ScheduleStatus
 TERMINAL = frozenset({S.FINISHED, S.FAILED, S.KILLED, S.LOST})
 TRANSIENT = frozenset({S.ASSIGNED, S.STARTING, S.KILLING})
-ON_HOST = frozenset({S.ASSIGNED, S.STARTING, S.RUNNING, S.KILLING})
+# a PARTITIONED run still holds its resources: it may be running on its (unreachable) host
+ON_HOST = frozenset({S.ASSIGNED, S.STARTING, S.RUNNING, S.KILLING, S.PARTITIONED})
 
 ALLOWED: dict[ScheduleStatus, frozenset[ScheduleStatus]] = {
     S.THROTTLED: frozenset({S.PENDING, S.KILLED}),
     S.PENDING: frozenset({S.ASSIGNED, S.KILLED}),
     S.ASSIGNED: frozenset({S.STARTING, S.RUNNING, S.KILLING, *TERMINAL}),
-    S.STARTING: frozenset({S.RUNNING, S.KILLING, *TERMINAL}),
-    S.RUNNING: frozenset({S.KILLING, *TERMINAL}),
-    S.KILLING: frozenset({S.KILLED, S.FINISHED, S.FAILED, S.LOST}),
+    S.STARTING: frozenset({S.RUNNING, S.KILLING, S.PARTITIONED, *TERMINAL}),
+    S.RUNNING: frozenset({S.KILLING, S.PARTITIONED, *TERMINAL}),
+    S.KILLING: frozenset({S.KILLED, S.FINISHED, S.FAILED, S.LOST, S.PARTITIONED}),
+    S.PARTITIONED: frozenset({S.ASSIGNED, S.STARTING, S.RUNNING, S.KILLING, *TERMINAL}),
     S.FINISHED: frozenset(),
     S.FAILED: frozenset(),
     S.KILLED: frozenset(),
@@ -92,7 +109,10 @@ FROM_MESOS: dict[MesosState, ScheduleStatus] = {
     M.TASK_DROPPED: S.LOST,
     M.TASK_GONE: S.LOST,
     M.TASK_GONE_BY_OPERATOR: S.LOST,
-    M.TASK_UNREACHABLE: S.LOST,
+    M.TASK_UNREACHABLE: S.PARTITIONED,
+    # Aurora reads TASK_UNKNOWN as PARTITIONED too; here the master not knowing a task means
+    # it is replaced at once (and killed if it turns up): a run the scheduler placed but the
+    # master never launched would otherwise wait for the transient timeout
     M.TASK_UNKNOWN: S.LOST,
 }
 

@@ -10,6 +10,8 @@ replaced when they end (as Aurora's rules say), without hammering a crash-loopin
   to 5 min; a run that lasted longer resets the penalty.
 * A run stuck in a transient state (ASSIGNED, STARTING, KILLING) for ``transient_timeout``
   becomes LOST (and is replaced).
+* A run whose host is unreachable is PARTITIONED until its host is back or the job's
+  partition policy gives it up (``partitions.py``).
 
 All of it is in ``Scheduler``, over a ``Store`` and a ``Backend``; time comes from an
 injected clock, so the rules are tested without waiting.
@@ -32,6 +34,7 @@ from borealis.contract.mesos import MesosState
 from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
+from .partitions import Partitions
 from .placement import Host, Placer, Request
 from .store import Store, Task
 from .updates.driver import Updater
@@ -83,7 +86,9 @@ class Backend(Protocol):
 
 
 def request_of(job: JobSpec) -> Request:
-    return Request(job.resources, job.ports)
+    """Resources and ports of one instance: its allocated ports (never an alias: that is its
+    target's port) and its static ones (contract/portmap.py)."""
+    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())))
 
 
 class Scheduler:
@@ -105,6 +110,7 @@ class Scheduler:
                     task.job_key, task.host, self._request(task), list(task.ports.values())
                 )
         self.updates = Updater(self)
+        self.partitions = Partitions(self)
         # set when a pass is wanted before the next tick: new runs wait, an update started or
         # resumed, status updates came (the daemon's loop waits on it)
         self.wanted = asyncio.Event()
@@ -312,6 +318,11 @@ class Scheduler:
         """Stop one run for ``intent``. One not on a host yet ends here (and is replaced as
         ``intent`` says); one on a host goes KILLING: True, the host must kill it."""
         task.intent = intent
+        if task.state is S.PARTITIONED:
+            # as Aurora: given up at once, so an unreachable host holds up no kill, restart
+            # or update; its host kills it when it reports it alive (on_status)
+            self.give_up(task, f"{why} while its host was unreachable", now)
+            return False
         if task.state in (S.PENDING, S.THROTTLED):
             self._end(task, S.KILLED, why, now)
             self._replace(task, now)  # nothing replaces a run the user killed
@@ -333,6 +344,8 @@ class Scheduler:
                 orphan = Task(task_id, "", 0, S.KILLING, None, {}, 0, 0, None, None, "", 0, 0, 0, 1)
                 await self.backend.kill(orphan)
             return
+        if task.state.terminal and new is S.PARTITIONED:
+            return  # its host is away: nothing can be killed there now
         if task.state.terminal and not new.terminal:
             # a run we gave up on is alive after all (e.g. launched just before a restart
             # and declared LOST): stop it, its instance has a newer run
@@ -356,6 +369,7 @@ class Scheduler:
                     task.started = now
                 task.state, task.changed, task.message = new, now, message
                 self.store.update_task(task)
+                self.partitions.settle(task, now)  # a PARTITIONED run may be given up at once
 
     def _end(self, task: Task, state: ScheduleStatus, message: str, now: float) -> None:
         if task.state.on_host and task.host in self.placer.hosts:
@@ -367,6 +381,11 @@ class Scheduler:
             task.failures += 1
         task.superseded = 1
         self.store.update_task(task)
+
+    def give_up(self, task: Task, why: str, now: float) -> None:
+        """End ``task`` as LOST and replace it as its intent says. Inside a transaction."""
+        self._end(task, S.LOST, why, now)
+        self._replace(task, now)
 
     def _replace(self, task: Task, now: float) -> None:
         if task.intent is Intent.KILL or not self.store.alive(task.job_key):
@@ -399,6 +418,7 @@ class Scheduler:
                         task.intent = Intent.LOST
                     self._end(task, S.LOST, stuck, now)
                     self._replace(task, now)
+            self.partitions.tick(now)
         await self._place(now)
 
     async def _place(self, now: float) -> None:
@@ -421,7 +441,11 @@ class Scheduler:
                 tasks, job = pending[group], jobs[group]
                 by_instance = {t.instance: t for t in tasks}
                 placed, unplaced = self.placer.place_job(
-                    group[0], sorted(by_instance), request_of(job), parse_all(job.constraints)
+                    group[0],
+                    sorted(by_instance),
+                    request_of(job),
+                    parse_all(job.constraints),
+                    unreachable=self.partitions.unreachable,
                 )
                 for assignment in placed:
                     task = by_instance[assignment.instance]
@@ -447,12 +471,13 @@ class Scheduler:
         waiting = self.store.in_states(S.PENDING, S.THROTTLED)
         await self.backend.wants_offers(bool(waiting))
 
-    async def reconcile(self, known: dict[str, MesosState]) -> None:
-        """After a (re)start: ``known`` is every task id the hosts hold, with its Mesos state.
-        Runs placed but unknown to their host are launched (again); runs that had started
-        but are unknown become LOST; states catch up."""
+    async def reconcile(self, known: dict[str, MesosState], host: str | None = None) -> None:
+        """After a (re)start, or when ``host`` is back: ``known`` is every task id the hosts
+        (that host) hold, with its Mesos state. Runs placed but unknown to their host are
+        launched (again); runs that had started but are unknown become LOST; states catch
+        up (a PARTITIONED run takes its host's state); a run given up but alive is killed."""
         for task in self.store.tasks():
-            if not task.state.on_host:
+            if not task.state.on_host or (host is not None and task.host != host):
                 continue
             state = known.get(task.task_id)
             if state is None and task.state is S.ASSIGNED:
@@ -463,12 +488,11 @@ class Scheduler:
                     why = f"launch failed: {problem.message}"
                     await self.on_status(task.task_id, MesosState.TASK_LOST, why)
             elif state is None:
-                await self.on_status(
-                    task.task_id, MesosState.TASK_LOST, "unknown to its host after a restart"
-                )
+                why = "unknown to its host " + ("when it came back" if host else "after a restart")
+                await self.on_status(task.task_id, MesosState.TASK_LOST, why)
             elif state is not MesosState.TASK_STAGING:
                 await self.on_status(task.task_id, state, "reconciled")
-        ours = {t.task_id for t in self.store.tasks()}
+        live = {t.task_id for t in self.store.tasks() if not t.state.terminal}
         for task_id, state in known.items():
-            if task_id not in ours:
+            if task_id not in live:  # not ours, or given up: killed if it is alive
                 await self.on_status(task_id, state, "")

@@ -54,7 +54,7 @@ class LocalBackend:
         cpu: float | None = None,
         ram: int | None = None,
         disk: int | None = None,
-        ports: tuple[int, int] = (31000, 32000),
+        ports: tuple[tuple[int, int], ...] = ((31000, 32000),),
         work_dir: str = "/",
         agent_token_file: Path | None = None,
     ) -> None:
@@ -85,7 +85,7 @@ class LocalBackend:
             self._token = ""  # rotated: the next call reads the file again
 
     def hosts(self) -> list[Host]:
-        return [Host(self.hostname, self.cpu, self.ram, self.disk, (self.ports,))]
+        return [Host(self.hostname, self.cpu, self.ram, self.disk, self.ports)]
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         request = HTTPRequest(
@@ -140,6 +140,17 @@ class LocalBackend:
         code, reply = await self._post(agentapi.KILL, {"task_id": task.task_id})
         if code != 200:
             log.info("kill %s: %s", task.task_id, reply.get("error"))
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the agent answers its health check within ``timeout`` seconds."""
+        request = HTTPRequest(
+            f"{self.agent_url}/health", connect_timeout=timeout, request_timeout=timeout
+        )
+        try:
+            response = await self.http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError):
+            return False
+        return response.code == 200
 
     async def updates(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
         request = HTTPRequest(

@@ -1,7 +1,9 @@
 """Placing job instances onto hosts: pure code, no I/O, table-tested and benchmarked.
 
 A host offers cpu, ram, disk and port ranges, and has attributes (``host`` is its name). A
-request asks for cpu/ram/disk plus a number of named ports; every instance also costs the
+request asks for cpu/ram/disk plus a number of named ports, any free ones, and its static
+ports, each at its exact number (an announcer's ``portmap={'http': '80'}``: a host whose
+ranges lack 80, or whose 80 is taken, cannot hold it); every instance also costs the
 executor's overhead (Aurora reserved 0.25 CPU and 128 MiB). An instance fits a host when
 all of it fits in what is left (no overcommit) and every constraint of its job holds: value
 constraints on the host's attributes, and ``limit:N`` counted per attribute value over the
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from borealis.contract.taskspec import Resources
@@ -36,10 +38,16 @@ EXECUTOR_RAM = 128 * MB
 
 @dataclass(frozen=True)
 class Request:
-    """What one instance asks of a host: its task's resources and its named ports."""
+    """What one instance asks of a host: its task's resources, its named ports (any free
+    numbers) and its static ports (these exact numbers)."""
 
     resources: Resources
     ports: tuple[str, ...] = ()
+    static: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def static_numbers(self) -> frozenset[int]:
+        return frozenset(number for _name, number in self.static)
 
 
 @dataclass
@@ -75,15 +83,24 @@ class Host:
     def attribute(self, name: str) -> str | None:
         return self.name if name == "host" else self.attributes.get(name)
 
-    def fits(self, cpu: float, ram: int, disk: int, ports: int) -> bool:
+    def has_port(self, port: int) -> bool:
+        return any(lo <= port <= hi for lo, hi in self.port_ranges)
+
+    def fits(
+        self, cpu: float, ram: int, disk: int, ports: int, static: frozenset[int] = frozenset()
+    ) -> bool:
         return (
             cpu <= self.free_cpu + 1e-9
             and ram <= self.free_ram
             and disk <= self.free_disk
-            and ports <= self.port_count - len(self.used_ports)
+            and all(self.has_port(p) and p not in self.used_ports for p in static)
+            and ports + len(static) <= self.port_count - len(self.used_ports)
         )
 
-    def take_ports(self, count: int) -> list[int]:
+    def take_ports(self, count: int, static: frozenset[int] = frozenset()) -> list[int]:
+        """``count`` free numbers from the ranges, after marking the ``static`` ones used
+        (``fits`` checked they are free)."""
+        self.used_ports.update(static)
         taken: list[int] = []
         total = self.port_count
         tries = 0
@@ -212,19 +229,25 @@ class Placer:
         instances: Sequence[int],
         request: Request,
         constraints: Sequence[Constraint] = (),
+        unreachable: Collection[str] = (),
     ) -> tuple[list[Assignment], list[Unplaced]]:
-        """Place ``instances`` of ``job``; what could not be placed says why."""
+        """Place ``instances`` of ``job`` (never on an ``unreachable`` host); what could not be
+        placed says why."""
         limits = [c for c in constraints if c.limit is not None]
         values = [c for c in constraints if c.limit is None]
         cpu, ram, disk, nports = self.cost(request)
+        static = request.static_numbers
         state = self._jobs[job]
         heap: list[tuple[tuple[float, ...], str]] = []
-        rejected_by_value = rejected_by_size = 0
+        rejected_by_value = rejected_by_size = away = 0
         for host in self.hosts.values():
+            if host.name in unreachable:
+                away += 1
+                continue
             if not all(c.allows(host.attribute(c.attribute)) for c in values):
                 rejected_by_value += 1
                 continue
-            if not host.fits(cpu, ram, disk, nports):
+            if not host.fits(cpu, ram, disk, nports, static):
                 rejected_by_size += 1
                 continue
             heap.append((self._score(job, host), host.name))
@@ -237,7 +260,7 @@ class Placer:
             while heap:
                 score, name = heapq.heappop(heap)
                 host = self.hosts[name]
-                if not host.fits(cpu, ram, disk, nports):
+                if not host.fits(cpu, ram, disk, nports, static):
                     rejected_by_size += 1
                     continue  # resources only shrink: gone for the rest of the job
                 fresh = self._score(job, host)
@@ -255,29 +278,44 @@ class Placer:
                 break
             if chosen is None:
                 unplaced.append(
-                    Unplaced(job, instance, self._why(rejected_by_value, rejected_by_size, limited))
+                    Unplaced(
+                        job,
+                        instance,
+                        self._why(rejected_by_value, rejected_by_size, limited, away, static),
+                    )
                 )
                 continue
-            ports = chosen.take_ports(nports)
+            ports = chosen.take_ports(nports, static)
             chosen.used_cpu += cpu
             chosen.used_ram += ram
             chosen.used_disk += disk
             self._count(job, chosen, +1)
+            assigned = dict(zip(request.ports, ports, strict=True))
             placed.append(
-                Assignment(job, instance, chosen.name, dict(zip(request.ports, ports, strict=True)))
+                Assignment(job, instance, chosen.name, {**assigned, **dict(request.static)})
             )
-            if chosen.fits(cpu, ram, disk, nports):
+            if chosen.fits(cpu, ram, disk, nports, static):
                 heapq.heappush(heap, (self._score(job, chosen), chosen.name))
             else:
                 rejected_by_size += 1  # full now: out for the rest of the job
         return placed, unplaced
 
-    def _why(self, by_value: int, by_size: int, limited: int) -> str:
+    def _why(
+        self,
+        by_value: int,
+        by_size: int,
+        limited: int,
+        away: int = 0,
+        static: frozenset[int] = frozenset(),
+    ) -> str:
         parts = []
+        if away:
+            parts.append(f"{away} hosts unreachable")
         if by_value:
             parts.append(f"{by_value} hosts fail a constraint")
         if by_size:
-            parts.append(f"{by_size} lack resources or ports")
+            fixed = f" (static {', '.join(map(str, sorted(static)))})" if static else ""
+            parts.append(f"{by_size} lack resources or ports{fixed}")
         if limited:
             parts.append("the limit constraints are reached on the others")
         if not self.hosts:

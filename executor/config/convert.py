@@ -12,7 +12,7 @@ job's task sees the job's fields (``{{role}}``, ``{{environment}}``) as in Auror
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pystachio import Empty, Environment, Ref
@@ -21,7 +21,10 @@ from pystachio.composite import Structural
 from pystachio.container import ListContainer
 from pystachio.parsing import MustacheParser
 
+from borealis.contract.envelope import Announce, announce_from_json, port_plan
 from borealis.contract.errors import InputError
+from borealis.contract.portmap import PortMapError, PortPlan
+from borealis.contract.reading import Reader
 from borealis.contract.taskspec import TaskSpec
 from borealis.contract.templates import RuntimeValues, UnboundTemplate, bind, is_runtime, port_of
 from borealis.contract.validation import validate
@@ -222,12 +225,50 @@ def plain_task(selection: Selection, where: str = "") -> dict[str, Any]:
     return plain
 
 
-def build_spec(selection: Selection, values: RuntimeValues) -> TaskSpec:
-    """The selected task with its runtime templates filled in from ``values``, checked."""
-    source = selection.source
+def announce_of(selection: Selection) -> Announce | None:
+    """The selected job's ``Announcer`` (``None``: a Thermos task, or a job not announced)."""
+    job = selection.job
+    if job is None or not job.has_announce():
+        return None
+    plain, unbound = to_plain(job.announce(), selection.source, "announce")
+    for path, ref in unbound:
+        raise InputError(selection.source, path, unbound_problem(ref))
+    return announce_from_json(Reader(selection.source), plain, "announce")
+
+
+def resolve_ports(
+    selection: Selection, task: dict[str, Any], given: dict[str, int]
+) -> tuple[PortPlan, dict[str, int]]:
+    """The task's port plan (contract/portmap.py) and every port's number from the ``given``
+    ones (``--port``): static ports without a flag, aliases through their target."""
+    plan = port_plan(announce_of(selection), task)
     try:
-        spec = bind(plain_task(selection), values, source)
+        return plan, plan.numbers(given)
+    except PortMapError as e:
+        raise InputError(selection.source, e.field, e.problem) from None
+
+
+def build(selection: Selection, values: RuntimeValues) -> tuple[TaskSpec, dict[str, int]]:
+    """The selected task with its runtime templates filled in from ``values`` (its ports:
+    the given ones, resolved through the port map), checked; and every port's number."""
+    source = selection.source
+    task = plain_task(selection)
+    plan, numbers = resolve_ports(selection, task, values.ports)
+    try:
+        spec = bind(task, replace(values, ports=numbers), source)
     except UnboundTemplate as e:
+        root = plan.root(e.port) if e.port is not None else None
+        if isinstance(root, str) and root != e.port:
+            problem = (
+                f"port {e.port!r} is an alias of {root!r}, which is not given "
+                f"(pass --port {root}=NUMBER)"
+            )
+            raise InputError(source, e.field, problem) from None
         raise InputError(source, e.field, unbound_problem(e.ref)) from None
     validate(spec, source)
-    return spec
+    return spec, numbers
+
+
+def build_spec(selection: Selection, values: RuntimeValues) -> TaskSpec:
+    """The selected task with its runtime templates filled in from ``values``, checked."""
+    return build(selection, values)[0]

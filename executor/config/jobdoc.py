@@ -14,6 +14,7 @@ from typing import Any
 from borealis.contract.errors import InputError
 from borealis.contract.jobmeta import refuse_unsupported, tier_from_aurora
 from borealis.contract.jobspec import JobSpec, job_from_json
+from borealis.contract.partition import from_aurora as partition_from_aurora
 from borealis.contract.reading import Reader
 from borealis.contract.slapolicy import check_room, sla_from_aurora
 from borealis.contract.templates import is_runtime
@@ -57,6 +58,7 @@ def job_document(
         "tier": tier_from_aurora(plain, source, warn),
         "metadata": plain.get("metadata") or [],
         "task_links": plain.get("task_links") or {},
+        "partition_policy": partition_from_aurora(plain.get("partition_policy")),
     }
     refuse_unsupported(plain, source, warn)
     # checked here first so that an error names the config's field, update_config

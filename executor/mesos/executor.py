@@ -303,7 +303,7 @@ class TaskDriver:
         identity.check_reachable(sandbox, self.user.run_as)
         root = CheckpointRoot(ex.env.directory)
         self.run_ = TaskRun(root, self.task_id, sandbox)
-        self.run_.start(spec, self.envelope.ports, self.options.kill_grace)
+        self.run_.start(spec, self.envelope.port_numbers(), self.options.kill_grace)
 
     def _task_state(self) -> TaskState | None:
         assert self.run_ is not None
@@ -319,7 +319,7 @@ class TaskDriver:
         if env.health_check is None:
             return False
         if isinstance(env.health_check.checker, HttpChecker):
-            return "health" in env.ports
+            return "health" in env.port_numbers()
         return True
 
     def _may_say_running(self) -> bool:
@@ -401,7 +401,7 @@ class TaskDriver:
             [options.announcer_serverset_path.rstrip("/"), env.job.path()]
         )
         auth, acl = read_auth(options.announcer_auth) if options.announcer_auth else ([], None)
-        data = member_data(self.executor.hostname, env.ports, env.announce, env.instance)
+        data = member_data(self.executor.hostname, env.port_numbers(), env.announce, env.instance)
         announcer = Announcer(
             options.announcer_ensemble,
             path,
@@ -439,7 +439,8 @@ class TaskDriver:
                 verdict = planner.record(True)
             else:
                 if isinstance(checker, HttpChecker):
-                    outcome = await probe_http(checker, env.ports["health"], config.timeout_secs)
+                    port = env.port_numbers()["health"]
+                    outcome = await probe_http(checker, port, config.timeout_secs)
                 else:
                     assert self.user is not None
                     outcome = await shell_check(
@@ -486,7 +487,7 @@ class TaskDriver:
         run = self.run_
         await lifecycle.shut_down(
             lifecycle=self.envelope.lifecycle,
-            ports=self.envelope.ports,
+            ports=self.envelope.port_numbers(),
             ended=self._ended,
             terminate=run.stop,
             deadline=deadline,

@@ -17,19 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from borealis.contract.envelope import Announce
+from borealis.contract.portmap import resolve
 
 MEMBER_PREFIX = "member_"
 
 
 def endpoints(hostname: str, ports: dict[str, int], announce: Announce) -> dict[str, Any]:
-    """Primary endpoint = the port named ``primary_port`` (0 when not assigned); additional
-    endpoints = every named port, plus the ``portmap`` aliases of assigned ports."""
-    additional = {name: {"host": hostname, "port": port} for name, port in sorted(ports.items())}
-    for alias, target in sorted(announce.portmap.items()):
-        if target in ports:
-            additional[alias] = {"host": hostname, "port": ports[target]}
+    """Additional endpoints = every port of the task by name: the assigned ``ports``, the
+    port map's static ports and every alias of either, resolved as Aurora does
+    (contract/portmap.py); primary endpoint = the port named ``primary_port``, which may be
+    an alias or static (0 when it has no number, as Aurora)."""
+    numbers = resolve(announce.portmap).numbers(ports)
+    additional = {name: {"host": hostname, "port": port} for name, port in sorted(numbers.items())}
     return {
-        "serviceEndpoint": {"host": hostname, "port": ports.get(announce.primary_port, 0)},
+        "serviceEndpoint": {"host": hostname, "port": numbers.get(announce.primary_port, 0)},
         "additionalEndpoints": additional,
     }
 

@@ -143,7 +143,8 @@ class MesosBackend:
             scalar("disk", r.disk / MB, offer.allocation),
         ]
         if task.ports:
-            ranges = [{"begin": p, "end": p} for p in sorted(task.ports.values())]
+            # two static names may share a number
+            ranges = [{"begin": p, "end": p} for p in sorted(set(task.ports.values()))]
             ports: dict[str, Any] = {"name": "ports", "type": "RANGES", "ranges": {"range": ranges}}
             if offer.allocation:
                 ports["allocation_info"] = offer.allocation

@@ -29,7 +29,14 @@ def framework_info(name: str, user: str | None = None) -> dict[str, Any]:
         "checkpoint": True,
         "failover_timeout": FAILOVER_TIMEOUT,
         "roles": ["*"],
-        "capabilities": [{"type": "TASK_KILLING_STATE"}, {"type": "MULTI_ROLE"}],
+        # PARTITION_AWARE: TASK_UNREACHABLE (a run PARTITIONED, docs/scheduler.md) instead of
+        # TASK_LOST when an agent fails its health checks, and the task's state again when
+        # the agent reregisters
+        "capabilities": [
+            {"type": "TASK_KILLING_STATE"},
+            {"type": "MULTI_ROLE"},
+            {"type": "PARTITION_AWARE"},
+        ],
     }
 
 

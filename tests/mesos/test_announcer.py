@@ -68,10 +68,9 @@ def announced_service(agent: AgentProcess, task_id: str, **extra: Any) -> tuple[
             "cmdline": f"exec {sys.executable} {SERVICE} {{{{thermos.ports[health]}}}} hits.log",
         },
         ports={"http": http, "health": health},
-        announce={"primary_port": "http"},
         instance=3,
         lifecycle={"http": None},
-        **extra,
+        **{"announce": {"primary_port": "http"}, **extra},
     )
     agent.launch(task_id, env)
     return http, health
@@ -96,6 +95,25 @@ def test_member_appears_with_the_exact_json(zk_agent: AgentProcess, zk: KazooCli
     }
     _, stat = zk.get(f"{PATH}/{name}")
     assert stat.ephemeralOwner != 0
+
+
+def test_member_announces_port_map_aliases_and_static_ports(
+    zk_agent: AgentProcess, zk: KazooClient
+) -> None:
+    # http_example.aurora's map plus a static port; the primary port is the alias
+    announce = {"primary_port": "alias", "portmap": {"alias": "http", "admin": "8443"}}
+    http, health = announced_service(zk_agent, "a7", announce=announce)
+    zk_agent.wait_state("a7", "TASK_RUNNING")
+    found = wait_for(lambda: members(zk), 20, "a member")
+    ((_name, data),) = found.items()
+    host = socket.getfqdn()
+    assert data["serviceEndpoint"] == {"host": host, "port": http}
+    assert data["additionalEndpoints"] == {
+        "admin": {"host": host, "port": 8443},
+        "alias": {"host": host, "port": http},
+        "health": {"host": host, "port": health},
+        "http": {"host": host, "port": http},
+    }
 
 
 def test_deleted_member_is_created_again(zk_agent: AgentProcess, zk: KazooClient) -> None:

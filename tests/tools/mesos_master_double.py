@@ -19,7 +19,15 @@ Test hooks: ``POST /double/rescind_next`` (the next offers go out together with 
 the first of them), ``POST /double/mute`` (no more events, heartbeats included, on an open
 stream), ``POST /double/fail`` ``{"task_id"}``, ``POST /double/fail_launches``
 ``{"containing": TEXT}`` (a task launched from then on whose ``TaskInfo.data`` envelope holds
-TEXT fails once RUNNING, as a task that dies at start; ``""`` ends the rule), ``GET
+TEXT fails once RUNNING, as a task that dies at start; ``""`` ends the rule), ``POST
+/double/unreachable`` ``{"agent_id"}`` (the agent failed its health checks: it is offered no
+more, its outstanding offers are rescinded, and each of its live tasks is reported
+TASK_UNREACHABLE, reason REASON_AGENT_REMOVED, to a PARTITION_AWARE framework, TASK_LOST to
+another, with no uuid: the master does not deliver these reliably; a KILL of such a task does
+nothing, RECONCILE answers TASK_UNREACHABLE), ``POST /double/reregister`` ``{"agent_id"}``
+(the agent is back: each of its tasks is reported again in its state, as a real master does
+for a partition-aware framework when a partitioned agent reregisters, and the agent is offered
+again), ``GET
 /double/state``, ``GET /double/launches`` (every LAUNCH in order, with its resources and its
 decoded envelope) and ``GET /double/timeline`` (every status update made, in order).
 """
@@ -31,6 +39,7 @@ import asyncio
 import base64
 import json
 import socket
+import time
 import uuid
 from collections import defaultdict, deque
 from typing import Any
@@ -41,6 +50,7 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 MB = 1
+LIVE = ("TASK_STARTING", "TASK_RUNNING", "TASK_KILLING")
 
 
 def encode(event: dict[str, Any]) -> bytes:
@@ -58,7 +68,7 @@ class Master:
         self.heartbeat = heartbeat
         self.id = f"master-{uuid.uuid4().hex[:8]}"
         self.leader: str | None = f"127.0.0.1:{port}"
-        self.agents = {
+        self.agents: dict[str, dict[str, Any]] = {
             f"agent-{i}": {
                 "hostname": f"host{i}",
                 "cpu": 4.0,
@@ -89,6 +99,7 @@ class Master:
         self.fail_containing = ""  # test hook: tasks whose envelope holds this fail at start
         self.launches: list[dict[str, Any]] = []  # test hook: every LAUNCH, in order
         self.timeline: list[dict[str, str]] = []  # test hook: every status update, in order
+        self.unreachable: set[str] = set()  # test hook: agents that failed health checks
 
     # offers
     def free(self, agent: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +117,7 @@ class Master:
             return
         offered = []
         for agent_id, agent in self.agents.items():
-            if agent_id in self.offers.values():
+            if agent_id in self.offers.values() or agent_id in self.unreachable:
                 continue
             free = self.free(agent)
             if free["cpu"] <= 0:
@@ -141,6 +152,56 @@ class Master:
                     {"type": "RESCIND", "rescind": {"offer_id": {"value": first}}}
                 )
                 self.counts["rescinded"] += 1
+
+    def partition_aware(self) -> bool:
+        info = self.frameworks.get(self.framework_id or "", {})
+        return {"type": "PARTITION_AWARE"} in info.get("capabilities", [])
+
+    def agent_unreachable(self, agent_id: str) -> None:
+        """The agent failed its health checks: its tasks are unreachable (or lost)."""
+        self.unreachable.add(agent_id)
+        for offer_id, offered_on in list(self.offers.items()):
+            if offered_on == agent_id:
+                del self.offers[offer_id]
+                if self.stream is not None:
+                    self.stream.put_nowait(
+                        {"type": "RESCIND", "rescind": {"offer_id": {"value": offer_id}}}
+                    )
+        state = "TASK_UNREACHABLE" if self.partition_aware() else "TASK_LOST"
+        for task_id, task in self.tasks.items():
+            if task["agent_id"] != agent_id or task["state"] not in LIVE:
+                continue
+            task["before"] = task["state"]
+            self.master_update(task_id, state, "agent unreachable", "REASON_AGENT_REMOVED")
+            self.counts["unreachable"] += 1
+
+    def agent_reregistered(self, agent_id: str) -> None:
+        """The agent is back: its tasks are reported in the state they are in there."""
+        self.unreachable.discard(agent_id)
+        for task_id, task in self.tasks.items():
+            if task["agent_id"] == agent_id and task["state"] == "TASK_UNREACHABLE":
+                self.master_update(task_id, task.pop("before"), "agent reregistered")
+        self.offer_all()
+
+    def master_update(
+        self, task_id: str, state: str, message: str, reason: str | None = None
+    ) -> None:
+        """An update the master makes itself: no uuid, nothing to acknowledge."""
+        task = self.tasks[task_id]
+        task["state"] = state
+        self.timeline.append({"task_id": task_id, "state": state})
+        status = {
+            "task_id": {"value": task_id},
+            "state": state,
+            "source": "SOURCE_MASTER",
+            "agent_id": {"value": task["agent_id"]},
+            "message": message,
+        }
+        if reason:
+            status["reason"] = reason
+        if state == "TASK_UNREACHABLE":
+            status["unreachable_time"] = {"nanoseconds": time.time_ns()}
+        self.send_update(status)
 
     def reoffer_later(self, seconds: float) -> None:
         IOLoop.current().call_later(max(0.05, min(seconds, 2.0)), self.offer_all)
@@ -258,7 +319,8 @@ class Call(tornado.web.RequestHandler):
             m.stream.put_nowait(None)  # one subscription per framework: close the old one
         m.framework_id = framework_id
         m.frameworks[framework_id] = info
-        m.stream = queue = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        m.stream = queue
         m.stream_id = str(uuid.uuid4())
         m.offers.clear()
         m.subscriptions += 1
@@ -396,11 +458,12 @@ class Call(tornado.web.RequestHandler):
     def do_reconcile(self, call: dict[str, Any]) -> None:
         m = self.master
         listed = [t["task_id"]["value"] for t in call.get("reconcile", {}).get("tasks", [])]
+        unknown = "TASK_UNKNOWN" if m.partition_aware() else "TASK_LOST"
         for task_id in listed or list(m.tasks):
             task = m.tasks.get(task_id)
             status = {
                 "task_id": {"value": task_id},
-                "state": task["state"] if task else "TASK_LOST",
+                "state": task["state"] if task else unknown,
                 "source": "SOURCE_MASTER",
                 "reason": "REASON_RECONCILIATION",
                 "message": "Reconciliation",
@@ -448,6 +511,12 @@ class Hook(tornado.web.RequestHandler):
         elif what == "fail_launches":
             m.fail_containing = str(body.get("containing", ""))
             self.finish({})
+        elif what == "unreachable":
+            m.agent_unreachable(body["agent_id"])
+            self.finish({})
+        elif what == "reregister":
+            m.agent_reregistered(body["agent_id"])
+            self.finish({})
 
     def get(self, what: str) -> None:
         m = self.master
@@ -466,6 +535,7 @@ class Hook(tornado.web.RequestHandler):
                 "subscriptions": m.subscriptions,
                 "offers": dict(m.offers),
                 "suppressed": m.suppressed,
+                "unreachable": sorted(m.unreachable),
                 "tasks": {
                     t: {k: v for k, v in d.items() if k != "data"} for t, d in m.tasks.items()
                 },
