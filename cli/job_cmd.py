@@ -74,7 +74,9 @@ def job_facts(reply: dict[str, Any]) -> list[str]:
     if tier:
         out.append(f"tier {tier}{' (production)' if tier == 'preferred' else ''}")
     sla = reply.get("sla")
-    if sla:
+    if sla and sla["policy"]["kind"] == "coordinator":
+        out.append(f"sla {sla['text']}")  # only the coordinator knows who may go down
+    elif sla:
         out.append(f"sla {sla['text']}: {sla['up']} up now, {sla['may_go_down']} may go down")
     for pair in spec.get("metadata") or []:
         out.append(f"metadata {pair['key']}={pair['value']}")

@@ -135,3 +135,19 @@ def test_sla_aware_without_a_policy_warns(tmp_path: Path) -> None:
     assert "warning: " in result.stderr and "sla_aware=True has no effect: the job has no" in (
         result.stderr
     )
+
+
+def test_job_status_lines_for_a_coordinator_policy() -> None:
+    from borealis.cli.job_cmd import job_facts
+
+    reply = {
+        "spec": {"tier": "preemptible", "metadata": [], "task_links": {}},
+        "sla": {
+            "policy": {"kind": "coordinator"},
+            "text": "coordinator: asks http://c/ (drain)",
+            "up": 3,
+            "may_go_down": 0,
+        },
+    }
+    # no count of who may go down: only the coordinator knows
+    assert job_facts(reply) == ["tier preemptible", "sla coordinator: asks http://c/ (drain)"]
