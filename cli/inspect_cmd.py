@@ -19,6 +19,9 @@ Announcer port map (docs/ports.md), one line each:
 
 "requested" ports need a number (--port here, the scheduler in a cluster);
 an alias is its target's port; a static port is always its number.
+
+A job's container (Docker(...), Mesos(image=...)) is not part of the task: it
+is printed on stderr as "container: ..." with its image, parameters and volumes.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import os
 import sys
 from typing import Any
 
+from borealis.contract.container import ContainerSpec
 from borealis.contract.taskspec import task_from_json
 from borealis.contract.templates import RuntimeValues, fill
 from borealis.contract.validation import validate
-from borealis.executor.config import convert
+from borealis.executor.config import containerdoc, convert
 from borealis.executor.runner import prepare
 
 from .options import command_parser, parse_ports, task_id_type
@@ -49,6 +53,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     selection = select(args)
     source = selection.source
+    container = containerdoc.container_of(selection)
     user, _ = prepare.resolve_user(wanted_user(selection), source)
     task = convert.plain_task(selection)
     plan, numbers = convert.resolve_ports(selection, task, parse_ports(args.port))
@@ -70,5 +75,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {path}: {{{{{ref}}}}} is left unbound", file=sys.stderr)
     spec = task_from_json(plain, source)
     validate(spec, source)
+    if container is not None:
+        print(describe(container), file=sys.stderr)
     print(json.dumps(spec.to_json(), indent=2, sort_keys=True))
     return 0
+
+
+def describe(container: ContainerSpec) -> str:
+    """One line: the container, its image and what goes with it, and the field it came from."""
+    extra = [f"--{name}={value}" for name, value in container.parameters]
+    extra += [f"volume {v.host_path}:{v.container_path}:{v.mode.value}" for v in container.volumes]
+    details = f"; {', '.join(extra)}" if extra else ""
+    return (
+        f"container: {container.describe()}{details} ({container.field}; borealis run refuses "
+        "it without --ignore-container)"
+    )

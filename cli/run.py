@@ -2,7 +2,7 @@
 
     borealis run CONFIG [--task NAME | --job NAME [--instance N]] [--task-id ID]
                  [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [--bind KEY=VALUE]...
-                 [--allow-root]
+                 [--allow-root] [--ignore-container]
 
 CONFIG is a Thermos-style file that calls export(task) or an Aurora-style
 file that assigns jobs = [...]. The task runs in a sandbox (default
@@ -15,6 +15,10 @@ the kill grace, then the final processes; a second Ctrl-C kills at once.
 Processes run as the task's user (Task(user=...)) or, when it names none, as the user
 who runs this command. Root must say so to run a task as root: --allow-root (or
 BOREALIS_ALLOW_ROOT_TASKS=1 in the environment); otherwise the task is refused (exit 2).
+
+A job with a container (Docker(...), Mesos(image=...)) is refused (exit 2): this command
+runs processes on the host. --ignore-container runs it on the host anyway, and the task's
+header records the container it runs without (borealis status and the observer show it).
 
 Running the same command again with the same --task-id resumes a task
 whose runner died: live processes are re-attached, none is started twice.
@@ -41,7 +45,7 @@ from typing import Any, NoReturn
 from borealis.contract.errors import InputError
 from borealis.contract.layout import CheckpointRoot
 from borealis.contract.templates import RuntimeValues
-from borealis.executor.config import convert, loader
+from borealis.executor.config import containerdoc, convert, loader
 from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, enabled
 from borealis.executor.mesos.taskrun import borealis_command
 from borealis.executor.runner import prepare
@@ -111,6 +115,11 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         help="let the task's processes run as root (when root runs a task that names no "
         "user, or names root)",
     )
+    parser.add_argument(
+        "--ignore-container",
+        action="store_true",
+        help="run a job that asks for a container on this host, without the container",
+    )
     add_runner_options(parser)
     parser.set_defaults(func=run)
 
@@ -147,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
     selection = select(args)
     source = selection.source
+    container = containerdoc.container_of(selection)
+    if container is not None and not args.ignore_container:
+        raise InputError(source, container.field, containerdoc.refusal(container))
+    ignored = container.describe() if container is not None else ""
     ports = parse_ports(args.port)
     user, run_as = prepare.resolve_user(wanted_user(selection), source)
     as_root = (run_as.uid if run_as is not None else os.geteuid()) == 0
@@ -168,6 +181,10 @@ def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
     prepare.make_sandbox(sandbox, run_as)
     if not resumed:
         prepare.write_task_file(paths, spec)
+    if ignored:
+        log.warning(
+            "task %s runs on this host without its %s (--ignore-container)", task_id, ignored
+        )
     log.info(
         "task %s %s (sandbox %s, checkpoint root %s)",
         task_id,
@@ -175,7 +192,7 @@ def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
         sandbox,
         root.path,
     )
-    hand_over(args, task_id, root, sandbox, numbers)
+    hand_over(args, task_id, root, sandbox, numbers, ignored)
 
 
 def hand_over(
@@ -184,6 +201,7 @@ def hand_over(
     root: CheckpointRoot,
     sandbox: Path,
     ports: dict[str, int],
+    ignored_container: str = "",
 ) -> NoReturn:
     """Become ``borealis runner TASK_ID`` (same pid, flags, output and exit status): the task
     is on disk, and the runner that lives as long as the task does not need the config
@@ -193,6 +211,8 @@ def hand_over(
     argv += ["--sandbox", str(sandbox)]
     for name, number in sorted(ports.items()):  # with static ports and aliases (portmap.py)
         argv += ["--port", f"{name}={number}"]
+    if ignored_container:
+        argv += ["--ignored-container", ignored_container]
     argv += [flag for flag, on in (("--quiet", args.quiet), ("--follow", args.follow)) if on]
     argv += runner_argv(args)
     sys.stdout.flush()

@@ -1,11 +1,14 @@
 """borealis runner: run or resume a task that is already on disk.
 
     borealis runner TASK_ID [--root DIR] [--sandbox DIR] [--port NAME=NUM]... [-q] [-f]
+                    [--ignored-container DESCRIPTION]
 
 The task file <root>/tasks/active/TASK_ID must exist (borealis run
 and the executor write it). Use this to restart a task whose runner died: the
 new runner re-attaches to the live processes and carries on. The sandbox and
-ports recorded at the task's first start win over the flags. With --follow,
+ports recorded at the task's first start win over the flags; so does
+--ignored-container, which records in the task's header that it runs on the
+host without the container it asked for (status and the observer show it). With --follow,
 every process's output is printed too, as borealis run --follow prints it.
 Exit status as for borealis run (which ends by becoming this command).
 """
@@ -38,6 +41,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     add_root(parser)
     parser.add_argument("--sandbox", type=Path, help="sandbox directory (first start only)")
     parser.add_argument("--port", action="append", metavar="NAME=NUM", help="(first start only)")
+    parser.add_argument(
+        "--ignored-container",
+        default="",
+        metavar="DESCRIPTION",
+        help="the container the task runs without, on the host (first start only)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
     parser.add_argument(
         "-f",
@@ -67,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             sandbox=args.sandbox,
             ports=parse_ports(args.port),
             hostname=os.uname().nodename,
+            ignored_container=args.ignored_container,
         )
     finally:
         if follower is not None:

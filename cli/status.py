@@ -144,6 +144,8 @@ def print_task(v: TaskView) -> None:
         )
         if header.ports:
             print("  ports    " + " ".join(f"{k}={p}" for k, p in sorted(header.ports.items())))
+        if header.ignored_container:
+            print(f"  on host  without its {header.ignored_container} (--ignore-container)")
     if v.containment is not None:
         print(f"  contain  {containment.describe(v.containment)}")
     if v.state.runners:

@@ -11,7 +11,9 @@
      "update": {...how updates roll out, contract/updatespec.py},
      "sla_policy": {...} or null (contract/slapolicy.py),
      "tier": "preemptible", "metadata": [...], "task_links": {...} (contract/jobmeta.py),
-     "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py)}
+     "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py),
+     "container": {"docker": {...}} or {"mesos": {...}} (only when the job has one,
+                  contract/container.py)}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
 ``{{thermos.ports[NAME]}}`` it references, resolved through the announcer's port map
@@ -28,6 +30,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .container import ContainerSpec, container_from_json
 from .envelope import (
     Announce,
     HealthCheck,
@@ -85,6 +88,7 @@ class JobSpec:
         return self.tier in PRODUCTION_TIERS
 
     partition_policy: PartitionPolicy = field(default_factory=PartitionPolicy)
+    container: ContainerSpec | None = None
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -117,6 +121,8 @@ class JobSpec:
             "metadata": [{"key": k, "value": v} for k, v in self.metadata],
             "task_links": dict(self.task_links),
             "partition_policy": self.partition_policy.to_json(),
+            # only when set: the config_id of a job without one stays what it was
+            **({} if self.container is None else {"container": self.container.to_json()}),
         }
 
     def dumps(self) -> str:
@@ -164,6 +170,7 @@ _KEYS = frozenset(
         "metadata",
         "task_links",
         "partition_policy",
+        "container",
     }
 )
 
@@ -232,4 +239,5 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
             lambda v, p: partition_from_json(r, v, p),
             PartitionPolicy(),
         ),
+        container=r.optional(obj, "container", "", lambda v, p: container_from_json(r, v, p), None),
     )

@@ -8,7 +8,8 @@ needs ``FORMAT_VERSION`` to go up and a fixture for the old version.
 =========  ===========================================================  =========================
 type       meaning                                                      written by
 =========  ===========================================================  =========================
-header     task id, sandbox, user, ports, host, boot id, format         runner (first record)
+header     task id, sandbox, user, ports, host, boot id, format, and    runner (first record)
+           the container it runs without (``--ignore-container``)
 runner     a runner process took control (pid + start ticks)            runner
 task       the task entered a state (or its cause changed), and why     runner
 process    a process run entered a state                                runner, coordinator
@@ -74,6 +75,9 @@ class Header:
     launch_time: float
     boot_id: str
     format: int = FORMAT_VERSION
+    # The container the task asked for and runs without, on the host (``--ignore-container``);
+    # written only when set, so older readers see a header as before.
+    ignored_container: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ def encode(record: Record) -> bytes:
             "launch_time": record.launch_time,
             "boot_id": record.boot_id,
         }
+        if record.ignored_container:
+            obj["ignored_container"] = record.ignored_container
     elif isinstance(record, RunnerStarted):
         obj = {
             "t": "runner",
@@ -290,6 +296,7 @@ def _decode_obj(obj: dict[str, Any]) -> Record:
             launch_time=_num(obj["launch_time"]),
             boot_id=_str(obj["boot_id"]),
             format=fmt,
+            ignored_container=_str(obj.get("ignored_container", "")),
         )
     raise RecordError(f"unknown record type {kind!r}")
 

@@ -53,6 +53,8 @@ def task_json(task_id: str, state: RunnerState, spec: TaskSpec | None) -> dict[s
         "hostname": header.hostname if header else None,
         "ports": header.ports if header else {},
         "launch_time": header.launch_time if header else None,
+        # the container the task asked for and runs without, on the host (--ignore-container)
+        "ignored_container": header.ignored_container or None if header else None,
         "runner_pid": state.runners[-1].identity.pid if state.runners else None,
         "history": [
             {"state": s.state.value, "time": s.time, "reason": s.reason or None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from borealis.contract.container import from_aurora as container_from_aurora
 from borealis.contract.errors import InputError
 from borealis.contract.jobmeta import refuse_unsupported, tier_from_aurora
 from borealis.contract.jobspec import JobSpec, job_from_json
@@ -61,6 +62,9 @@ def job_document(
         "partition_policy": partition_from_aurora(plain.get("partition_policy")),
     }
     refuse_unsupported(plain, source, warn)
+    container = container_from_aurora(plain.get("container"), source)
+    if container is not None:
+        document["container"] = container
     # checked here first so that an error names the config's field, update_config
     settings = update_from_json(Reader(source), document["update"], "update_config")
     spec = job_from_json(document, source)

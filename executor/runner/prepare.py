@@ -124,14 +124,18 @@ def resume(
     ports: dict[str, int] | None = None,
     hostname: str = "localhost",
     kill: TaskState | None = None,
+    ignored_container: str = "",
 ) -> TaskState:
-    """Run (or resume, or kill) a task whose task file is already on disk."""
+    """Run (or resume, or kill) a task whose task file is already on disk
+    (``ignored_container``: the container it runs without, recorded at its first start)."""
     spec = read_task_file(paths)
     source = str(paths.task_file())
     user, run_as = resolve_user(spec.user, source)
     chosen = sandbox or paths.default_sandbox
     if not paths.runner_stream.exists():
         make_sandbox(chosen, run_as)
-    context = RunContext(chosen.absolute(), user, dict(ports or {}), hostname, run_as)
+    context = RunContext(
+        chosen.absolute(), user, dict(ports or {}), hostname, run_as, ignored_container
+    )
     runner = TaskRunner(paths.root, paths.task_id, spec, context, options, kill=kill)
     return runner.run()

@@ -86,6 +86,7 @@ class RunContext:
     ports: dict[str, int] = field(default_factory=dict)
     hostname: str = "localhost"
     run_as: RunAs | None = None
+    ignored_container: str = ""  # the container it runs without, on the host (kept in header)
 
 
 class TaskRunner:
@@ -228,6 +229,7 @@ class TaskRunner:
                     ports=dict(ctx.ports),
                     launch_time=now,
                     boot_id=current_boot,
+                    ignored_container=ctx.ignored_container,
                 )
             )
             self.ckpt.record(TaskStatus(TaskState.ACTIVE, now))
