@@ -67,8 +67,12 @@ class Agent:
         registration_timeout: float = 60.0,
         recovery_timeout: str = "15mins",
         backoff_max: str = "2secs",
+        attributes: dict[str, str] | None = None,
     ) -> None:
         self.store = AgentStore(work_dir)
+        # what it says of itself to frameworks (``containers=docker,mesos``: it takes tasks
+        # that ask for those containers, and runs them on the host)
+        self.attributes = dict(attributes or {})
         self.endpoint = endpoint
         self.reregistration_timeout = reregistration_timeout
         self.registration_timeout = registration_timeout

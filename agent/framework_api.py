@@ -105,12 +105,14 @@ class Updates(JSONHandler):
                     for each in waits:
                         each.cancel()
                 updates = store.updates[after:]
-                self.reply({"updates": updates, "last": len(store.updates)})
+                self.reply(
+                    {"updates": updates, "last": len(store.updates), "attributes": agent.attributes}
+                )
             finally:
                 agent.long_polls -= 1
             return
         updates = store.updates[after:]
-        self.reply({"updates": updates, "last": len(store.updates)})
+        self.reply({"updates": updates, "last": len(store.updates), "attributes": agent.attributes})
 
 
 class State(JSONHandler):
@@ -130,7 +132,13 @@ class State(JSONHandler):
                     "tasks": dict(record.states),
                 }
             )
-        self.reply({"agent_id": agent.store.agent_id, "executors": executors})
+        self.reply(
+            {
+                "agent_id": agent.store.agent_id,
+                "attributes": agent.attributes,
+                "executors": executors,
+            }
+        )
 
 
 class Health(Guarded):

@@ -2,7 +2,7 @@
 
     borealis agent [--work-dir DIR | --root DIR] [--ip 127.0.0.1] [--port 5051]
                    [--token-file PATH] [--allow-host NAME]...
-                   [--allow-root-tasks] [--no-setuid]
+                   [--allow-root-tasks] [--no-setuid] [--ignore-container]
 
 Launches borealis executor for each task a framework sends it, as a Mesos agent would,
 and serves the agent side of the Mesos v1 executor API. Restarted with the same work
@@ -12,6 +12,12 @@ docs/mesos.md.
 Each task runs as its job role's Unix user; executor_uris are fetched as the launch's
 user. --allow-root-tasks lets a task run (and fetch) as root; --no-setuid runs every task
 as the agent's own user (root, for a root agent), whatever its role (docs/security.md).
+
+It runs no containers: a scheduler places a task whose job asks for one (Docker(...),
+Mesos(image=...)) only on an agent whose containers attribute lists that kind, and this one
+lists none. --ignore-container makes it advertise containers=docker,mesos and run such tasks
+on the host without their container; each one's header records that (borealis status and the
+observer show it), and the agent says so when it starts (docs/containers.md).
 
 Frameworks authenticate with Authorization: Bearer <token>; the token is ROOT/secrets/
 agent.token (made 0600 at the first start) unless --token-file names another file. Each
@@ -65,6 +71,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         action="store_true",
         help="run tasks as this agent's user instead of their role's (single-user hosts)",
     )
+    parser.add_argument(
+        "--ignore-container",
+        action="store_true",
+        help="take tasks that ask for a Docker or Mesos container and run them on the host, "
+        "without it (advertises containers=docker,mesos)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -75,18 +87,41 @@ def run(args: argparse.Namespace) -> int:
     token = daemon_token("--token-file", args.token_file or root_of(args).agent_token)
     allowed = allowed_hosts_of(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from borealis.executor.mesos.identity import ALLOW_ROOT_ENV, NO_SETUID_ENV
+    from borealis.contract.container import ATTRIBUTE, Kind
+    from borealis.executor.mesos.identity import (
+        ALLOW_ROOT_ENV,
+        IGNORE_CONTAINER_ENV,
+        NO_SETUID_ENV,
+    )
 
     # The executors inherit the agent's environment: that is how these settings reach them.
-    for flag, name in ((args.allow_root_tasks, ALLOW_ROOT_ENV), (args.no_setuid, NO_SETUID_ENV)):
+    for flag, name in (
+        (args.allow_root_tasks, ALLOW_ROOT_ENV),
+        (args.no_setuid, NO_SETUID_ENV),
+        (args.ignore_container, IGNORE_CONTAINER_ENV),
+    ):
         if flag:
             os.environ[name] = "1"
+    attributes: dict[str, str] = {}
+    if args.ignore_container:
+        attributes[ATTRIBUTE] = ",".join(k.value for k in Kind)
+        logging.getLogger("borealis.agent").warning(
+            "--ignore-container: tasks that ask for a Docker or Mesos container run on this "
+            "host without it (advertised as %s=%s)",
+            ATTRIBUTE,
+            attributes[ATTRIBUTE],
+        )
     from borealis.agent.executors import Agent
     from borealis.agent.framework_api import make_app
 
     async def build(port: int) -> Service:
         endpoint = f"{listen.ip}:{port}"
-        agent = Agent(work_dir, endpoint, reregistration_timeout=args.reregistration_timeout)
+        agent = Agent(
+            work_dir,
+            endpoint,
+            reregistration_timeout=args.reregistration_timeout,
+            attributes=attributes,
+        )
         agent.recover()
 
         async def close() -> None:

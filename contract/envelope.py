@@ -14,7 +14,12 @@ JSON, format 1::
      "announce": {"primary_port": "http", "portmap": {"aurora": "http"}},
      "lifecycle": {"http": {"port": "health", "graceful_shutdown_endpoint": "/quitquitquit",
                             "shutdown_endpoint": "/abortabortabort",
-                            "graceful_shutdown_wait_secs": 5, "shutdown_wait_secs": 5}}}
+                            "graceful_shutdown_wait_secs": 5, "shutdown_wait_secs": 5}},
+     "container": {"docker": {...}} or {"mesos": {...}}}
+
+``container`` (absent: none) is the job's (``container.py``): on Mesos the agent's
+containerizer runs the executor in it; an agent that runs such tasks on the host instead
+(``borealis agent --ignore-container``) has it recorded in the task's header.
 
 Field names and defaults are Aurora's (``HealthCheckConfig``, ``HttpHealthChecker``,
 ``ShellHealthChecker``, ``Announcer``, ``LifecycleConfig``/``HttpLifecycleConfig``). Only
@@ -38,6 +43,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .container import ContainerSpec, container_from_json
 from .errors import InputError
 from .jobkey import JobKey, job_key_from_json
 from .portmap import PortMapError, PortPlan, resolve
@@ -95,6 +101,7 @@ class Envelope:
     health_check: HealthCheck | None = None
     announce: Announce | None = None
     lifecycle: HttpLifecycle | None = field(default_factory=HttpLifecycle)
+    container: ContainerSpec | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -108,6 +115,8 @@ class Envelope:
         }
         if self.health_check is not None:
             out["health_check"] = health_to_json(self.health_check)
+        if self.container is not None:
+            out["container"] = self.container.to_json()
         return out
 
     def dumps(self) -> str:
@@ -138,7 +147,17 @@ def lifecycle_to_json(lifecycle: HttpLifecycle | None) -> dict[str, Any]:
 
 
 _ENVELOPE_KEYS = frozenset(
-    {"format", "job", "instance", "task", "ports", "health_check", "announce", "lifecycle"}
+    {
+        "format",
+        "job",
+        "instance",
+        "task",
+        "ports",
+        "health_check",
+        "announce",
+        "lifecycle",
+        "container",
+    }
 )
 
 
@@ -289,6 +308,7 @@ def envelope_from_json(value: Any, source: str = "TaskInfo.data") -> Envelope:
         ),
         announce=r.optional(obj, "announce", "", lambda v, p: announce_from_json(r, v, p), None),
         lifecycle=lifecycle,
+        container=r.optional(obj, "container", "", lambda v, p: container_from_json(r, v, p), None),
     )
 
 

@@ -87,8 +87,10 @@ class Backend(Protocol):
 
 def request_of(job: JobSpec) -> Request:
     """Resources and ports of one instance: its allocated ports (never an alias: that is its
-    target's port) and its static ones (contract/portmap.py)."""
-    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())))
+    target's port) and its static ones (contract/portmap.py), and the kind of container it
+    runs in (contract/container.py)."""
+    container = job.container.kind.value if job.container is not None else None
+    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())), container)
 
 
 class Scheduler:
@@ -103,12 +105,7 @@ class Scheduler:
         self.backend = backend
         self.policy = policy or Policy()
         self.clock = clock
-        self.placer = self._new_placer()
-        for task in self.store.tasks():
-            if task.state.on_host and task.host in self.placer.hosts:
-                self.placer.record(
-                    task.job_key, task.host, self._request(task), list(task.ports.values())
-                )
+        self.placer = self._accounted_placer()
         self.updates = Updater(self)
         self.partitions = Partitions(self)
         # set when a pass is wanted before the next tick: new runs wait, an update started or
@@ -134,6 +131,22 @@ class Scheduler:
 
     def _request(self, task: Task) -> Request:
         return request_of(self.spec_of(task))
+
+    def _accounted_placer(self) -> Placer:
+        """A placer over the backend's hosts with every run on them accounted for."""
+        placer = self._new_placer()
+        for task in self.store.tasks():
+            if task.state.on_host and task.host in placer.hosts:
+                placer.record(
+                    task.job_key, task.host, self._request(task), list(task.ports.values())
+                )
+        return placer
+
+    def _hosts_changed(self) -> bool:
+        """Whether a fixed host's attributes changed (an agent restarted with other flags,
+        e.g. ``--ignore-container``): its runs were counted by the old values."""
+        now = {h.name: h.attributes for h in self.backend.hosts()}
+        return now != {name: h.attributes for name, h in self.placer.hosts.items()}
 
     def _new_placer(self) -> Placer:
         """A placer over the backend's hosts as they are now."""
@@ -430,6 +443,8 @@ class Scheduler:
             for task in self.store.in_states(*ON_HOST):
                 if task.host:
                     self.placer.count(task.job_key, task.host, known.get(task.host, {}))
+        elif self._hosts_changed():
+            self.placer = self._accounted_placer()
         # a job's instances may run several configs (during an update): placed per config
         pending: dict[tuple[str, str], list[Task]] = defaultdict(list)
         for task in self.store.in_states(S.PENDING):

@@ -42,6 +42,7 @@ def envelope(task: Task, job: JobSpec) -> dict[str, Any]:
         health_check=job.health_check,
         announce=job.announce,
         lifecycle=job.lifecycle,
+        container=job.container,
     ).to_json()
 
 
@@ -66,6 +67,9 @@ class LocalBackend:
         self.ram = ram if ram is not None else psutil.virtual_memory().total
         self.disk = disk if disk is not None else shutil.disk_usage(work_dir).free
         self.ports = ports
+        # what the agent says of itself (``containers=docker,mesos`` with --ignore-container),
+        # from its latest answer to ``known`` or ``updates``
+        self.agent_attributes: dict[str, str] = {}
         self.http = AsyncHTTPClient()
 
     @property
@@ -85,7 +89,21 @@ class LocalBackend:
             self._token = ""  # rotated: the next call reads the file again
 
     def hosts(self) -> list[Host]:
-        return [Host(self.hostname, self.cpu, self.ram, self.disk, self.ports)]
+        return [
+            Host(
+                self.hostname,
+                self.cpu,
+                self.ram,
+                self.disk,
+                self.ports,
+                dict(self.agent_attributes),
+            )
+        ]
+
+    def _heard(self, body: dict[str, Any]) -> None:
+        attributes = body.get("attributes")
+        if isinstance(attributes, dict):
+            self.agent_attributes = {str(k): str(v) for k, v in attributes.items()}
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         request = HTTPRequest(
@@ -164,6 +182,7 @@ class LocalBackend:
             self._check_auth(e.code)
             raise
         body = json.loads(response.body)
+        self._heard(body)
         return body["updates"], int(body["last"])
 
     async def known(self) -> dict[str, MesosState]:
@@ -172,6 +191,7 @@ class LocalBackend:
             f"{self.agent_url}{agentapi.STATE}", headers=self.auth, request_timeout=30
         )
         state = json.loads(response.body)
+        self._heard(state)
         known: dict[str, MesosState] = {}
         for executor in state["executors"]:
             if executor["framework_id"] != FRAMEWORK_ID:

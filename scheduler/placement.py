@@ -7,7 +7,8 @@ ranges lack 80, or whose 80 is taken, cannot hold it); every instance also costs
 executor's overhead (Aurora reserved 0.25 CPU and 128 MiB). An instance fits a host when
 all of it fits in what is left (no overcommit) and every constraint of its job holds: value
 constraints on the host's attributes, and ``limit:N`` counted per attribute value over the
-job's instances already placed.
+job's instances already placed. An instance that needs a container (``docker``, ``mesos``)
+fits only a host whose ``containers`` attribute lists that kind (contract/container.py).
 
 Policies: ``spread`` puts each instance on the fitting host with the fewest instances of the
 same job, then the most free resources; ``pack`` on the fitting host with the least free
@@ -27,6 +28,8 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from borealis.contract.container import ATTRIBUTE as CONTAINERS
+from borealis.contract.container import advertised
 from borealis.contract.taskspec import Resources
 
 from .constraints import Constraint
@@ -44,6 +47,7 @@ class Request:
     resources: Resources
     ports: tuple[str, ...] = ()
     static: tuple[tuple[str, int], ...] = ()
+    container: str | None = None  # the kind of container it runs in: only hosts that run it
 
     @property
     def static_numbers(self) -> frozenset[int]:
@@ -239,10 +243,15 @@ class Placer:
         static = request.static_numbers
         state = self._jobs[job]
         heap: list[tuple[tuple[float, ...], str]] = []
-        rejected_by_value = rejected_by_size = away = 0
+        rejected_by_value = rejected_by_size = away = rejected_by_container = 0
         for host in self.hosts.values():
             if host.name in unreachable:
                 away += 1
+                continue
+            if request.container and request.container not in advertised(
+                host.attributes.get(CONTAINERS)
+            ):
+                rejected_by_container += 1
                 continue
             if not all(c.allows(host.attribute(c.attribute)) for c in values):
                 rejected_by_value += 1
@@ -277,13 +286,10 @@ class Placer:
                 chosen = host
                 break
             if chosen is None:
-                unplaced.append(
-                    Unplaced(
-                        job,
-                        instance,
-                        self._why(rejected_by_value, rejected_by_size, limited, away, static),
-                    )
-                )
+                why = self._why(rejected_by_value, rejected_by_size, limited, away, static)
+                if rejected_by_container:
+                    why = _no_container(request.container or "", rejected_by_container, why)
+                unplaced.append(Unplaced(job, instance, why))
                 continue
             ports = chosen.take_ports(nports, static)
             chosen.used_cpu += cpu
@@ -321,3 +327,12 @@ class Placer:
         if not self.hosts:
             parts.append("there are no hosts")
         return "no host fits: " + ("; ".join(parts) or "no candidate host")
+
+
+def _no_container(kind: str, hosts: int, others: str) -> str:
+    """Why: hosts that do not run the container, first, since no resize of the job helps."""
+    said = f"{hosts} hosts do not run {kind} containers (no {CONTAINERS}={kind} attribute)"
+    rest = others.removeprefix("no host fits: ")
+    if rest in ("", "no candidate host"):
+        return f"no host fits: {said}"
+    return f"no host fits: {said}; {rest}"

@@ -303,7 +303,13 @@ class TaskDriver:
         identity.check_reachable(sandbox, self.user.run_as)
         root = CheckpointRoot(ex.env.directory)
         self.run_ = TaskRun(root, self.task_id, sandbox)
-        self.run_.start(spec, self.envelope.port_numbers(), self.options.kill_grace)
+        container = self.envelope.container
+        # Under Mesos the containerizer runs this executor in the container; only an agent that
+        # said it runs containers on the host (--ignore-container) makes it ignored here.
+        ignored = ""
+        if container is not None and identity.enabled(identity.IGNORE_CONTAINER_ENV):
+            ignored = container.describe()
+        self.run_.start(spec, self.envelope.port_numbers(), self.options.kill_grace, ignored)
 
     def _task_state(self) -> TaskState | None:
         assert self.run_ is not None

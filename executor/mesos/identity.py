@@ -29,6 +29,8 @@ from borealis.executor.runner.runas import RunAs
 
 NO_SETUID_ENV = "BOREALIS_NO_SETUID"
 ALLOW_ROOT_ENV = "BOREALIS_ALLOW_ROOT_TASKS"
+# set by ``borealis agent --ignore-container``: a task's container is recorded, not run
+IGNORE_CONTAINER_ENV = "BOREALIS_IGNORE_CONTAINER"
 _TRUE = ("1", "true", "yes", "on")
 
 

@@ -42,7 +42,15 @@ class TaskRun:
         self.process: subprocess.Popen[bytes] | None = None
         self._follower: Follower | None = None
 
-    def start(self, spec: TaskSpec, ports: dict[str, int], kill_grace: float) -> None:
+    def start(
+        self,
+        spec: TaskSpec,
+        ports: dict[str, int],
+        kill_grace: float,
+        ignored_container: str = "",
+    ) -> None:
+        """Start the runner (``ignored_container``: the container the task runs without, on
+        the host, recorded in its header)."""
         self.root.ensure()
         prepare.write_task_file(self.paths, spec)
         self.sandbox.mkdir(mode=SANDBOX_DIR, parents=True, exist_ok=True)
@@ -60,6 +68,8 @@ class TaskRun:
         ]
         for name, number in sorted(ports.items()):
             argv += ["--port", f"{name}={number}"]
+        if ignored_container:
+            argv += ["--ignored-container", ignored_container]
         # Private as every checkpoint file (contract/layout.py, docs/security.md).
         self.paths.make_checkpoint_dir()
         log = open_private(self.paths.runner_log)

@@ -212,3 +212,38 @@ def test_a_dedicated_constraint_names_the_jobs_role(value: str, problem: str | N
     else:
         with pytest.raises(ConstraintError, match=problem):
             parse_all({"dedicated": value}, "www-data")
+
+
+@pytest.mark.parametrize(
+    "kind, advertised, placed",
+    [
+        (None, ["", "docker"], ["h0", "h1"]),  # no container: any host
+        ("docker", ["", "docker"], ["h1", "h1"]),
+        ("docker", ["docker,mesos", ""], ["h0", "h0"]),
+        ("mesos", [" Docker , MESOS ", "docker"], ["h0", "h0"]),  # case and spaces forgiven
+        ("mesos", ["{docker,mesos}", ""], ["h0", "h0"]),  # a Mesos SET attribute, as text
+        ("mesos", ["docker", ""], ["-no host fits: 2 hosts do not run mesos containers"] * 2),
+    ],
+)
+def test_a_container_goes_only_to_hosts_that_advertise_its_kind(
+    kind: str | None, advertised: list[str], placed: list[str]
+) -> None:
+    pool = hosts(2)
+    for host, value in zip(pool, advertised, strict=True):
+        if value:
+            host.attributes["containers"] = value
+    request = Request(SMALL.resources, (), kind)
+    got = placed_hosts(Placer(pool), "j", 2, request)
+    assert [g.split(" (")[0] for g in got] == placed
+
+
+def test_no_container_host_is_named_before_the_other_reasons() -> None:
+    pool = hosts(2)
+    pool[0].attributes["containers"] = "docker"
+    pool[0].cpu = 0.5  # the only docker host is too small
+    request = Request(SMALL.resources, (), "docker")
+    [reason] = placed_hosts(Placer(pool), "j", 1, request)
+    assert reason == (
+        "-no host fits: 1 hosts do not run docker containers (no containers=docker attribute); "
+        "1 lack resources or ports"
+    )
