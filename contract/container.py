@@ -15,7 +15,8 @@ as in Aurora (it runs as any task does), and volumes without an image are refuse
 mounts volumes only into an image's filesystem and would drop them without a word.
 
 A host runs a kind of container only when its ``containers`` attribute lists it
-(``containers=docker,mesos``); nothing here runs a container, so a task that needs one is
+(``containers=docker,mesos``; ``docker/mesos`` too, since a Mesos agent's text attribute may
+not hold a comma); nothing here runs a container, so a task that needs one is
 placed only on such a host, and ``borealis run`` refuses it unless told to run it on the host
 (docs/containers.md).
 
@@ -25,6 +26,7 @@ Standard library only.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,10 +117,12 @@ class ContainerSpec:
 
 
 def advertised(value: str | None) -> frozenset[str]:
-    """The kinds a host's ``containers`` attribute lists (``docker,mesos``; none when absent)."""
+    """The kinds a host's ``containers`` attribute lists (``docker,mesos`` or ``docker/mesos``;
+    a Mesos SET ``{docker,mesos}``; none when absent)."""
     if not value:
         return frozenset()
-    return frozenset(part.strip().lower() for part in value.strip("{}").split(",") if part.strip())
+    parts = re.split(r"[,/]", value.strip().strip("{}"))
+    return frozenset(part.strip().lower() for part in parts if part.strip())
 
 
 def runs(attributes: dict[str, str], kind: Kind) -> bool:

@@ -7,6 +7,10 @@ LAUNCH operations and DECLINEs the offers nothing was placed on (with ``refuse_s
 Status updates go to the scheduler and are ACKNOWLEDGEd when they carry a uuid; after every
 (re)subscription the scheduler reconciles its runs explicitly, then implicitly, and again
 every ``reconcile_interval`` seconds.
+
+A run whose job has a container carries it as ``ContainerInfo`` on its executor
+(``containerinfo.py``); the placer offers it only hosts whose ``containers`` attribute (TEXT
+``docker,mesos`` or a SET) lists its kind.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..local import envelope
 from ..placement import MB, Host
 from ..store import Task
 from .client import SchedulerClient
+from .containerinfo import container_info
 
 log = logging.getLogger("borealis.scheduler")
 
@@ -68,6 +73,9 @@ def parse_offer(offer: dict[str, Any]) -> Offer:
             attributes[attribute["name"]] = str(attribute.get("text", {}).get("value", ""))
         elif attribute.get("type") == "SCALAR":
             attributes[attribute["name"]] = f"{attribute.get('scalar', {}).get('value', 0):g}"
+        elif attribute.get("type") == "SET":
+            items = attribute.get("set", {}).get("item", [])
+            attributes[attribute["name"]] = ",".join(str(i) for i in items)
     return Offer(
         offer["id"]["value"],
         offer["agent_id"]["value"],
@@ -150,25 +158,28 @@ class MesosBackend:
                 ports["allocation_info"] = offer.allocation
             resources.append(ports)
         data = json.dumps(envelope(task, job)).encode()
+        executor: dict[str, Any] = {
+            "type": "CUSTOM",
+            "executor_id": {"value": f"thermos-{task.task_id}"},
+            "name": "borealis executor",
+            "command": {
+                "value": self.executor_command,
+                "shell": True,
+                "uris": [{"value": u} for u in self.executor_uris],
+            },
+            "resources": [
+                scalar("cpus", self.executor_cpu, offer.allocation),
+                scalar("mem", self.executor_ram / MB, offer.allocation),
+            ],
+        }
+        if job.container is not None:
+            executor["container"] = container_info(job.container)  # as Aurora: the executor's
         task_info = {
             "name": job.key.path(),
             "task_id": {"value": task.task_id},
             "agent_id": {"value": offer.agent_id},
             "resources": resources,
-            "executor": {
-                "type": "CUSTOM",
-                "executor_id": {"value": f"thermos-{task.task_id}"},
-                "name": "borealis executor",
-                "command": {
-                    "value": self.executor_command,
-                    "shell": True,
-                    "uris": [{"value": u} for u in self.executor_uris],
-                },
-                "resources": [
-                    scalar("cpus", self.executor_cpu, offer.allocation),
-                    scalar("mem", self.executor_ram / MB, offer.allocation),
-                ],
-            },
+            "executor": executor,
             "data": base64.b64encode(data).decode(),
         }
         self._batch[offer.agent_id].append(task_info)

@@ -2,15 +2,21 @@
 (``../shared/reference/mesos-http-api.md`` section 2), for the scheduler's protocol tests.
 
     python3 mesos_master_double.py --port N [--zk HOSTS/PATH] [--agents 3] [--heartbeat 1]
+                                   [--containers AGENT_ID=docker,mesos]...
 
 It is not Mesos: agents are simulated (each offers its free cpus/mem/disk/ports and a ``rack``
-attribute), a launched task "runs" without any process (TASK_STARTING then TASK_RUNNING, sent
-one at a time per task, the next only after the framework ACKNOWLEDGEd the previous one), KILL
-ends it with TASK_KILLED. What it enforces, as a master does: exact ``Content-Type`` (415);
+attribute, and a ``containers`` TEXT attribute on the agents ``--containers`` names: the kinds
+of container, ``docker``/``mesos``, it runs), a launched task "runs" without any process
+(TASK_STARTING then TASK_RUNNING, sent one at a time per task, the next only after the
+framework ACKNOWLEDGEd the previous one), KILL ends it with TASK_KILLED. What it enforces, as
+a master does: exact ``Content-Type`` (415);
 SUBSCRIBE with ``framework_info.user`` and ``name`` and *without* ``Mesos-Stream-Id`` (400);
 every other call with the current ``Mesos-Stream-Id`` (400) from a subscribed framework (403);
 an offer id used at most once and resources within the offer (the call is still 202, the
-launch fails with TASK_ERROR, as the master reports it); RECONCILE answered with
+launch fails with TASK_ERROR, as the master reports it); a ``ContainerInfo`` (on the task or its
+executor) of a known type with what that type needs (``docker.image``; volumes with a
+``container_path`` and a ``mode``), on an agent that runs that kind (else TASK_ERROR, as an agent
+without that containerizer fails the launch); RECONCILE answered with
 ``REASON_RECONCILIATION`` updates that carry no uuid; a non-leading master answers 307 with
 ``Location: //leader:port/api/v1/scheduler`` (503 when no leader is known). With ``--zk`` it
 joins the masters' group as an ephemeral sequential ``json.info_`` node holding MasterInfo
@@ -63,7 +69,9 @@ def new_uuid() -> str:
 
 
 class Master:
-    def __init__(self, port: int, agents: int, heartbeat: float) -> None:
+    def __init__(
+        self, port: int, agents: int, heartbeat: float, containers: dict[str, str] | None = None
+    ) -> None:
         self.port = port
         self.heartbeat = heartbeat
         self.id = f"master-{uuid.uuid4().hex[:8]}"
@@ -76,6 +84,7 @@ class Master:
                 "disk": 100_000.0,
                 "ports": (31000, 31100),
                 "rack": f"r{i % 2}",
+                "containers": (containers or {}).get(f"agent-{i}", ""),
                 "used_cpu": 0.0,
                 "used_mem": 0.0,
                 "used_disk": 0.0,
@@ -139,7 +148,18 @@ class Master:
                     ],
                     "attributes": [
                         {"name": "rack", "type": "TEXT", "text": {"value": agent["rack"]}}
-                    ],
+                    ]
+                    + (
+                        [
+                            {
+                                "name": "containers",
+                                "type": "TEXT",
+                                "text": {"value": agent["containers"]},
+                            }
+                        ]
+                        if agent["containers"]
+                        else []
+                    ),
                 }
             )
         if offered:
@@ -375,11 +395,13 @@ class Call(tornado.web.RequestHandler):
         valid = all(o in m.offers for o in offer_ids) and len(agents) == 1
         for o in offer_ids:
             m.offers.pop(o, None)
+        # one agent for every task of the call (a set popped per task left the second without)
+        agent = next(iter(agents)) if valid and agents else None
         for operation in accept.get("operations", []):
             if operation.get("type") != "LAUNCH":
                 continue
             for info in operation.get("launch", {}).get("task_infos", []):
-                self.launch(info, valid, agents.pop() if valid and agents else None)
+                self.launch(info, valid, agent)
         m.reoffer_later(accept.get("filters", {}).get("refuse_seconds", 5.0))
 
     def launch(self, info: dict[str, Any], valid: bool, agent_id: str | None) -> None:
@@ -404,6 +426,11 @@ class Call(tornado.web.RequestHandler):
             m.update(task_id, "TASK_ERROR", "Task uses invalid offers", "REASON_INVALID_OFFERS")
             return
         agent = m.agents[agent_id]
+        container = info.get("container") or info.get("executor", {}).get("container")
+        problem = container_problem(container, agent["containers"]) if container else None
+        if problem is not None:
+            m.update(task_id, "TASK_ERROR", problem, "REASON_TASK_INVALID")
+            return
         free = m.free(agent)
         if (
             need["cpus"] > free["cpu"] + 1e-9
@@ -428,7 +455,14 @@ class Call(tornado.web.RequestHandler):
         m.counts["launched"] += 1
         envelope = json.loads(base64.b64decode(info.get("data") or b"e30="))  # {} when absent
         m.launches.append(
-            {"task_id": task_id, "agent_id": agent_id, "need": need, "envelope": envelope}
+            {
+                "task_id": task_id,
+                "agent_id": agent_id,
+                "need": need,
+                "envelope": envelope,
+                "container": info.get("container"),
+                "executor_container": info.get("executor", {}).get("container"),
+            }
         )
         m.update(task_id, "TASK_STARTING", "launching")
         m.update(task_id, "TASK_RUNNING", "running")
@@ -577,6 +611,23 @@ def join_zk(master: Master, hosts_path: str) -> None:
     master.zk = zk  # connected for the life of the process
 
 
+def container_problem(container: dict[str, Any], runs: str) -> str | None:
+    """Why an agent would fail a launch with this ``ContainerInfo`` (``None``: it would not)."""
+    kind = container.get("type")
+    if kind not in ("DOCKER", "MESOS"):
+        return f"unknown ContainerInfo.type {kind!r}"
+    if kind == "DOCKER" and not container.get("docker", {}).get("image"):
+        return "ContainerInfo.docker.image is required for type DOCKER"
+    for volume in container.get("volumes", []):
+        if not volume.get("container_path") or volume.get("mode") not in ("RO", "RW"):
+            return f"bad volume {volume!r}"
+        if "image" in volume and volume["image"].get("type") not in ("DOCKER", "APPC"):
+            return f"bad volume image {volume['image']!r}"
+    if kind.lower() not in {k.strip() for k in runs.split(",")}:
+        return f"this agent has no {kind} containerizer"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -584,8 +635,10 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=3)
     parser.add_argument("--heartbeat", type=float, default=1.0)
     parser.add_argument("--leader", help="HOST:PORT of the leader: this one only redirects")
+    parser.add_argument("--containers", action="append", default=[], metavar="AGENT_ID=KINDS")
     args = parser.parse_args()
-    master = Master(args.port, args.agents, args.heartbeat)
+    containers = dict(spec.split("=", 1) for spec in args.containers)
+    master = Master(args.port, args.agents, args.heartbeat, containers)
     app = tornado.web.Application(
         [
             (r"/api/v1/scheduler", Call, {"master": master}),

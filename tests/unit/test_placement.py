@@ -222,6 +222,7 @@ def test_a_dedicated_constraint_names_the_jobs_role(value: str, problem: str | N
         ("docker", ["docker,mesos", ""], ["h0", "h0"]),
         ("mesos", [" Docker , MESOS ", "docker"], ["h0", "h0"]),  # case and spaces forgiven
         ("mesos", ["{docker,mesos}", ""], ["h0", "h0"]),  # a Mesos SET attribute, as text
+        ("mesos", ["", "docker/mesos"], ["h1", "h1"]),  # a Mesos text attribute has no comma
         ("mesos", ["docker", ""], ["-no host fits: 2 hosts do not run mesos containers"] * 2),
     ],
 )
