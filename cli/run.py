@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, root: CheckpointRoot) -> NoReturn:
     selection = select(args)
     source = selection.source
-    container = containerdoc.container_of(selection)
+    # an ignored container's templates need not bind (Aurora's {{docker.image[...]}} cannot)
+    container = containerdoc.container_of(selection, strict=not args.ignore_container)
     if container is not None and not args.ignore_container:
         raise InputError(source, container.field, containerdoc.refusal(container))
     ignored = container.describe() if container is not None else ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from borealis.contract.container import from_aurora as container_from_aurora
 from borealis.contract.errors import InputError
 from borealis.contract.jobmeta import refuse_unsupported, tier_from_aurora
 from borealis.contract.jobspec import JobSpec, job_from_json
@@ -21,7 +20,7 @@ from borealis.contract.slapolicy import check_room, sla_from_aurora
 from borealis.contract.templates import is_runtime
 from borealis.contract.updatespec import from_aurora, update_from_json
 
-from . import convert
+from . import containerdoc, convert
 from .loader import LoadedConfig
 
 
@@ -37,6 +36,7 @@ def job_document(
     source = selection.source
     if selection.job is None:
         raise InputError(source, "jobs", "this config exports a task, not a job")
+    container = containerdoc.container_of(selection)  # first: its unbound templates' own words
     plain, unbound = convert.to_plain(selection.job, source)
     for path, ref in unbound:
         if not is_runtime(ref):
@@ -62,9 +62,8 @@ def job_document(
         "partition_policy": partition_from_aurora(plain.get("partition_policy")),
     }
     refuse_unsupported(plain, source, warn)
-    container = container_from_aurora(plain.get("container"), source)
     if container is not None:
-        document["container"] = container
+        document["container"] = container.to_json()
     # checked here first so that an error names the config's field, update_config
     settings = update_from_json(Reader(source), document["update"], "update_config")
     spec = job_from_json(document, source)

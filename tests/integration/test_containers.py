@@ -151,3 +151,52 @@ def test_a_task_without_a_container_says_nothing_about_one(
     assert result.returncode == 0, result.stderr
     shown = borealis("status", "bare", "--root", str(root.path))
     assert "on host" not in shown.stdout
+
+
+REGISTRY = "Docker(image='{{docker.image[library/python][3.11]}}')"  # Aurora's registry binding
+
+
+def test_a_registry_image_template_is_refused_saying_why(
+    root: CheckpointRoot, tmp_path: Path
+) -> None:
+    config = write(tmp_path, job(REGISTRY))
+    before = tree(root)
+    result = borealis("run", str(config), "--root", str(root.path), timeout=60)
+    assert_refused(
+        result,
+        root,
+        before,
+        f"borealis: {config}: container.docker.image: {{{{docker.image[library/python][3.11]}}}}",
+        "asks the Docker registry",
+    )
+    inspected = borealis("inspect", str(config))
+    assert inspected.returncode == 2 and "asks the Docker registry" in inspected.stderr
+
+
+def test_an_ignored_container_need_not_bind(root: CheckpointRoot, tmp_path: Path) -> None:
+    config = write(tmp_path, job(REGISTRY))
+    result = borealis(
+        "run", str(config), "--root", str(root.path), "--task-id", "loose", "--ignore-container",
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    as_json = json.loads(borealis("status", "loose", "--root", str(root.path), "--json").stdout)
+    assert as_json["ignored_container"] == (
+        "Docker container (image {{docker.image[library/python][3.11]}})"
+    )
+
+
+def test_job_create_refuses_a_registry_template_before_calling_the_scheduler(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path, job(REGISTRY))
+    clusters = tmp_path / "clusters.json"
+    clusters.write_text(json.dumps([{"name": "local", "scheduler_uri": "http://127.0.0.1:1"}]))
+    result = borealis(
+        "job", "--clusters", str(clusters), "create", "local/www-data/devel/c", str(config)
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"borealis: {config}: container.docker.image: {{{{docker.image[library/python][3.11]}}}}"
+    )
+    assert "cannot reach" not in result.stderr
