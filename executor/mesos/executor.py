@@ -41,7 +41,7 @@ from borealis.contract.mesos import MesosReason, MesosState
 from borealis.contract.states import TaskState
 from borealis.contract.validation import validate
 
-from . import identity, lifecycle, protocol
+from . import containers, identity, lifecycle, protocol
 from .client import AgentLink
 from .environment import MesosEnvironment
 from .health import Health, HealthPlanner, probe_http, shell_check, snoozed
@@ -291,6 +291,8 @@ class TaskDriver:
         except (binascii.Error, ValueError):
             raise InputError("TaskInfo", "data", "not base64") from None
         self.envelope = envelope_from_bytes(data)
+        # the container it runs without, or refused, before anything is made
+        ignored = containers.ignored(self.envelope.container, ex.env)
         asked = identity.asked_user(self.envelope.task)
         self.user = identity.task_user(
             self.envelope.job.role, asked, identity.Settings.from_environ(), "TaskInfo.data"
@@ -303,12 +305,6 @@ class TaskDriver:
         identity.check_reachable(sandbox, self.user.run_as)
         root = CheckpointRoot(ex.env.directory)
         self.run_ = TaskRun(root, self.task_id, sandbox)
-        container = self.envelope.container
-        # Under Mesos the containerizer runs this executor in the container; only an agent that
-        # said it runs containers on the host (--ignore-container) makes it ignored here.
-        ignored = ""
-        if container is not None and identity.enabled(identity.IGNORE_CONTAINER_ENV):
-            ignored = container.describe()
         self.run_.start(spec, self.envelope.port_numbers(), self.options.kill_grace, ignored)
 
     def _task_state(self) -> TaskState | None:
