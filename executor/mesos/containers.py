@@ -2,9 +2,11 @@
 
 * Docker: Mesos' Docker containerizer runs this executor inside the container, with
   ``MESOS_SANDBOX`` the sandbox as seen in there (``/mnt/mesos/sandbox``), not the agent's
-  ``MESOS_DIRECTORY``; nothing to do. When the two are the same path, no containerizer put the
-  executor in a container (``borealis agent``): the task is refused rather than run on the host
-  unasked.
+  ``MESOS_DIRECTORY``. As Aurora's executor does, the agent's path is made a link to the
+  mounted sandbox inside the container, so that the checkpoint root and the paths recorded in
+  the header are the host's, where the observer reads them. When the two are the same path,
+  no containerizer put the executor in a container (``borealis agent``): the task is refused
+  rather than run on the host unasked.
 * Mesos image: the image is only mounted at ``taskfs`` in the sandbox for the executor to run
   the processes in, which Aurora's executor does (through ``mesos-containerizer launch``) and
   this one does not: refused.
@@ -14,6 +16,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from borealis.contract.container import ContainerSpec, Kind
 from borealis.contract.errors import InputError
 
@@ -21,7 +25,7 @@ from . import identity
 from .environment import MesosEnvironment
 
 
-def ignored(container: ContainerSpec | None, env: MesosEnvironment) -> str:
+def prepare(container: ContainerSpec | None, env: MesosEnvironment) -> str:
     """The container the task runs without ("" when none is); ``InputError`` when it cannot
     be honoured here."""
     if container is None:
@@ -32,11 +36,21 @@ def ignored(container: ContainerSpec | None, env: MesosEnvironment) -> str:
         problem = "this executor cannot run processes in a Mesos image (use Docker(...))"
     elif env.sandbox == env.directory:
         problem = "this agent did not start the executor in the Docker container"
-    else:
-        return ""  # in the Docker container the containerizer made
+    else:  # in the Docker container the containerizer made
+        link_directory(env.directory, env.sandbox)
+        return ""
     raise InputError(
         "TaskInfo.data",
         container.field,
         f"{container.image_reference}: {problem}; an agent that runs such tasks on the host "
         "without their container says so: borealis agent --ignore-container",
     )
+
+
+def link_directory(directory: Path, sandbox: Path) -> None:
+    """Inside a container, make the agent's ``directory`` path lead to the ``sandbox`` mounted
+    there (left alone when the path exists: mounted too, or linked by an earlier executor)."""
+    if directory.exists() or directory.is_symlink():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    directory.symlink_to(sandbox, target_is_directory=True)

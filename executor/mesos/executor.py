@@ -292,7 +292,7 @@ class TaskDriver:
             raise InputError("TaskInfo", "data", "not base64") from None
         self.envelope = envelope_from_bytes(data)
         # the container it runs without, or refused, before anything is made
-        ignored = containers.ignored(self.envelope.container, ex.env)
+        ignored = containers.prepare(self.envelope.container, ex.env)
         asked = identity.asked_user(self.envelope.task)
         self.user = identity.task_user(
             self.envelope.job.role, asked, identity.Settings.from_environ(), "TaskInfo.data"
