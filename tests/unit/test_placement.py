@@ -233,7 +233,7 @@ def test_a_container_goes_only_to_hosts_that_advertise_its_kind(
     for host, value in zip(pool, advertised, strict=True):
         if value:
             host.attributes["containers"] = value
-    request = Request(SMALL.resources, (), kind)
+    request = Request(SMALL.resources, container=kind)
     got = placed_hosts(Placer(pool), "j", 2, request)
     assert [g.split(" (")[0] for g in got] == placed
 
@@ -242,7 +242,7 @@ def test_no_container_host_is_named_before_the_other_reasons() -> None:
     pool = hosts(2)
     pool[0].attributes["containers"] = "docker"
     pool[0].cpu = 0.5  # the only docker host is too small
-    request = Request(SMALL.resources, (), "docker")
+    request = Request(SMALL.resources, container="docker")
     [reason] = placed_hosts(Placer(pool), "j", 1, request)
     assert reason == (
         "-no host fits: 1 hosts do not run docker containers (no containers=docker attribute); "
