@@ -30,9 +30,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from borealis.contract.container import ATTRIBUTE, container_from_json
 from borealis.contract.errors import InputError
 from borealis.contract.jobkey import parse_with_instances
 from borealis.contract.partition import PartitionPolicy
+from borealis.contract.reading import Reader
 
 from . import update_cmd
 from .clusters import find
@@ -144,6 +146,14 @@ def run(args: argparse.Namespace) -> int:
     policy = PartitionPolicy(**(reply.get("spec") or {}).get("partition_policy") or {})
     if policy != PartitionPolicy():  # Aurora's default (reschedule at once) goes unsaid
         print(f"  partition policy: {policy.describe()}")
+    raw = (reply.get("spec") or {}).get("container")
+    if raw is not None:
+        container = container_from_json(Reader("scheduler"), raw, "spec.container")
+        if container is not None:
+            print(
+                f"  container: {container.describe()}, placed only on hosts whose "
+                f"{ATTRIBUTE} attribute lists {container.kind.value}"
+            )
     mixed = len({task["config"] for task in reply["tasks"]}) > 1  # e.g. during an update
     for task in reply["tasks"]:
         where = f" on {task['host']}" if task["host"] else ""

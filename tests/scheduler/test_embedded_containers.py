@@ -47,6 +47,11 @@ def test_a_docker_job_waits_for_an_agent_that_runs_docker_then_runs_on_the_host(
     assert scheduler.states(KEYS["docker"]) == ["PENDING"]
     status = job(cluster, "status", KEYS["docker"])
     assert "PENDING" in status and reason in status
+    assert (
+        "  container: Docker container (image python:3.11-slim), placed only on hosts whose "
+        "containers attribute lists docker"
+    ) in status
+    assert "container:" not in job(cluster, "status", KEYS["plain"])
     launched = {
         task_id
         for e in cluster.agent.get("/api/v1/agent/state")["executors"]
