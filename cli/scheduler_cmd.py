@@ -3,6 +3,8 @@
     borealis scheduler [--agent URL [--agent-timeout 30s] | --master zk://HOSTS/PATH] [--db FILE]
                        [--ip 127.0.0.1] [--port 8081] [--token-file PATH]
                        [--agent-token-file PATH] [--allow-host NAME]...
+                       [--allowed-container-types docker,mesos]
+                       [--allow-docker-parameters] [--allow-container-volumes]
 
 Jobs arrive through its HTTP API (borealis job create); their state lives in SQLite (--db,
 default ROOT/scheduler.db) and survives restarts. The embedded default drives one borealis
@@ -11,6 +13,11 @@ agent on this host; with --master it is a Mesos framework. See docs/scheduler.md
 Its API needs Authorization: Bearer <token>: the token is ROOT/secrets/scheduler.token (made
 0600 at the first start) unless --token-file names another file. It calls the agent with the
 agent's token, ROOT/secrets/agent.token unless --agent-token-file says otherwise.
+
+A job may ask for a Docker or Mesos container (docs/containers.md): both kinds are accepted
+and placed only on hosts that advertise them (--allowed-container-types narrows that); Docker
+parameters and host volumes give a job's author the agent host, so jobs that carry them are
+refused unless --allow-docker-parameters / --allow-container-volumes (as Aurora's scheduler).
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ import argparse
 import logging
 from pathlib import Path
 from typing import Any
+
+from borealis.contract.container import Kind, kinds_from_text
+from borealis.contract.errors import InputError
 
 from .options import (
     add_allow_host,
@@ -73,6 +83,24 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     add_allow_host(parser)
     parser.add_argument("--observer-url", default="", help="links to each task's observer page")
     parser.add_argument("--placement", choices=["spread", "pack"], default="spread")
+    containers = parser.add_argument_group("containers (docs/containers.md)")
+    containers.add_argument(
+        "--allowed-container-types",
+        type=container_kinds,
+        default="docker,mesos",
+        metavar="KINDS",
+        help="the containers a job may ask for: docker, mesos, both or none (default both)",
+    )
+    containers.add_argument(
+        "--allow-docker-parameters",
+        action="store_true",
+        help="accept Docker parameters from jobs (they give a job the agent host)",
+    )
+    containers.add_argument(
+        "--allow-container-volumes",
+        action="store_true",
+        help="accept host volumes from jobs (they give a job the agent host's files)",
+    )
     policy = parser.add_argument_group("policy")
     for flag, default, what in (
         ("--flapping-threshold", "5m", "a run shorter than this is flapping"),
@@ -117,7 +145,15 @@ def port_range(text: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def container_kinds(text: str) -> frozenset[Kind]:
+    try:
+        return kinds_from_text(text)
+    except ValueError as e:
+        raise InputError("--allowed-container-types", text, str(e)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from borealis.scheduler.containerpolicy import ContainerPolicy
     from borealis.scheduler.core import Policy, Scheduler
     from borealis.scheduler.store import Store
 
@@ -137,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
         executor_cpu=args.executor_cpu,
         executor_ram=args.executor_ram,
         placement=args.placement,
+        containers=ContainerPolicy(
+            args.allowed_container_types, args.allow_docker_parameters, args.allow_container_volumes
+        ),
     )
 
     async def build(port: int) -> Service:

@@ -125,8 +125,15 @@ def advertised(value: str | None) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in parts if part.strip())
 
 
-def runs(attributes: dict[str, str], kind: Kind) -> bool:
-    return kind.value in advertised(attributes.get(ATTRIBUTE))
+def kinds_from_text(text: str) -> frozenset[Kind]:
+    """``docker,mesos`` (any case; ``none`` or empty: none at all); ``ValueError`` naming an
+    unknown one."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()} - {"none"}
+    known = {k.value: k for k in Kind}
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise ValueError(f"unknown container type {unknown[0]!r} (docker, mesos or none)")
+    return frozenset(known[n] for n in names)
 
 
 _DOCKER_KEYS = frozenset({"image", "parameters"})

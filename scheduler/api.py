@@ -69,6 +69,13 @@ class Handler(tornado.web.RequestHandler):
             raise InputError("request body", "", "expected a JSON object")
         return value
 
+    def accepted(self, job: JobSpec) -> JobSpec:
+        """``job``, when the operator's container policy accepts its container (else 400)."""
+        refusal = self.scheduler.policy.containers.refusal(job.container)
+        if refusal is not None:
+            raise InputError("job", *refusal)
+        return job
+
     def instances(self) -> frozenset[int] | None:
         """The body's ``instances``: a list of instance numbers, or absent for all."""
         value = self.body().get("instances")
@@ -126,7 +133,7 @@ class Jobs(Handler):
         self.reply({"jobs": out})
 
     def post(self) -> None:
-        job = job_of(self.body(), "job")
+        job = self.accepted(job_of(self.body(), "job"))
         tasks = self.scheduler.create_job(job)
         self.reply({"key": str(job.key), "tasks": [t.task_id for t in tasks]})
 
@@ -211,7 +218,7 @@ class JobUpdates(Handler):
 
     def post(self, key: str) -> None:
         body = self.body()
-        spec = job_of(body.get("job"), "job")
+        spec = self.accepted(job_of(body.get("job"), "job"))
         if str(spec.key) != key:
             raise InputError("job", "key", f"is {spec.key}, not {key}")
         user = body.get("user") or "unknown"

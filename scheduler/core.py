@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from borealis.contract.agentapi import Refusal
@@ -34,6 +34,7 @@ from borealis.contract.mesos import MesosState
 from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
+from .containerpolicy import ContainerPolicy
 from .partitions import Partitions
 from .placement import Host, Placer, Request
 from .store import Store, Task
@@ -60,6 +61,7 @@ class Policy:
     executor_cpu: float = 0.25
     executor_ram: int = 128 << 20
     placement: str = "spread"
+    containers: ContainerPolicy = field(default_factory=ContainerPolicy)  # which are accepted
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,40 @@ def test_a_docker_job_waits_for_an_agent_that_runs_docker_then_runs_on_the_host(
         "Docker container (image python:3.11-slim)"
     )
     assert Path(run_dir).is_dir()
+
+
+RISKY = [
+    (
+        "params",
+        "Docker(image='busybox', parameters=[Parameter(name='privileged', value='true')])",
+        "borealis: job: container.docker.parameters: Docker parameters are not allowed by this "
+        "scheduler: they give the job the agent host (borealis scheduler "
+        "--allow-docker-parameters)",
+    ),
+    (
+        "volumes",
+        "Mesos(image=DockerImage(name='debian', tag='bookworm'),"
+        " volumes=[Volume(container_path='/host', host_path='/', mode='RW')])",
+        "borealis: job: container.mesos.volumes: host volumes are not allowed by this scheduler: "
+        "they give the job the agent host's files (borealis scheduler --allow-container-volumes)",
+    ),
+]
+
+
+def test_docker_parameters_and_host_volumes_are_refused_unless_the_operator_allows_them(
+    cluster: Embedded,
+) -> None:
+    config = cluster.base / "risky.aurora"
+    clusters = str(cluster.scheduler.clusters)
+    for name, container, line in RISKY:
+        config.write_text(
+            f"jobs = [Job(cluster='local', role='www-data', environment='devel', name='{name}',"
+            f" task={TASK.format(name=name)}, container={container})]"
+        )
+        result = borealis("job", "--clusters", clusters, "create", f"local/www-data/devel/{name}",
+                          str(config))  # fmt: skip
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [line]
+    listed = borealis("job", "--clusters", clusters, "list", "local")
+    assert listed.returncode == 0 and "params" not in listed.stdout  # nothing stored
+    assert "volumes" not in listed.stdout

@@ -54,7 +54,16 @@ def scheduler(tmp_path: Path, double: Double) -> Iterator[SchedulerProcess]:
         tmp_path / "scheduler.db",
         tmp_path / "scheduler.log",
         "http://127.0.0.1:1",
-        extra=("--master", double.address, "--penalty", "1s", "--executor-cpu", "0.25"),
+        extra=(
+            "--master",
+            double.address,
+            "--penalty",
+            "1s",
+            "--executor-cpu",
+            "0.25",
+            "--allow-docker-parameters",
+            "--allow-container-volumes",  # the jobs carry both
+        ),
     )
     s.start()
     yield s

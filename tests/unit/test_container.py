@@ -14,10 +14,12 @@ from borealis.contract.container import (
     advertised,
     container_from_json,
     from_aurora,
+    kinds_from_text,
 )
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
 from borealis.contract.reading import Reader
+from borealis.scheduler.containerpolicy import ContainerPolicy
 from borealis.scheduler.mesos.containerinfo import container_info
 
 DOCKER = {"image": "python:3.11", "parameters": [{"name": "env", "value": "A=1"}]}
@@ -180,3 +182,57 @@ def test_container_info_as_aurora_sends_it() -> None:
             },
         ],
     }
+
+
+PARAMS = ContainerSpec(Kind.DOCKER, image="busybox", parameters=(("privileged", "true"),))
+VOLUMES = container_from_json(
+    Reader("c"),
+    {
+        "mesos": {
+            "image": {"docker": {"name": "debian", "tag": "12"}},
+            "volumes": [{"container_path": "/h", "host_path": "/", "mode": "RW"}],
+        }
+    },
+    "container",
+)
+BARE = ContainerSpec(Kind.DOCKER, image="busybox")
+
+
+@pytest.mark.parametrize(
+    "policy, container, field",
+    [
+        (ContainerPolicy(), None, None),
+        (ContainerPolicy(), BARE, None),
+        (ContainerPolicy(), PARAMS, "container.docker.parameters"),
+        (ContainerPolicy(parameters=True), PARAMS, None),
+        (ContainerPolicy(), VOLUMES, "container.mesos.volumes"),
+        (ContainerPolicy(volumes=True), VOLUMES, None),
+        (ContainerPolicy(kinds=frozenset({Kind.MESOS})), BARE, "container.docker"),
+        (ContainerPolicy(kinds=frozenset(), parameters=True), PARAMS, "container.docker"),
+    ],
+)
+def test_the_operator_s_container_policy(
+    policy: ContainerPolicy, container: ContainerSpec | None, field: str | None
+) -> None:
+    refusal = policy.refusal(container)
+    assert (refusal[0] if refusal else None) == field
+    if refusal:
+        assert "borealis scheduler --allow" in refusal[1]
+
+
+@pytest.mark.parametrize(
+    "text, kinds",
+    [
+        ("docker,mesos", {Kind.DOCKER, Kind.MESOS}),
+        (" Docker ", {Kind.DOCKER}),
+        ("none", set()),
+        ("", set()),
+    ],
+)
+def test_allowed_container_types(text: str, kinds: set[Kind]) -> None:
+    assert kinds_from_text(text) == kinds
+
+
+def test_an_unknown_container_type_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown container type 'rkt'"):
+        kinds_from_text("docker,rkt")
