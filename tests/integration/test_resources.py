@@ -152,8 +152,8 @@ def test_double_forked_daemon_still_counted(root: CheckpointRoot, tmp_path: Path
     assert late.procs >= 2  # bash + sleep + the daemon (its parent exited)
     cpu = [s.processes["p"].cpu for s in samples[1:]]
     # The daemon spins (one core); bash and sleep use nothing. Without the daemon counted this
-    # would be ~0; the margin is for a loaded host.
-    assert sum(cpu) / len(cpu) > 0.5, cpu
+    # would be ~0; the wide margin is for a loaded host (0.498 seen in CI next to other work).
+    assert sum(cpu) / len(cpu) > 0.25, cpu
 
 
 def test_short_lived_children_neither_crash_the_sampler_nor_vanish(
