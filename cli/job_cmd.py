@@ -109,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     path = f"/api/v1/jobs/{key}"
     if args.verb == "create":
         spec = load_job(args.config, key, args.bind)
+        if spec.cron is not None:
+            raise InputError(
+                args.config,
+                "cron_schedule",
+                f"a cron job is not created but scheduled: borealis cron schedule {key} "
+                f"{args.config}",
+            )
         status, reply = scheduler.call("/api/v1/jobs", "POST", spec.to_json())
         if status != 200:
             return fail(status, reply)

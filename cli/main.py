@@ -36,6 +36,7 @@ COMMANDS = {
     "agent": ("agent_cmd", "the embedded single-host agent: launches executors, serves their API"),
     "serverset": ("serverset_cmd", "list the live members of a ZooKeeper serverset"),
     "job": ("job_cmd", "create, inspect, kill and restart jobs on a scheduler"),
+    "cron": ("cron_cmd", "run jobs on a cron schedule: schedule, deschedule, start, show"),
     "task": ("task_cmd", "list the tasks a scheduler holds"),
     "observer": ("observer_cmd", "serve the web UI and JSON API over the tasks on this host"),
     "scheduler": ("scheduler_cmd", "keep every job's instances running (embedded or on Mesos)"),

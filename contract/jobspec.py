@@ -13,7 +13,8 @@
      "tier": "preemptible", "metadata": [...], "task_links": {...} (contract/jobmeta.py),
      "partition_policy": {"reschedule": true, "delay_secs": 0} (contract/partition.py),
      "container": {"docker": {...}} or {"mesos": {...}} (only when the job has one,
-                  contract/container.py)}
+                  contract/container.py),
+     "cron": {...when it runs, contract/cronspec.py} or null}
 
 The task must reserve resources (``Resources(cpu, ram, disk)``); its named ports are the
 ``{{thermos.ports[NAME]}}`` it references, resolved through the announcer's port map
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .container import ContainerSpec, container_from_json
+from .cronspec import CronSettings, cron_from_json, refuse_service
 from .envelope import (
     Announce,
     HealthCheck,
@@ -89,6 +91,7 @@ class JobSpec:
 
     partition_policy: PartitionPolicy = field(default_factory=PartitionPolicy)
     container: ContainerSpec | None = None
+    cron: CronSettings | None = None  # a cron job: docs/cron.md
 
     @property
     def ports(self) -> tuple[str, ...]:
@@ -123,6 +126,7 @@ class JobSpec:
             "partition_policy": self.partition_policy.to_json(),
             # only when set: the config_id of a job without one stays what it was
             **({} if self.container is None else {"container": self.container.to_json()}),
+            "cron": None if self.cron is None else self.cron.to_json(),
         }
 
     def dumps(self) -> str:
@@ -132,9 +136,9 @@ class JobSpec:
     def config_id(self) -> str:
         """A hash of everything an instance runs with: two submissions of the same task share
         it, and an update touches only the instances whose id changes. The instance count and
-        the update settings, the partition policy, the SLA policy, the tier, the metadata and the
-        task links are the job's, not an instance's, so they are not part of it (changing them
-        restarts nothing)."""
+        the update settings, the partition policy, the SLA policy, the tier, the metadata, the
+        task links and the cron settings are the job's, not an instance's, so they are not part
+        of it (changing them restarts nothing)."""
         value = self.to_json()
         job_level_fields = (
             "instances",
@@ -144,6 +148,7 @@ class JobSpec:
             "tier",
             "metadata",
             "task_links",
+            "cron",
         )
         for job_level in job_level_fields:
             del value[job_level]
@@ -171,6 +176,7 @@ _KEYS = frozenset(
         "task_links",
         "partition_policy",
         "container",
+        "cron",
     }
 )
 
@@ -205,6 +211,10 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
         raise r.fail("constraints", f"expected an object, got {show(constraints)}")
     for name, text in constraints.items():
         r.string(text, join_path("constraints", name), nonempty=True)
+    cron = None
+    if obj.get("cron") is not None:
+        cron = cron_from_json(r, obj["cron"], "cron")
+        refuse_service(r, obj.get("service") is True, "cron")
     lifecycle = HttpLifecycle()
     if obj.get("lifecycle") is not None:
         lifecycle = lifecycle_from_json(r, obj["lifecycle"], "lifecycle")  # type: ignore[assignment]
@@ -240,4 +250,5 @@ def job_from_json(value: Any, source: str = "job") -> JobSpec:
             PartitionPolicy(),
         ),
         container=r.optional(obj, "container", "", lambda v, p: container_from_json(r, v, p), None),
+        cron=cron,
     )

@@ -221,6 +221,8 @@ class JobUpdates(Handler):
         spec = self.accepted(job_of(body.get("job"), "job"))
         if str(spec.key) != key:
             raise InputError("job", "key", f"is {spec.key}, not {key}")
+        if spec.cron is not None or key in self.scheduler.cron.jobs:
+            raise Conflict(f"{key} is a cron job: change it with `borealis cron schedule`")
         user = body.get("user") or "unknown"
         if not isinstance(user, str) or len(user) > 200:
             raise InputError("request body", "user", "expected a short string")

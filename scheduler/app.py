@@ -10,6 +10,7 @@ import tornado.web
 
 from . import api, pages
 from .core import Scheduler
+from .cron import api as cron_api
 
 # resolved: an editable install links each file, and Tornado serves static files only from
 # the directory that really holds them
@@ -39,6 +40,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (k + r"/updates", api.JobUpdates),
         (u, api.UpdateDetail),
         (u + r"/(pause|resume|abort|rollback|pulse)", api.UpdateVerb),
+        *cron_api.routes(),
         (r"/api/v1/tasks", api.Tasks),
         (r"/api/v1/tasks/([A-Za-z0-9_.-]+)", api.TaskHistory),
         (r"/health", api.Health),

@@ -35,6 +35,7 @@ from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStat
 
 from .constraints import ConstraintError, parse_all
 from .containerpolicy import ContainerPolicy
+from .cron.driver import CronDriver
 from .partitions import Partitions
 from .placement import Host, Placer, Request
 from .store import Store, Task
@@ -110,6 +111,7 @@ class Scheduler:
         self.placer = self._accounted_placer()
         self.updates = Updater(self)
         self.partitions = Partitions(self)
+        self.cron = CronDriver(self)
         # set when a pass is wanted before the next tick: new runs wait, an update started or
         # resumed, status updates came (the daemon's loop waits on it)
         self.wanted = asyncio.Event()
@@ -121,7 +123,8 @@ class Scheduler:
     async def until_wanted(self, most: float) -> None:
         """Wait until a pass is wanted, a running update's watch, pulse or deadline falls due,
         or ``most`` seconds have gone: what both pass loops (embedded, Mesos) wait for."""
-        due = self.updates.wake
+        wakes = [w for w in (self.updates.wake, self.cron.wake) if w is not None]
+        due = min(wakes) if wakes else None
         if due is not None:
             most = min(most, max(0.0, due - self.clock()))
         try:  # not asyncio.wait_for: on 3.11 it can swallow the cancellation of a stop
@@ -169,6 +172,10 @@ class Scheduler:
 
     def create_job(self, job: JobSpec) -> list[Task]:
         key = str(job.key)
+        if job.cron is not None:
+            raise ValueError("cron: a cron job is scheduled with `borealis cron schedule`")
+        if key in self.cron.jobs:
+            raise Conflict(f"{key} is a cron job: deschedule it first")
         try:
             parse_all(job.constraints, job.key.role)
         except ConstraintError as e:
@@ -180,15 +187,35 @@ class Scheduler:
                 live = [t for t in self.store.tasks(key, current=True) if not t.state.terminal]
                 if not existing[1] or live:
                     raise Conflict(f"job {key} already exists")
-                self.store.forget_job(key)
-            self.store.add_job(job, now)
-            config = self.store.add_config(job)
-            for instance in range(job.instances):
-                self.store.set_desired(key, instance, config)
-            tasks = [self._new_run(config, i, now) for i in range(job.instances)]
+            tasks = self._start_job(job, now)
         log.info("created %s (%d instances)", key, job.instances)
         self.wanted.set()
         return tasks
+
+    def _start_job(self, job: JobSpec, now: float) -> list[Task]:
+        """Store the job (replacing an ended one) and a new run of each instance; call
+        inside a transaction."""
+        key = str(job.key)
+        self.store.forget_job(key)
+        self.store.add_job(job, now)
+        config = self.store.add_config(job)
+        for instance in range(job.instances):
+            self.store.set_desired(key, instance, config)
+        return [self._new_run(config, i, now) for i in range(job.instances)]
+
+    def launch_cron(self, job: JobSpec, now: float) -> list[Task]:
+        """A cron job's slot fired: its runs start afresh, as a new job's (the runs of the
+        previous slot have ended). Call inside a transaction."""
+        return self._start_job(job, now)
+
+    def stop_runs(self, key: str, why: str, now: float) -> list[Task]:
+        """Stop every active run of the job, replacing none; call inside a transaction.
+        Returns the runs to kill on hosts."""
+        return [
+            task
+            for task in self.store.tasks(key, current=True)
+            if not task.state.terminal and self._stop(task, Intent.KILL, why, now)
+        ]
 
     def _new_run(
         self, config: str, instance: int, now: float, previous: Task | None = None
@@ -421,6 +448,7 @@ class Scheduler:
         """Release throttled runs, place pending ones, expire stuck ones."""
         now = self.clock()
         await self.updates.tick(now)
+        await self.cron.tick(now)
         with self.store.transaction():
             for task in self.store.in_states(S.THROTTLED):
                 if task.not_before <= now:

@@ -153,6 +153,17 @@ class Store:
         row = self.db.execute("SELECT killed FROM jobs WHERE key = ?", (key,)).fetchone()
         return row is not None and not row["killed"]
 
+    def active(self, key: str) -> bool:
+        """Whether a run of the job has not ended (one indexed query: a cron job's trigger
+        asks it)."""
+        ended = [s.value for s in ScheduleStatus if s.terminal]
+        marks = ", ".join("?" for _ in ended)
+        row = self.db.execute(
+            f"SELECT 1 FROM tasks WHERE job_key = ? AND state NOT IN ({marks}) LIMIT 1",
+            (key, *ended),
+        ).fetchone()
+        return row is not None
+
     def jobs(self) -> list[tuple[JobSpec, bool]]:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
@@ -172,10 +183,12 @@ class Store:
     # configs: a job's task-level configs by id, and the one each instance should run
     def add_config(self, spec: JobSpec) -> str:
         config = spec.config_id
-        self.db.execute(
+        added = self.db.execute(
             "INSERT OR IGNORE INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
             (config, str(spec.key), spec.dumps()),
         )
+        if added.rowcount == 1:  # the stored row is this spec: no need to parse it back
+            self._configs.setdefault(config, spec)
         return config
 
     def config(self, config: str) -> JobSpec:

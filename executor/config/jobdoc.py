@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from borealis.contract import cronspec
 from borealis.contract.errors import InputError
 from borealis.contract.jobmeta import refuse_unsupported, tier_from_aurora
 from borealis.contract.jobspec import JobSpec, job_from_json
@@ -60,12 +61,17 @@ def job_document(
         "metadata": plain.get("metadata") or [],
         "task_links": plain.get("task_links") or {},
         "partition_policy": partition_from_aurora(plain.get("partition_policy")),
+        "cron": cronspec.from_aurora(plain, warn.append),
     }
     refuse_unsupported(plain, source, warn)
     if container is not None:
         document["container"] = container.to_json()
     # checked here first so that an error names the config's field, update_config
     settings = update_from_json(Reader(source), document["update"], "update_config")
+    if document["cron"] is not None:  # here too: errors name the .aurora fields
+        reader = Reader(source)
+        cronspec.cron_from_json(reader, document["cron"], "", cronspec.AURORA_NAMES)
+        cronspec.refuse_service(reader, document["service"] is True, "cron_schedule")
     spec = job_from_json(document, source)
     check_room(spec.sla_policy, spec.instances, source)
     if settings.max_total_failures >= spec.instances:  # as Aurora's client

@@ -333,6 +333,9 @@ class MesosJob(Struct):
     tier = String
     cron_schedule = String
     cron_collision_policy = Default(String, "KILL_EXISTING")
+    cron_timezone = String  # ours (docs/cron.md): an IANA zone; unset: the scheduler's
+    cron_catch_up = String  # ours: skip, once (default) or all
+    cron_catch_up_window_secs = Integer  # ours: default 3600
     update_config = Default(UpdateConfig, UpdateConfig())
     constraints = Map(String, String)
     metadata = Default(List(Metadata), [])

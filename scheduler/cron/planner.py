@@ -176,13 +176,15 @@ def start(
     """A launch asked for by the user now, outside the schedule (``cron start``). The
     collision policy applies as to a slot."""
     slot = Slot(now, wall_of(now, zone), manual=True)
+    after = next_slot(settings.schedule, zone, max(state.cursor, state.since, now))
+    wake = None if after is None else after.at
     if not active:
-        return Plan(state, (Fire(slot),), None, False)
+        return Plan(state, (Fire(slot),), wake, False)
     if settings.collision is Collision.CANCEL_NEW:
         raise StartRefused(
             "a run of the job is still active and its collision policy is CANCEL_NEW"
         )
-    return Plan(replace(state, owed=slot), (Kill(slot),), None, True)
+    return Plan(replace(state, owed=slot), (Kill(slot),), wake, True)
 
 
 __all__ = ["Action", "CronState", "Fire", "Kill", "Plan", "Skip", "plan", "start"]

@@ -1,0 +1,132 @@
+"""Cron jobs in the scheduler's SQLite file, next to the jobs and runs (``scheduler/store.py``):
+each cron job's template (the job JSON it launches), when it was scheduled, the planner's
+persisted state (the cursor and an owed launch), the last slot that fired, and every trigger
+and skip. The tables are created when the store is opened (an older store gains them).
+The state is written in the transaction that creates the runs of a slot, so a scheduler
+stopped at any moment neither fires a slot twice nor forgets it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from borealis.contract.jobspec import JobSpec, job_from_json
+
+from .planner import CronState
+from .slots import Slot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cron_jobs (
+    key TEXT PRIMARY KEY, spec TEXT NOT NULL, since REAL NOT NULL, cursor REAL NOT NULL,
+    owed TEXT, last_slot TEXT, last_fired REAL);
+CREATE TABLE IF NOT EXISTS cron_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, time REAL NOT NULL,
+    action TEXT NOT NULL, slot TEXT NOT NULL, slot_at REAL NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cron_events_by_key ON cron_events (key, seq);
+"""
+HISTORY = 20  # events `cron show` lists
+
+
+class Happened(enum.Enum):
+    FIRED = "FIRED"  # the slot's runs were created
+    SKIPPED = "SKIPPED"  # the slot (or several) did not run: the reason says why
+    KILLING = "KILLING"  # the active runs are being killed; the slot launches when they end
+    SCHEDULED = "SCHEDULED"  # the template was (re)placed
+    DESCHEDULED = "DESCHEDULED"
+
+
+@dataclass
+class CronJob:
+    spec: JobSpec  # its ``cron`` is set
+    state: CronState
+    last_slot: str | None = None  # the label of the last slot that fired
+    last_fired: float | None = None  # when it fired
+
+    @property
+    def key(self) -> str:
+        return str(self.spec.key)
+
+
+def _slot_json(slot: Slot | None) -> str | None:
+    if slot is None:
+        return None
+    return json.dumps({"at": slot.at, "wall": slot.wall.isoformat(), "manual": slot.manual})
+
+
+def _slot(text: str | None) -> Slot | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return Slot(value["at"], dt.datetime.fromisoformat(value["wall"]), bool(value["manual"]))
+
+
+def _job(row: sqlite3.Row) -> CronJob:
+    return CronJob(
+        job_from_json(json.loads(row["spec"]), row["key"]),
+        CronState(row["since"], row["cursor"], _slot(row["owed"])),
+        row["last_slot"],
+        row["last_fired"],
+    )
+
+
+class CronRecords:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.db.executescript(SCHEMA)
+
+    def put(self, job: CronJob) -> None:
+        """Add or replace a cron job (its template and state)."""
+        self.db.execute(
+            "INSERT INTO cron_jobs (key, spec, since, cursor, owed, last_slot, last_fired) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET spec = excluded.spec, "
+            "since = excluded.since, cursor = excluded.cursor, owed = excluded.owed, "
+            "last_slot = excluded.last_slot, last_fired = excluded.last_fired",
+            (
+                job.key,
+                job.spec.dumps(),
+                job.state.since,
+                job.state.cursor,
+                _slot_json(job.state.owed),
+                job.last_slot,
+                job.last_fired,
+            ),
+        )
+
+    def save_state(self, job: CronJob) -> None:
+        self.db.execute(
+            "UPDATE cron_jobs SET cursor = ?, owed = ?, last_slot = ?, last_fired = ? "
+            "WHERE key = ?",
+            (job.state.cursor, _slot_json(job.state.owed), job.last_slot, job.last_fired, job.key),
+        )
+
+    def remove(self, key: str) -> None:
+        self.db.execute("DELETE FROM cron_jobs WHERE key = ?", (key,))
+
+    def get(self, key: str) -> CronJob | None:
+        row = self.db.execute("SELECT * FROM cron_jobs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _job(row)
+
+    def all(self) -> list[CronJob]:
+        return [_job(r) for r in self.db.execute("SELECT * FROM cron_jobs ORDER BY key")]
+
+    def event(
+        self, key: str, when: float, happened: Happened, slot: str, slot_at: float, reason: str
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO cron_events (key, time, action, slot, slot_at, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key, when, happened.value, slot, slot_at, reason),
+        )
+
+    def events(self, key: str, most: int = HISTORY) -> list[dict[str, Any]]:
+        """The newest ``most`` events of the job, oldest first."""
+        rows = self.db.execute(
+            "SELECT time, action, slot, slot_at, reason FROM cron_events WHERE key = ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (key, most),
+        ).fetchall()
+        return [dict(r) for r in reversed(rows)]
