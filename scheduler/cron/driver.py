@@ -75,7 +75,8 @@ class CronDriver:
         if spec.cron is None:
             raise ValueError("cron: the job has no cron_schedule (create it with job create)")
         key = str(spec.key)
-        if key not in self.jobs and self.store.alive(key):
+        found = self.store.job(key) if key not in self.jobs else None
+        if found is not None and not found[1] and found[0].cron is None:
             raise CronConflict(f"job {key} exists and is not a cron job: kill it first")
         now = self.scheduler.clock()
         old = self.jobs.get(key)

@@ -206,6 +206,12 @@ def test_refusals(tmp_path: Path) -> None:
         s2.create_job(plain)
     with pytest.raises(LookupError):
         s2.cron.deschedule("c/r/e/none")
+    s2.clock.now = SLOT + 0.01  # type: ignore[attr-defined]
+    run(s2.tick())
+    s2.cron.deschedule(KEY)  # its runs stay; scheduling it again is fine
+    assert s2.store.active(KEY)
+    s2.cron.schedule(cron_job())
+    assert KEY in s2.cron.jobs
 
 
 def test_a_pass_looks_only_at_the_jobs_due(tmp_path: Path) -> None:
