@@ -22,8 +22,10 @@ that waits are real while the slots come without waiting for real minutes:
 * **burst**: every job runs at ``0 * * * *``: 10,000 slots of the same instant; the clock is
   set 2 s before it once.
 
-Printed per scenario: p50, p99 and max skew (median over runs, and the spread of the runs),
-the launches counted, and the start-up pass.
+Printed per scenario: p50, p99 and max skew (median over runs, and the spread of the p99 of
+the runs), the launches counted, the time to load the jobs and the start-up pass, and, for the
+longest pass after it, where its time went: planning the due jobs, writing their runs and
+states (one transaction), placing and launching the runs.
 """
 
 from __future__ import annotations
@@ -97,6 +99,28 @@ def child(scenario: str, jobs: int, minutes: int) -> dict[str, Any]:
         minute = 0 if scenario == "burst" else i % 60
         return f"{minute} * * * *", BASE + minute * 60
 
+    longest: dict[str, float] = {}  # each timed step's longest call after the start-up pass
+
+    def timed(cls: Any, name: str) -> None:
+        real = getattr(cls, name)
+
+        async def wrapper(self: Any, *args: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await real(self, *args)
+            finally:
+                if measuring[0]:
+                    longest[name] = max(longest.get(name, 0.0), time.perf_counter() - t)
+
+        setattr(cls, name, wrapper)
+
+    from borealis.scheduler.cron.driver import CronDriver
+
+    measuring = [False]
+    timed(CronDriver, "tick")  # planning the due jobs, then _apply
+    timed(CronDriver, "_apply")  # the runs, events and states written; kills
+    timed(Scheduler, "_place")  # placing the new runs, the backend's launches
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.db"
         store = Store(path)
@@ -119,6 +143,7 @@ def child(scenario: str, jobs: int, minutes: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             await scheduler.tick()  # the start-up pass: every job planned once
             first_pass = time.perf_counter() - t0
+            measuring[0] = True
             passes = asyncio.ensure_future(loop.keep_ticking())
             boundaries = [BASE] if scenario == "burst" else [BASE + m * 60 for m in range(minutes)]
             for boundary in boundaries:
@@ -152,6 +177,9 @@ def child(scenario: str, jobs: int, minutes: int) -> dict[str, Any]:
         "min": ordered[0],
         "load_s": loaded,
         "startup_pass_s": first_pass,
+        "plan_s": longest.get("tick", 0.0) - longest.get("_apply", 0.0),
+        "write_s": longest.get("_apply", 0.0),
+        "place_s": longest.get("_place", 0.0),
     }
 
 
@@ -177,8 +205,9 @@ def main() -> None:
             )  # fmt: skip
             results.setdefault(scenario, []).append(json.loads(out.stdout.splitlines()[-1]))
     print(f"{args.jobs} cron jobs, {args.runs} runs each; skew = launch - slot (s)")
-    print(f"{'scenario':<8} {'launches':>9} {'p50':>7} {'p99':>7} {'max':>7} "
-          f"{'p99 runs':>17} {'load':>6} {'1st pass':>8}")  # fmt: skip
+    print(f"{'scenario':<8} {'launches':>11} {'p50':>7} {'p99':>7} {'max':>7} "
+          f"{'p99 runs':>13} {'load':>6} {'1st pass':>8} {'plan':>6} {'write':>6} "
+          f"{'place':>6}")  # fmt: skip
     for scenario, runs in results.items():
 
         def med(name: str, runs: list[dict[str, Any]] = runs) -> float:
@@ -187,8 +216,10 @@ def main() -> None:
         p99s = [r["p99"] for r in runs]
         launches = f"{int(med('launches'))}/{runs[0]['expected']}"
         print(
-            f"{scenario:<8} {launches:>9} {med('p50'):7.3f} {med('p99'):7.3f} {med('max'):7.3f} "
-            f"{min(p99s):7.3f}-{max(p99s):<9.3f} {med('load_s'):6.2f} {med('startup_pass_s'):8.2f}"
+            f"{scenario:<8} {launches:>11} {med('p50'):7.3f} {med('p99'):7.3f} {med('max'):7.3f} "
+            f"{min(p99s):6.3f}-{max(p99s):<6.3f} {med('load_s'):6.2f} "
+            f"{med('startup_pass_s'):8.2f} {med('plan_s'):6.2f} {med('write_s'):6.2f} "
+            f"{med('place_s'):6.2f}"
         )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
