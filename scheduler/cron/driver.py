@@ -54,6 +54,8 @@ class CronDriver:
         if when is None:
             self._wake.pop(key, None)
             return
+        if self._wake.get(key) == when:
+            return  # already there (a waiting job is planned at every pass)
         self._wake[key] = when
         heapq.heappush(self._heap, (when, key))
 

@@ -151,6 +151,31 @@ def test_kill_existing_kills_then_launches_when_the_runs_ended(tmp_path: Path) -
     assert runs(s)[-1].task_id in backend.launched
 
 
+def test_an_owed_launch_survives_a_restart(tmp_path: Path) -> None:
+    """KILL_EXISTING: the scheduler stops after asking for the kill; the new one launches the
+    slot once the old run has ended, and only once."""
+    clock, backend = Clock(), FakeBackend()
+    s = make(tmp_path, clock, backend)
+    s.cron.schedule(cron_job("KILL_EXISTING"))
+    clock.now = SLOT + 0.01
+    run(s.tick())
+    first = runs(s)[0]
+    run(s.on_status(first.task_id, MesosState.TASK_RUNNING))
+    clock.now = SLOT + 300.01
+    run(s.tick())
+    assert backend.killed == [first.task_id]
+    s.store.close()
+    clock.now += 5
+    s = make(tmp_path, clock)
+    run(s.tick())
+    assert len(runs(s)) == 1 and s.cron.describe(KEY)["owed"] == "1970-01-01T00:25"
+    run(s.on_status(first.task_id, MesosState.TASK_KILLED))
+    run(s.tick())
+    run(s.tick())
+    assert len(runs(s)) == 2 and fired(s) == ["1970-01-01T00:20", "1970-01-01T00:25"]
+    assert len(s.cron._heap) <= 2  # a waiting job is not pushed again at every pass
+
+
 def test_fired_runs_end_as_a_jobs_finished_ends_failed_is_retried(tmp_path: Path) -> None:
     clock = Clock()
     s = make(tmp_path, clock)
