@@ -51,11 +51,12 @@ class Skip:
 
     @property
     def reason(self) -> str:
-        many = (
-            f"{self.count}{'+' if self.more else ''} slots {self.first.label} to {self.last.label}"
-        )
-        what = self.first.label if self.count == 1 else many
-        return f"{what} skipped: {self.cause.value}"
+        """The cause, after the range of slots when there are several (the event names the
+        first)."""
+        if self.count == 1:
+            return self.cause.value
+        count = f"{self.count}{'+' if self.more else ''}"
+        return f"{count} slots {self.first.label} to {self.last.label}: {self.cause.value}"
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,12 @@ def test_the_skipped_reason_reads_well() -> None:
     skip = result.actions[0]
     assert isinstance(skip, Skip)
     assert skip.reason == (
-        "3 slots 2026-12-07T11:50 to 2026-12-07T12:00 skipped: "
+        "3 slots 2026-12-07T11:50 to 2026-12-07T12:00: "
         "missed while the scheduler was not running, outside the catch-up policy"
     )
+    one = plan(settings(CANCEL), UTC, CronState(0, at(-5)), True, at(0.02)).actions[0]
+    assert isinstance(one, Skip)
+    assert one.reason == "the previous run is still active (collision policy CANCEL_NEW)"
 
 
 def test_start_outside_the_schedule() -> None:
