@@ -106,7 +106,10 @@ def _number(text: str, f: Field) -> int:
 
 def _field(text: str, f: Field) -> frozenset[int]:
     values: set[int] = set()
-    for part in text.split(","):
+    parts = [p for p in text.split(",") if p]  # "1,,2" is 1,2, as Aurora reads it
+    if not parts:
+        raise ValueError(f"{f.name}: no value in {text!r}")
+    for part in parts:
         base, slash, step_text = part.partition("/")
         step = 1
         if slash:
@@ -124,7 +127,7 @@ def _field(text: str, f: Field) -> frozenset[int]:
             low = _number(base, f)
             high = f.high if slash else low  # "5/15": from 5 to the end, every 15
         else:
-            raise ValueError(f"{f.name}: empty entry in {text!r}")
+            raise ValueError(f"{f.name}: a step needs a start, in {text!r}")
         values.update(range(low, high + 1, step))
     return frozenset(values)
 

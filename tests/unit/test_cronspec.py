@@ -41,6 +41,7 @@ def test_defaults() -> None:
         ("0 0 * * mon-fri", "weekdays", {1, 2, 3, 4, 5}),
         ("0 0 * * 5-7", "weekdays", {5, 6, 0}),
         ("50/5 * * * *", "minutes", {50, 55}),
+        ("1,,2 * * * *", "minutes", {1, 2}),
         ("@hourly", "minutes", {0}),
     ],
 )
@@ -59,7 +60,8 @@ def test_schedule_fields(text: str, field: str, values: set[int]) -> None:
         ({"schedule": "* * * foo *"}, "cron.schedule: month: 'foo' is not a number or a name"),
         ({"schedule": "5-1 * * * *"}, "cron.schedule: minute: range '5-1' runs backwards"),
         ({"schedule": "*/0 * * * *"}, "cron.schedule: minute: step '0' is not a number >= 1"),
-        ({"schedule": "1,,2 * * * *"}, "cron.schedule: minute: empty entry"),
+        ({"schedule": ", * * * *"}, "cron.schedule: minute: no value in ','"),
+        ({"schedule": "/5 * * * *"}, "cron.schedule: minute: a step needs a start"),
         ({"schedule": "0 0 30 2 *"}, "cron.schedule: never fires"),
         ({"schedule": "@reboot"}, "cron.schedule: expected 5 fields"),
         ({"schedule": "* * * * *", "timezone": "Mars/Olympus"}, "cron.timezone: unknown time zone"),
