@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from borealis.contract.jobspec import JobSpec
 
+from ..constraints import ConstraintError, parse_all
 from . import planner
 from .planner import CronState, Fire, Kill, Plan, Skip, StartRefused
 from .records import CronJob, CronRecords, Happened
@@ -77,6 +78,10 @@ class CronDriver:
         if spec.cron is None:
             raise ValueError("cron: the job has no cron_schedule (create it with job create)")
         key = str(spec.key)
+        try:  # checked now, not at every slot
+            parse_all(spec.constraints, spec.key.role)
+        except ConstraintError as e:
+            raise ValueError(f"constraints: {e}") from None
         found = self.store.job(key) if key not in self.jobs else None
         if found is not None and not found[1] and found[0].cron is None:
             raise CronConflict(f"job {key} exists and is not a cron job: kill it first")

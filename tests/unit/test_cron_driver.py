@@ -218,6 +218,8 @@ def test_refusals(tmp_path: Path) -> None:
     s = make(tmp_path, Clock())
     with pytest.raises(ValueError, match="borealis cron schedule"):
         s.create_job(cron_job())
+    with pytest.raises(ValueError, match=r"constraints: .*expected limit:N"):
+        s.cron.schedule(cron_job(constraints={"host": "limit:abc"}))  # now, not at each slot
     with pytest.raises(InputError, match="cron: a service cannot run on a cron schedule"):
         cron_job(service=True)
     plain = job_from_json({**cron_job().to_json(), "cron": None})
