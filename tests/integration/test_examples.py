@@ -24,9 +24,10 @@ def status(root: CheckpointRoot, task_id: str) -> dict:
 
 def test_every_example_is_covered() -> None:
     # hello_service (and its v2, an update of it) is a job for the scheduler:
-    # tests/scheduler/test_embedded.py runs both
+    # tests/scheduler/test_embedded.py runs both; hello_cron is a cron job:
+    # tests/scheduler/test_cron.py schedules and starts it
     covered = {"hello_world", "pipeline", "http_service", "flaky", "chatty_logs"}
-    covered |= {"hello_service", "hello_service_v2"}
+    covered |= {"hello_service", "hello_service_v2", "hello_cron"}
     assert {p.stem for p in EXAMPLES.glob("*.aurora")} == covered
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cluster import Embedded
-from support import borealis, wait_for
+from support import REPO, borealis, wait_for
 
 KEY = "local/www-data/devel/report"
 CONFIG = """
@@ -112,3 +112,24 @@ def test_cancel_new_keeps_the_running_instance(cluster: Embedded) -> None:
         "job", "--clusters", str(cluster.scheduler.clusters), "update", "start", KEY, str(path)
     )
     assert result.returncode == 2 and "cron schedule" in result.stderr
+
+
+def test_the_example_cron_job(cluster: Embedded) -> None:
+    example = str(REPO / "sandbox_examples" / "hello_cron.aurora")
+    refused = borealis("job", "--clusters", str(cluster.scheduler.clusters), "create", KEY, example)
+    assert refused.returncode == 2 and "borealis cron schedule" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    code, out, err = cron(cluster, "schedule", KEY, example)
+    assert code == 0, err
+    assert out.startswith(f"scheduled {KEY}: '* * * * *' in Europe/Berlin, next ")
+    assert shown(cluster)["cron"]["collision"] == "CANCEL_NEW"
+    code, _, err = cron(cluster, "start", KEY)
+    assert code == 0, err
+    wait_for(
+        lambda: "FINISHED" in cluster.scheduler.states(KEY),
+        60,
+        "the report to finish",
+        seen=lambda: cluster.scheduler.states(KEY),
+    )
+    code, _, err = cron(cluster, "deschedule", KEY)
+    assert code == 0, err
