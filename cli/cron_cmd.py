@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from borealis.contract.errors import InputError
 from borealis.contract.jobkey import JobKey
@@ -100,8 +101,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def clock(when: float | None) -> str:
-    return "-" if when is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+def clock(when: float | None, zone: str) -> str:
+    """An instant on the job's wall clock, as its slots are written, with the zone's
+    abbreviation (CET, CEST) so that times either side of a DST change read apart."""
+    if when is None:
+        return "-"
+    try:
+        at = datetime.fromtimestamp(when, ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):  # a zone this client lacks: its own clock
+        at = datetime.fromtimestamp(when).astimezone()
+    return at.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def show(reply: dict[str, Any]) -> None:
@@ -111,13 +120,15 @@ def show(reply: dict[str, Any]) -> None:
     print(f"  collision   {cron['collision']}")
     print(f"  catch-up    {cron['catch_up']} within {cron['catch_up_window_secs']}s")
     last = reply["last_slot"]
-    fired = "never" if last is None else f"{last} (at {clock(reply['last_fired'])})"
+    zone = reply["zone"]
+    fired = "never" if last is None else f"{last} (at {clock(reply['last_fired'], zone)})"
     print(f"  last fired  {fired}")
     if reply["owed"]:
         print(f"  waiting     {reply['owed']} launches when the killed runs have ended")
     print(f"  active      {'yes' if reply['active'] else 'no'}")
-    print(f"  next        {', '.join(s['slot'] for s in reply['next']) or 'never'}")
+    upcoming = ", ".join(s["slot"] for s in reply["next"])
+    print(f"  next        {upcoming + f'  ({zone})' if upcoming else 'never'}")
     print("  history:")
     for event in reply["history"]:
         slot = f"  {event['slot']}" if event["slot"] else ""
-        print(f"    {clock(event['time'])}  {event['action']:<11}{slot}  {event['reason']}")
+        print(f"    {clock(event['time'], zone)}  {event['action']:<11}{slot}  {event['reason']}")

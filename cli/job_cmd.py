@@ -38,7 +38,7 @@ from borealis.contract.reading import Reader
 
 from . import update_cmd
 from .clusters import find
-from .jobclient import fail, load_job
+from .jobclient import fail, load_job, n_instances
 from .options import command_parser
 
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         status, reply = scheduler.call("/api/v1/jobs", "POST", spec.to_json())
         if status != 200:
             return fail(status, reply)
-        print(f"created {reply['key']}: {len(reply['tasks'])} instances")
+        print(f"created {reply['key']}: {n_instances(len(reply['tasks']))}")
         return 0
     if args.verb in ("kill", "restart"):
         chosen = {} if instances is None else {"instances": sorted(instances)}
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         status, reply = scheduler.call(f"{path}/add", "POST", body)
         if status != 200:
             return fail(status, reply)
-        print(f"added {len(reply['tasks'])} instances to {key}")
+        print(f"added {n_instances(len(reply['tasks']))} to {key}")
         return 0
     status, reply = scheduler.call(path)
     if status != 200:
@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reply, indent=2))
         return 0
-    print(f"{reply['key']}: {reply['instances']} instances{' (killed)' if reply['killed'] else ''}")
+    killed = " (killed)" if reply["killed"] else ""
+    print(f"{reply['key']}: {n_instances(reply['instances'])}{killed}")
     for line in job_facts(reply):
         print(f"  {line}")
     if reply.get("update"):

@@ -38,3 +38,8 @@ def load_job(config_file: str, key: JobKey, bind: list[str] | None) -> JobSpec:
     if spec.key != key:
         raise InputError(config_file, "jobs", f"the job in the config is {spec.key}, not {key}")
     return spec
+
+
+def n_instances(count: int) -> str:
+    """``1 instance``, ``3 instances``."""
+    return f"{count} instance" if count == 1 else f"{count} instances"

@@ -23,7 +23,7 @@ from borealis.contract.jobdiff import field_diff
 from borealis.contract.jobkey import JobKey, parse_instances
 
 from .clusters import Cluster, find
-from .jobclient import fail, load_job
+from .jobclient import fail, load_job, n_instances
 
 VERBS = ("update", "diff")
 ACTIONS = ("pause", "resume", "abort", "rollback", "pulse")
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         status, reply = scheduler.call(path, "POST", body)
         if status != 200:
             return fail(status, reply)
-        changing = len(reply["instances"])
-        print(f"update {reply['id']} of {key}: {changing} instances to change, {reply['status']}")
+        changing = n_instances(len(reply["instances"]))
+        print(f"update {reply['id']} of {key}: {changing} to change, {reply['status']}")
         return wait(scheduler, reply["id"]) if args.wait else 0
     status, reply = scheduler.call(path)
     if status != 200:

@@ -100,7 +100,7 @@ def started(cluster: Embedded, key: str, config: str, *extra: str) -> str:
 def create_running(cluster: Embedded, key: str, config: str, count: int) -> list[str]:
     """Create the job, wait for every instance to be RUNNING; their task ids."""
     out = ok(cluster, "create", key, config)
-    assert out.startswith(f"created {key}: {count} instances"), out
+    assert out.startswith(f"created {key}: {count} instance"), out
     wait_for(lambda: all_running(cluster, key, count), 90, f"{count} RUNNING",
              seen=lambda: cluster.scheduler.states(key))  # fmt: skip
     return [t["task_id"] for t in cluster.scheduler.tasks(key)]
