@@ -28,6 +28,7 @@ from borealis.contract.schedule import ScheduleStatus
 from . import tasklinks
 from .api import KEY, Handler, sla_state
 from .core import NotFound, Scheduler
+from .cron.slots import next_slot
 from .store import Task
 from .updates.planner import InstanceProgress
 from .updates.records import Update
@@ -95,10 +96,32 @@ def ordered_states(tasks: list[Task]) -> list[tuple[str, int]]:
     return [(s, counts[s]) for s in STATE_ORDER if counts[s]]
 
 
+def cron_of(scheduler: Scheduler, key: str) -> dict[str, Any] | None:
+    """A scheduled cron job's schedule, zone and next slot (on its own wall clock); None for
+    a job that is not (or no longer) scheduled."""
+    found = scheduler.cron.jobs.get(key)
+    if found is None or found.spec.cron is None:
+        return None
+    zone = scheduler.cron.zone_of(found)
+    now = max(scheduler.clock(), found.state.cursor)
+    upcoming = next_slot(found.spec.cron.schedule, zone, now)
+    return {
+        "schedule": found.spec.cron.schedule.text,
+        "zone": str(zone),
+        "collision": found.spec.cron.collision.value,
+        "next": None if upcoming is None else upcoming.label,
+        "last": found.last_slot,
+    }
+
+
 def overview(scheduler: Scheduler) -> dict[str, Any]:
-    """Every job, grouped by role: instance counts by state and the running update, if any."""
+    """Every job, grouped by role: instance counts by state and the running update, if any;
+    cron jobs with their next slot, scheduled ones that never fired included."""
     roles: dict[str, list[dict[str, Any]]] = {}
-    for job, killed in sorted(scheduler.store.jobs(), key=lambda j: str(j[0].key)):
+    stored = sorted(scheduler.store.jobs(), key=lambda j: str(j[0].key))
+    keys = {str(job.key) for job, _ in stored}
+    templates = [(c.spec, False) for k, c in scheduler.cron.jobs.items() if k not in keys]
+    for job, killed in sorted(stored + templates, key=lambda j: str(j[0].key)):
         key = str(job.key)
         active = scheduler.updates.active(key)
         progress = None
@@ -115,6 +138,7 @@ def overview(scheduler: Scheduler) -> dict[str, Any]:
                 "killed": killed,
                 "states": ordered_states(scheduler.store.latest(key)),
                 "update": progress,
+                "cron": cron_of(scheduler, key),
             }
         )
     return {"roles": sorted(roles.items())}
@@ -145,6 +169,9 @@ def run_links(scheduler: Scheduler, task: Task) -> list[tuple[str, str]]:
 def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
     """One job: its instances, its running update's progress, and every update it had."""
     found = scheduler.store.job(key)
+    template = scheduler.cron.jobs.get(key)
+    if found is None and template is not None:
+        found = (template.spec, False)  # scheduled, never fired yet
     if found is None:
         raise NotFound(f"no job {key}")
     job, killed = found
@@ -191,6 +218,7 @@ def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
         "progress": progress,
         "history": history,
         "sla": sla_state(scheduler, job),
+        "cron": cron_of(scheduler, key),
     }
 
 

@@ -15,6 +15,7 @@ from borealis.contract.jobspec import JobSpec, job_from_json
 from borealis.contract.mesos import MesosState
 from borealis.scheduler.core import Conflict, Policy, Scheduler
 from borealis.scheduler.cron.driver import CronConflict
+from borealis.scheduler.pages import job_view, overview
 from borealis.scheduler.store import Store
 
 KEY = "c/r/e/nightly"
@@ -272,3 +273,26 @@ def test_cron_settings_are_not_part_of_an_instances_config() -> None:
     plain = job_from_json({**cron_job().to_json(), "cron": None})
     assert cron_job("CANCEL_NEW").config_id == cron_job().config_id == plain.config_id
     assert cron_job().to_json()["cron"]["schedule"] == "*/5 * * * *"
+
+
+def test_the_pages_show_a_cron_job_before_and_after_it_fired(tmp_path: Path) -> None:
+    clock = Clock()
+    clock.now = SLOT - 30
+    s = make(tmp_path, clock)
+    s.cron.schedule(cron_job())
+    [(role, [row])] = overview(s)["roles"]
+    assert (role, row["key"], row["instances"]) == ("r", KEY, 1)
+    assert row["cron"] == {
+        "schedule": "*/5 * * * *",
+        "zone": "UTC",
+        "collision": "KILL_EXISTING",
+        "next": "1970-01-01T00:20",
+        "last": None,
+    }
+    assert job_view(s, KEY, "http://{host}:1338/")["instances"] == []  # not fired yet
+    clock.now = SLOT
+    run(s.tick())
+    view = job_view(s, KEY, "http://{host}:1338/")
+    assert [i["instance"] for i in view["instances"]] == [0]  # the slot's run
+    assert view["cron"]["last"] == "1970-01-01T00:20"
+    assert view["cron"]["next"] == "1970-01-01T00:25"
