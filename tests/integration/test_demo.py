@@ -92,11 +92,24 @@ class Terminal:
                 return code
         return None
 
+    def hang_up(self) -> None:
+        """The terminal goes away (a closed window, an ended tmux or ssh session): the kernel
+        sends SIGHUP to the session it controlled."""
+        os.close(self.fd)
+        self.fd = -1
+
+    def wait_exit(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while self.exited() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.exited()
+
     def close(self) -> None:
         if self.exited() is None:
             os.killpg(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
 
     def text(self) -> str:
         return self.output.decode(errors="replace")
@@ -145,4 +158,21 @@ def test_ctrl_c_stops_everything_the_demo_started_and_it_runs_again_at_once(
         again.close()
     assert code == 0, again.text()[-3000:]
     assert "created local/www-data/devel/hello: 3 instances" in again.text()
+    assert started_for(root) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_closing_the_terminal_stops_everything_as_ctrl_c_does(reachable: Path) -> None:
+    # Before the fix the demo died on SIGHUP (and on writing to the gone terminal) and left
+    # the cluster, its executors and the service running.
+    root = reachable / "root"
+    demo = Terminal(root, **AS_README)
+    try:
+        assert demo.read_until(UP, 150), demo.text()[-3000:]
+        assert len(started_for(root)) >= 3 + 3 * 4
+        demo.hang_up()
+        assert demo.wait_exit(90) is not None, "the demo did not stop on SIGHUP"
+    finally:
+        demo.close()
     assert started_for(root) == []
