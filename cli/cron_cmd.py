@@ -28,7 +28,7 @@ from borealis.contract.errors import InputError
 from borealis.contract.jobkey import JobKey
 
 from .clusters import find
-from .jobclient import fail, load_job
+from .jobclient import fail, key_and_config, load_job
 from .options import command_parser
 
 
@@ -37,9 +37,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--clusters", type=Path, help="clusters.json to use")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     schedule = verbs.add_parser("schedule", help="store (or replace) a cron job from a config")
-    schedule.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
-    schedule.add_argument("config", help="the .aurora file defining the job")
-    schedule.add_argument("--bind", action="append", metavar="KEY=VALUE")
+    key_and_config(schedule)
     for verb, text in (
         ("deschedule", "forget a cron job (its runs go on)"),
         ("start", "launch a cron job now, outside its schedule"),

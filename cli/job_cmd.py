@@ -38,7 +38,7 @@ from borealis.contract.reading import Reader
 
 from . import update_cmd
 from .clusters import find
-from .jobclient import fail, load_job, n_instances
+from .jobclient import fail, key_and_config, load_job, n_instances
 from .options import command_parser
 
 
@@ -47,9 +47,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--clusters", type=Path, help="clusters.json to use")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     create = verbs.add_parser("create", help="create a job from a config")
-    create.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
-    create.add_argument("config", help="the .aurora file defining the job")
-    create.add_argument("--bind", action="append", metavar="KEY=VALUE")
+    key_and_config(create)
     status = verbs.add_parser("status", help="show a job's instances")
     status.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
     status.add_argument("--json", action="store_true")

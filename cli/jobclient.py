@@ -3,6 +3,7 @@ refusal as one line and an exit status."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -43,3 +44,10 @@ def load_job(config_file: str, key: JobKey, bind: list[str] | None) -> JobSpec:
 def n_instances(count: int) -> str:
     """``1 instance``, ``3 instances``."""
     return f"{count} instance" if count == 1 else f"{count} instances"
+
+
+def key_and_config(parser: argparse.ArgumentParser) -> None:
+    """The arguments of every verb that reads a job from a config: KEY CONFIG [--bind ...]."""
+    parser.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
+    parser.add_argument("config", help="the .aurora file defining the job")
+    parser.add_argument("--bind", action="append", metavar="KEY=VALUE")

@@ -23,7 +23,7 @@ from borealis.contract.jobdiff import field_diff
 from borealis.contract.jobkey import JobKey, parse_instances
 
 from .clusters import Cluster, find
-from .jobclient import fail, load_job, n_instances
+from .jobclient import fail, key_and_config, load_job, n_instances
 
 VERBS = ("update", "diff")
 ACTIONS = ("pause", "resume", "abort", "rollback", "pulse")
@@ -33,16 +33,12 @@ POLL = 0.5
 
 def add_verbs(verbs: Any) -> None:
     diff = verbs.add_parser("diff", help="what an update to CONFIG would change")
-    diff.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
-    diff.add_argument("config")
-    diff.add_argument("--bind", action="append", metavar="KEY=VALUE")
+    key_and_config(diff)
     update = verbs.add_parser("update", help="roll a new config out (start, status, pause...)")
     actions = update.add_subparsers(dest="action", metavar="ACTION", required=True)
     start = actions.add_parser("start", help="start updating the job to CONFIG")
-    start.add_argument("key", metavar="CLUSTER/ROLE/ENV/NAME")
-    start.add_argument("config")
+    key_and_config(start)
     start.add_argument("--instances", metavar="RANGES", help="only these instances (0-3,7)")
-    start.add_argument("--bind", action="append", metavar="KEY=VALUE")
     start.add_argument("--wait", action="store_true", help="return when it has ended")
     for action, text in (
         ("status", "the running (else the latest) update"),
