@@ -19,7 +19,6 @@ Standard library only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
@@ -29,17 +28,6 @@ TIERS = ("preemptible", "preferred", "revocable")  # Aurora's default tiers.json
 DEFAULT_TIER = "preemptible"
 PRODUCTION_TIERS = frozenset({"preferred"})  # neither preemptible nor revocable
 AURORA_EXECUTOR = "AuroraExecutor"
-
-
-@dataclass(frozen=True)
-class JobMeta:
-    tier: str = DEFAULT_TIER
-    metadata: tuple[tuple[str, str], ...] = ()
-    task_links: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def production(self) -> bool:
-        return self.tier in PRODUCTION_TIERS
 
 
 def tier_from_json(r: Reader, value: Any, path: str) -> str:
