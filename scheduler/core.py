@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -31,18 +29,20 @@ from typing import Protocol
 from borealis.contract.agentapi import Refusal
 from borealis.contract.jobspec import MAX_INSTANCES, JobSpec
 from borealis.contract.mesos import MesosState
-from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStatus, allowed
+from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
 
 from .constraints import ConstraintError, parse_all
 from .containerpolicy import ContainerPolicy
 from .cron.driver import CronDriver
 from .partitions import Partitions
-from .placement import Host, Placer, Request
-from .store import Store, Task
+from .placement import Host, Request
+from .placing import Placing, request_of
+from .store import Store, Task, new_task_id
 from .updates.driver import Updater
 
 log = logging.getLogger("borealis.scheduler")
 S = ScheduleStatus
+WAITING = "waiting for a host"  # a new run's message
 
 
 class Conflict(Exception):
@@ -88,14 +88,6 @@ class Backend(Protocol):
         """Whether runs wait for a host (Mesos: REVIVE / SUPPRESS)."""
 
 
-def request_of(job: JobSpec) -> Request:
-    """Resources and ports of one instance: its allocated ports (never an alias: that is its
-    target's port) and its static ones (contract/portmap.py), and the kind of container it
-    runs in (contract/container.py)."""
-    container = job.container.kind.value if job.container is not None else None
-    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())), container)
-
-
 class Scheduler:
     def __init__(
         self,
@@ -108,7 +100,8 @@ class Scheduler:
         self.backend = backend
         self.policy = policy or Policy()
         self.clock = clock
-        self.placer = self._accounted_placer()
+        self.placing = Placing(self)
+        self.placer = self.placing.accounted_placer()
         self.updates = Updater(self)
         self.partitions = Partitions(self)
         self.cron = CronDriver(self)
@@ -136,31 +129,6 @@ class Scheduler:
 
     def _request(self, task: Task) -> Request:
         return request_of(self.spec_of(task))
-
-    def _accounted_placer(self) -> Placer:
-        """A placer over the backend's hosts with every run on them accounted for."""
-        placer = self._new_placer()
-        for task in self.store.tasks():
-            if task.state.on_host and task.host in placer.hosts:
-                placer.record(
-                    task.job_key, task.host, self._request(task), list(task.ports.values())
-                )
-        return placer
-
-    def _hosts_changed(self) -> bool:
-        """Whether a fixed host's attributes changed (an agent restarted with other flags,
-        e.g. ``--ignore-container``): its runs were counted by the old values."""
-        now = {h.name: h.attributes for h in self.backend.hosts()}
-        return now != {name: h.attributes for name, h in self.placer.hosts.items()}
-
-    def _new_placer(self) -> Placer:
-        """A placer over the backend's hosts as they are now."""
-        return Placer(
-            self.backend.hosts(),
-            policy=self.policy.placement,
-            executor_cpu=self.policy.executor_cpu,
-            executor_ram=self.policy.executor_ram,
-        )
 
     def _job(self, key: str) -> JobSpec:
         found = self.store.job(key)
@@ -203,10 +171,18 @@ class Scheduler:
             self.store.set_desired(key, instance, config)
         return [self._new_run(config, i, now) for i in range(job.instances)]
 
-    def launch_cron(self, job: JobSpec, now: float) -> list[Task]:
-        """A cron job's slot fired: its runs start afresh, as a new job's (the runs of the
-        previous slot have ended). Call inside a transaction."""
-        return self._start_job(job, now)
+    def launch_cron(self, jobs: list[tuple[JobSpec, str, str]], now: float) -> list[Task]:
+        """Cron slots fired: each job (with its ``dumps()`` and ``config_id``) starts afresh,
+        as a new job (the runs of its previous slot have ended), all in a few statements.
+        Call inside a transaction."""
+        self.store.start_jobs(jobs, now)
+        runs = [
+            Task(new_task_id(job.key, i), str(job.key), i, S.PENDING, None, {}, now, now,
+                 None, None, WAITING, 0, 0, 0.0, 0, config=config)
+            for job, _, config in jobs for i in range(job.instances)
+        ]  # fmt: skip
+        self.store.add_tasks(runs)
+        return runs
 
     def stop_runs(self, key: str, why: str, now: float) -> list[Task]:
         """Stop every active run of the job, replacing none; call inside a transaction.
@@ -220,13 +196,12 @@ class Scheduler:
     def _new_run(
         self, config: str, instance: int, now: float, previous: Task | None = None
     ) -> Task:
-        k = self.store.config(config).key
-        task_id = f"{k.role}-{k.environment}-{k.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        key = self.store.config(config).key
         if previous is not None and previous.config != config:
             previous = None  # a new config starts afresh: no failures, no penalty
         flaps = previous.flaps if previous else 0
         failures = previous.failures if previous else 0
-        state, not_before, message = S.PENDING, 0.0, "waiting for a host"
+        state, not_before, message = S.PENDING, 0.0, WAITING
         if previous is not None and previous.intent not in (Intent.RESTART, Intent.UPDATE):
             ran = (previous.ended or now) - previous.started if previous.started else 0.0
             if ran < self.policy.flapping_threshold:
@@ -237,8 +212,8 @@ class Scheduler:
             else:
                 flaps = 0
         task = Task(
-            task_id,
-            str(k),
+            new_task_id(key, instance),
+            str(key),
             instance,
             state,
             None,
@@ -465,56 +440,7 @@ class Scheduler:
         await self._place(now)
 
     async def _place(self, now: float) -> None:
-        if getattr(self.backend, "dynamic_hosts", False):
-            # offers: what the hosts have free right now, net of every run already on them;
-            # those runs still count toward the jobs' limit constraints
-            self.placer = self._new_placer()
-            known: dict[str, dict[str, str]] = getattr(self.backend, "attributes", {})
-            for task in self.store.in_states(*ON_HOST):
-                if task.host:
-                    self.placer.count(task.job_key, task.host, known.get(task.host, {}))
-        elif self._hosts_changed():
-            self.placer = self._accounted_placer()
-        # a job's instances may run several configs (during an update): placed per config
-        pending: dict[tuple[str, str], list[Task]] = defaultdict(list)
-        for task in self.store.in_states(S.PENDING):
-            pending[task.job_key, task.config].append(task)
-        launches: list[tuple[Task, JobSpec]] = []
-        with self.store.transaction():
-            jobs = {group: self.store.config(group[1]) for group in pending}
-            for group in sorted(pending, key=lambda g: (-jobs[g].priority, g)):  # higher first
-                tasks, job = pending[group], jobs[group]
-                by_instance = {t.instance: t for t in tasks}
-                placed, unplaced = self.placer.place_job(
-                    group[0],
-                    sorted(by_instance),
-                    request_of(job),
-                    parse_all(job.constraints),
-                    unreachable=self.partitions.unreachable,
-                )
-                for assignment in placed:
-                    task = by_instance[assignment.instance]
-                    task.state, task.host, task.ports = (
-                        S.ASSIGNED,
-                        assignment.host,
-                        assignment.ports,
-                    )
-                    task.changed, task.message = now, f"assigned to {assignment.host}"
-                    self.store.update_task(task)
-                    launches.append((task, job))
-                for miss in unplaced:
-                    task = by_instance[miss.instance]
-                    if task.message != miss.reason:
-                        task.message = miss.reason
-                        self.store.update_task(task, event=False)
-        for task, job in launches:
-            problem = await self.backend.launch(task, job)
-            if problem is not None:
-                why = f"launch failed: {problem.message}"
-                await self.on_status(task.task_id, MesosState.TASK_LOST, why)
-        await self.backend.flush()
-        waiting = self.store.in_states(S.PENDING, S.THROTTLED)
-        await self.backend.wants_offers(bool(waiting))
+        await self.placing.place(now)  # placing.py
 
     async def reconcile(self, known: dict[str, MesosState], host: str | None = None) -> None:
         """After a (re)start, or when ``host`` is back: ``known`` is every task id the hosts

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,23 @@ class Task:
         return out
 
 
+def _row(task: Task) -> dict[str, Any]:
+    """The run as its row's columns."""
+    values = task.to_json()
+    values["ports"] = json.dumps(task.ports)
+    return values
+
+
+def new_task_id(key: JobKey, instance: int) -> str:
+    return f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
+
+
 def _task(row: sqlite3.Row) -> Task:
     values = dict(row)
     values["state"] = ScheduleStatus(values["state"])
     values["intent"] = Intent(values["intent"])
-    values["ports"] = json.loads(values["ports"])
+    ports = values["ports"]
+    values["ports"] = {} if ports == "{}" else json.loads(ports)  # most runs have none
     return Task(**values)
 
 
@@ -164,6 +177,16 @@ class Store:
         ).fetchone()
         return row is not None
 
+    def active_keys(self) -> set[str]:
+        """The jobs with a run that has not ended: ``active`` for every job at once, in one
+        query over the runs in those states (a pass with many cron slots due asks it)."""
+        live = [s.value for s in ScheduleStatus if not s.terminal]
+        marks = ", ".join("?" for _ in live)
+        rows = self.db.execute(
+            f"SELECT DISTINCT job_key FROM tasks WHERE state IN ({marks})", live
+        ).fetchall()
+        return {str(r["job_key"]) for r in rows}
+
     def jobs(self) -> list[tuple[JobSpec, bool]]:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
@@ -180,12 +203,32 @@ class Store:
         self.db.execute("DELETE FROM jobs WHERE key = ?", (key,))
         self.db.execute("DELETE FROM instances WHERE job_key = ?", (key,))
 
+    def start_jobs(self, jobs: list[tuple[JobSpec, str, str]], now: float) -> None:
+        """Each (spec, its ``dumps()``, its ``config_id``) stored afresh, every instance wanting
+        that config: ``forget_job``, ``add_job``, ``add_config`` and ``set_desired`` for many
+        jobs, with one statement per table (the texts are encoded once by the caller)."""
+        keys = [(str(spec.key),) for spec, _, _ in jobs]
+        self.db.executemany("DELETE FROM jobs WHERE key = ?", keys)
+        self.db.executemany("DELETE FROM instances WHERE job_key = ?", keys)
+        self.db.executemany(
+            "INSERT INTO jobs (key, spec, created) VALUES (?, ?, ?)",
+            [(str(spec.key), text, now) for spec, text, _ in jobs],
+        )
+        for spec, text, config in jobs:
+            self._add_config(spec, text, config)
+        self.db.executemany(
+            "INSERT INTO instances (job_key, instance, config) VALUES (?, ?, ?)",
+            [(str(s.key), i, config) for s, _, config in jobs for i in range(s.instances)],
+        )
+
     # configs: a job's task-level configs by id, and the one each instance should run
     def add_config(self, spec: JobSpec) -> str:
-        config = spec.config_id
+        return self._add_config(spec, spec.dumps(), spec.config_id)
+
+    def _add_config(self, spec: JobSpec, text: str, config: str) -> str:
         added = self.db.execute(
             "INSERT OR IGNORE INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
-            (config, str(spec.key), spec.dumps()),
+            (config, str(spec.key), text),
         )
         if added.rowcount == 1:  # the stored row is this spec: no need to parse it back
             self._configs.setdefault(config, spec)
@@ -233,12 +276,38 @@ class Store:
 
     # tasks
     def add_task(self, task: Task) -> None:
-        values = task.to_json()
-        values["ports"] = json.dumps(task.ports)
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self.db.execute(f"INSERT INTO tasks ({columns}) VALUES ({marks})", tuple(values.values()))
-        self.event(task.task_id, task.state, task.message, task.created)
+        self.add_tasks([task])
+
+    def add_tasks(self, tasks: list[Task]) -> None:
+        """``add_task`` for many runs, with one statement per table."""
+        if not tasks:
+            return
+        rows = [_row(task) for task in tasks]
+        columns = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        self.db.executemany(
+            f"INSERT INTO tasks ({columns}) VALUES ({marks})", [tuple(r.values()) for r in rows]
+        )
+        self.events([(t.task_id, t.state, t.message, t.created) for t in tasks])
+
+    def update_tasks(self, tasks: list[Task]) -> None:
+        """``update_task`` (with its event) for many runs, with one statement per table."""
+        if not tasks:
+            return
+        rows = [_row(task) for task in tasks]
+        names = [k for k in rows[0] if k != "task_id"]
+        sets = ", ".join(f"{k} = ?" for k in names)
+        self.db.executemany(
+            f"UPDATE tasks SET {sets} WHERE task_id = ?",
+            [(*(r[k] for k in names), r["task_id"]) for r in rows],
+        )
+        self.events([(t.task_id, t.state, t.message, t.changed) for t in tasks])
+
+    def events(self, rows: list[tuple[str, ScheduleStatus, str, float]]) -> None:
+        self.db.executemany(
+            "INSERT INTO events (task_id, state, time, message) VALUES (?, ?, ?, ?)",
+            [(task_id, state.value, when, message) for task_id, state, message, when in rows],
+        )
 
     def update_task(self, task: Task, *, event: bool = True) -> None:
         values = task.to_json()

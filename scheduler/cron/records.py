@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from borealis.contract.jobspec import JobSpec, job_from_json
@@ -45,10 +45,20 @@ class CronJob:
     state: CronState
     last_slot: str | None = None  # the label of the last slot that fired
     last_fired: float | None = None  # when it fired
+    # the template's JSON text and config id, computed once (a slot writes both)
+    _encoded: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return str(self.spec.key)
+
+    @property
+    def encoded(self) -> tuple[str, str]:
+        """The template's ``dumps()`` and ``config_id``: encoded once (when it is scheduled
+        or loaded), not at every slot."""
+        if self._encoded is None:
+            self._encoded = (self.spec.dumps(), self.spec.config_id)
+        return self._encoded
 
 
 def _slot_json(slot: Slot | None) -> str | None:
@@ -65,11 +75,13 @@ def _slot(text: str | None) -> Slot | None:
 
 
 def _job(row: sqlite3.Row) -> CronJob:
+    spec = job_from_json(json.loads(row["spec"]), row["key"])
     return CronJob(
-        job_from_json(json.loads(row["spec"]), row["key"]),
+        spec,
         CronState(row["since"], row["cursor"], _slot(row["owed"])),
         row["last_slot"],
         row["last_fired"],
+        (row["spec"], spec.config_id),  # the text is the template's dumps(), stored by put
     )
 
 
@@ -87,7 +99,7 @@ class CronRecords:
             "last_slot = excluded.last_slot, last_fired = excluded.last_fired",
             (
                 job.key,
-                job.spec.dumps(),
+                job.encoded[0],
                 job.state.since,
                 job.state.cursor,
                 _slot_json(job.state.owed),
@@ -96,11 +108,15 @@ class CronRecords:
             ),
         )
 
-    def save_state(self, job: CronJob) -> None:
-        self.db.execute(
+    def save_states(self, jobs: list[CronJob]) -> None:
+        """The planner's state and the last fired slot of each job (one statement)."""
+        self.db.executemany(
             "UPDATE cron_jobs SET cursor = ?, owed = ?, last_slot = ?, last_fired = ? "
             "WHERE key = ?",
-            (job.state.cursor, _slot_json(job.state.owed), job.last_slot, job.last_fired, job.key),
+            [
+                (j.state.cursor, _slot_json(j.state.owed), j.last_slot, j.last_fired, j.key)
+                for j in jobs
+            ],
         )
 
     def remove(self, key: str) -> None:
@@ -116,10 +132,14 @@ class CronRecords:
     def event(
         self, key: str, when: float, happened: Happened, slot: str, slot_at: float, reason: str
     ) -> None:
-        self.db.execute(
+        self.add_events([(key, when, happened, slot, slot_at, reason)])
+
+    def add_events(self, events: list[tuple[str, float, Happened, str, float, str]]) -> None:
+        """Many ``event``s in one statement."""
+        self.db.executemany(
             "INSERT INTO cron_events (key, time, action, slot, slot_at, reason) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (key, when, happened.value, slot, slot_at, reason),
+            [(key, when, what.value, slot, at, why) for key, when, what, slot, at, why in events],
         )
 
     def events(self, key: str, most: int = HISTORY) -> list[dict[str, Any]]:
