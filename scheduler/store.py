@@ -94,6 +94,7 @@ def _task(row: sqlite3.Row) -> Task:
     return Task(**values)
 
 
+IN_MOST = 500  # values bound in one ``IN (...)`` (SQLite's limit is far above)
 DB_MODE = 0o600  # jobs hold commands and environments: the scheduler's user only
 
 
@@ -207,19 +208,42 @@ class Store:
         """Each (spec, its ``dumps()``, its ``config_id``) stored afresh, every instance wanting
         that config: ``forget_job``, ``add_job``, ``add_config`` and ``set_desired`` for many
         jobs, with one statement per table (the texts are encoded once by the caller)."""
-        keys = [(str(spec.key),) for spec, _, _ in jobs]
-        self.db.executemany("DELETE FROM jobs WHERE key = ?", keys)
-        self.db.executemany("DELETE FROM instances WHERE job_key = ?", keys)
+        keys = [str(spec.key) for spec, _, _ in jobs]
+        self.db.executemany("DELETE FROM jobs WHERE key = ?", [(k,) for k in keys])
+        self.db.executemany("DELETE FROM instances WHERE job_key = ?", [(k,) for k in keys])
         self.db.executemany(
             "INSERT INTO jobs (key, spec, created) VALUES (?, ?, ?)",
-            [(str(spec.key), text, now) for spec, text, _ in jobs],
+            [(key, text, now) for key, (_, text, _) in zip(keys, jobs, strict=True)],
         )
-        for spec, text, config in jobs:
-            self._add_config(spec, text, config)
+        stored = self._stored_configs({config for _, _, config in jobs})
+        new = {}  # as add_config: a config stored now is this spec (no need to parse it back)
+        for key, (spec, text, config) in zip(keys, jobs, strict=True):
+            if config not in stored and config not in new:
+                new[config] = (key, spec, text)
+        self.db.executemany(
+            "INSERT INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
+            [(config, key, text) for config, (key, _, text) in new.items()],
+        )
+        for config, (_, spec, _) in new.items():
+            self._configs.setdefault(config, spec)
         self.db.executemany(
             "INSERT INTO instances (job_key, instance, config) VALUES (?, ?, ?)",
-            [(str(s.key), i, config) for s, _, config in jobs for i in range(s.instances)],
+            [
+                (k, i, c)
+                for k, (s, _, c) in zip(keys, jobs, strict=True)
+                for i in range(s.instances)
+            ],
         )
+
+    def _stored_configs(self, configs: set[str]) -> set[str]:
+        """Which of ``configs`` are stored (a query per ``IN_MOST`` ids)."""
+        ids, found = sorted(configs), set[str]()
+        for at in range(0, len(ids), IN_MOST):
+            chunk = ids[at : at + IN_MOST]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.execute(f"SELECT id FROM configs WHERE id IN ({marks})", chunk)
+            found.update(str(r["id"]) for r in rows)
+        return found
 
     # configs: a job's task-level configs by id, and the one each instance should run
     def add_config(self, spec: JobSpec) -> str:

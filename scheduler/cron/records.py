@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class CronJob:
     # the template's JSON text and config id, computed once (a slot writes both)
     _encoded: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return str(self.spec.key)
 
