@@ -435,7 +435,6 @@ class Scheduler:
     async def _pass(self) -> None:
         now = self.clock()
         await self.updates.tick(now)
-        await self.cron.tick(now)
         with self.store.transaction():
             for task in self.store.in_states(S.THROTTLED):
                 if task.not_before <= now:
@@ -449,6 +448,7 @@ class Scheduler:
                     self._end(task, S.LOST, stuck, now)
                     self._replace(task, now)
             self.partitions.tick(now)
+        await self.cron.tick(now)  # last: its runs can be placed at once (placing.place_new)
         await self._place(now)
 
     async def _place(self, now: float) -> None:

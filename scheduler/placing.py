@@ -81,8 +81,8 @@ class Placing:
             found = self._asks[config] = (request_of(job), parse_all(job.constraints))
         return found
 
-    async def place(self, now: float) -> None:
-        """Place the pending runs, write where they go, launch them."""
+    def _refresh(self) -> None:
+        """The placer in step with the hosts, before placing."""
         s = self.scheduler
         if getattr(s.backend, "dynamic_hosts", False):
             # offers: what the hosts have free right now, net of every run already on them;
@@ -94,34 +94,62 @@ class Placing:
                     s.placer.count(task.job_key, task.host, known.get(task.host, {}))
         elif self._hosts_changed():
             s.placer = self.accounted_placer()
-        # a job's instances may run several configs (during an update): placed per config
-        pending: dict[Group, list[Task]] = defaultdict(list)
-        for task in s.store.in_states(S.PENDING):
-            pending[task.job_key, task.config].append(task)
-        assigned: list[tuple[Task, JobSpec]] = []
+
+    async def place(self, now: float) -> None:
+        """Place the pending runs, write where they go, launch them."""
+        s = self.scheduler
+        self._refresh()
+        pending = s.store.in_states(S.PENDING)
         with s.store.transaction():
-            jobs = {group: s.store.config(group[1]) for group in pending}
-            order = sorted(pending, key=lambda g: (-jobs[g].priority, g))  # higher first
-            start = 0
-            while start < len(order):
-                end = self._row_of_singles(order, start, pending, jobs)
-                if end == start:
-                    self._place_group(order[start], pending[order[start]], jobs, now, assigned)
-                    start += 1
-                    continue
-                row = order[start:end]
-                request, constraints = self.asks(row[0][1], jobs[row[0]])
-                wanted = [(g[0], pending[g][0].instance) for g in row]
-                unreachable = s.partitions.unreachable
-                chosen = s.placer.place_each(wanted, request, constraints, unreachable)
-                for group, assignment in zip(row, chosen, strict=True):
-                    if assignment is None:  # place_job says why
-                        self._place_group(group, pending[group], jobs, now, assigned)
-                    else:
-                        self._assign(pending[group][0], assignment, now)
-                        assigned.append((pending[group][0], jobs[group]))
-                start = end
-            s.store.update_tasks([task for task, _ in assigned])
+            assigned = self._assign_all(pending, now)
+        await self.launch(assigned)
+
+    def place_new(self, runs: list[Task], now: float) -> list[tuple[Task, JobSpec]]:
+        """Place ``runs``, just created PENDING in the caller's transaction (the runs of a
+        pass's cron slots), when no other run is waiting for a host: ``place``, later in the
+        pass, would place them the same way, one commit and one read of them later. Launch
+        what it returns once the transaction is committed; runs it leaves pending (all of
+        them when others wait: ``place`` orders them all by priority) wait for ``place``."""
+        if not runs or self.scheduler.store.count_in(S.PENDING) != len(runs):
+            return []
+        self._refresh()
+        return self._assign_all(runs, now)
+
+    def _assign_all(self, pending: list[Task], now: float) -> list[tuple[Task, JobSpec]]:
+        """Place ``pending`` and write the placed ones (inside a transaction)."""
+        s = self.scheduler
+        # a job's instances may run several configs (during an update): placed per config
+        groups: dict[Group, list[Task]] = defaultdict(list)
+        for task in pending:
+            groups[task.job_key, task.config].append(task)
+        assigned: list[tuple[Task, JobSpec]] = []
+        jobs = {group: s.store.config(group[1]) for group in groups}
+        order = sorted(groups, key=lambda g: (-jobs[g].priority, g))  # higher first
+        start = 0
+        while start < len(order):
+            end = self._row_of_singles(order, start, groups, jobs)
+            if end == start:
+                self._place_group(order[start], groups[order[start]], jobs, now, assigned)
+                start += 1
+                continue
+            row = order[start:end]
+            request, constraints = self.asks(row[0][1], jobs[row[0]])
+            wanted = [(g[0], groups[g][0].instance) for g in row]
+            unreachable = s.partitions.unreachable
+            chosen = s.placer.place_each(wanted, request, constraints, unreachable)
+            for group, assignment in zip(row, chosen, strict=True):
+                if assignment is None:  # place_job says why
+                    self._place_group(group, groups[group], jobs, now, assigned)
+                else:
+                    self._assign(groups[group][0], assignment, now)
+                    assigned.append((groups[group][0], jobs[group]))
+            start = end
+        s.store.update_tasks([task for task, _ in assigned])
+        return assigned
+
+    async def launch(self, assigned: list[tuple[Task, JobSpec]]) -> None:
+        """Launch placed runs (their placement committed)."""
+        s = self.scheduler
         for task, job in assigned:
             problem = await s.backend.launch(task, job)
             if problem is not None:

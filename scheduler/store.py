@@ -382,6 +382,14 @@ class Store:
             newest[task.instance] = task  # ordered by creation
         return [newest[i] for i in sorted(newest)]
 
+    def count_in(self, *states: ScheduleStatus) -> int:
+        """How many runs are in ``states`` (the state index, no row read)."""
+        marks = ", ".join("?" for _ in states)
+        row = self.db.execute(
+            f"SELECT COUNT(*) FROM tasks WHERE state IN ({marks})", [s.value for s in states]
+        ).fetchone()
+        return int(row[0])
+
     def in_states(self, *states: ScheduleStatus) -> list[Task]:
         marks = ", ".join("?" for _ in states)
         rows = self.db.execute(

@@ -167,7 +167,7 @@ class CronDriver:
         to_kill: list[Task] = []
         fired: list[CronJob] = []
         changed = [(j, p) for j, p in plans if p.actions or p.state != j.state]
-        written = []
+        written, placed = [], []
         if changed:
             events: list[Event] = []
             with self.store.transaction():  # all of the pass's slots: runs, events, states
@@ -175,9 +175,10 @@ class CronDriver:
                     new = replace(job, state=plan.state)
                     self._write(new, plan, now, to_kill, events, fired)
                     written.append(new)
-                self.scheduler.launch_cron([(j.spec, *j.encoded) for j in fired], now)
+                runs = self.scheduler.launch_cron([(j.spec, *j.encoded) for j in fired], now)
                 self.records.add_events(events)
                 self.records.save_states(written)
+                placed = self.scheduler.placing.place_new(runs, now)  # in the same commit
         for new in written:  # only once committed: a failed pass leaves them as they were
             if new.key in self.jobs:
                 self.jobs[new.key] = new
@@ -192,6 +193,8 @@ class CronDriver:
         if fired:
             self.scheduler.wanted.set()
         await self.scheduler.kill_runs(to_kill)
+        if placed:
+            await self.scheduler.placing.launch(placed)
 
     def _write(
         self,
