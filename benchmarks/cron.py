@@ -130,7 +130,9 @@ def child(scenario: str, jobs: int, minutes: int) -> dict[str, Any]:
             for i in range(jobs):
                 text, first = schedule_of(i)
                 spec = job_from_json(job_json(i, text))
-                records.put(CronJob(spec, CronState(since, since)))
+                job = CronJob(spec, CronState(since, since))
+                records.put(job)
+                store.add_encoded_config(spec, *job.encoded)  # as `cron schedule` does
                 slot_of[str(spec.key)] = first
         store.close()
         offset[0] = (BASE - 30) - time.time()

@@ -235,21 +235,31 @@ class Store:
             ],
         )
 
-    def _stored_configs(self, configs: set[str]) -> set[str]:
-        """Which of ``configs`` are stored (a query per ``IN_MOST`` ids)."""
-        ids, found = sorted(configs), set[str]()
+    def _stored_configs(self, configs: set[str]) -> dict[str, str]:
+        """Which of ``configs`` are stored, with their text (a query per ``IN_MOST`` ids)."""
+        ids, found = sorted(configs), dict[str, str]()
         for at in range(0, len(ids), IN_MOST):
             chunk = ids[at : at + IN_MOST]
             marks = ", ".join("?" for _ in chunk)
-            rows = self.db.execute(f"SELECT id FROM configs WHERE id IN ({marks})", chunk)
-            found.update(str(r["id"]) for r in rows)
+            rows = self.db.execute(f"SELECT id, spec FROM configs WHERE id IN ({marks})", chunk)
+            found.update((str(r["id"]), str(r["spec"])) for r in rows)
         return found
+
+    def know_configs(self, jobs: list[tuple[JobSpec, str, str]]) -> None:
+        """Each (spec, its ``dumps()``, its ``config_id``) whose config is stored as that very
+        text is kept parsed, as ``config`` would keep it at its first read (the templates of
+        cron jobs at start-up: not 10,000 parses in their first slot)."""
+        stored = self._stored_configs({config for _, _, config in jobs})
+        for spec, text, config in jobs:
+            if stored.get(config) == text:
+                self._configs.setdefault(config, spec)
 
     # configs: a job's task-level configs by id, and the one each instance should run
     def add_config(self, spec: JobSpec) -> str:
-        return self._add_config(spec, spec.dumps(), spec.config_id)
+        return self.add_encoded_config(spec, spec.dumps(), spec.config_id)
 
-    def _add_config(self, spec: JobSpec, text: str, config: str) -> str:
+    def add_encoded_config(self, spec: JobSpec, text: str, config: str) -> str:
+        """``add_config`` with the spec's ``dumps()`` and ``config_id`` already computed."""
         added = self.db.execute(
             "INSERT OR IGNORE INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
             (config, str(spec.key), text),

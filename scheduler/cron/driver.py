@@ -53,6 +53,7 @@ class CronDriver:
         for key, job in self.jobs.items():  # planned at the first pass: catch-up, owed launches
             self._push(key, now)
             scheduler.placing.asks(job.encoded[1], job.spec)  # not at its first slot
+        self.store.know_configs([(job.spec, *job.encoded) for job in self.jobs.values()])
 
     def _push(self, key: str, when: float | None) -> None:
         if when is None:
@@ -95,6 +96,8 @@ class CronDriver:
             job.last_slot, job.last_fired = old.last_slot, old.last_fired
         with self.store.transaction():
             self.records.put(job)
+            # its config now, not at the first slot (content-addressed: it changes nothing)
+            self.store.add_encoded_config(spec, *job.encoded)
             self.records.event(key, now, Happened.SCHEDULED, "", now, spec.cron.schedule.text)
         self.jobs[key] = job
         self.scheduler.placing.asks(job.encoded[1], spec)  # not at its first slot

@@ -28,7 +28,20 @@ CREATE TABLE IF NOT EXISTS cron_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, time REAL NOT NULL,
     action TEXT NOT NULL, slot TEXT NOT NULL, slot_at REAL NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS cron_events_by_key ON cron_events (key, seq);
+CREATE TABLE IF NOT EXISTS cron_state (
+    key TEXT PRIMARY KEY, cursor REAL NOT NULL, owed TEXT, last_slot TEXT, last_fired REAL);
 """
+# The state changes at every slot, the template (a kilobyte or more) only when it is scheduled:
+# the state has its own small rows (a store from before has them made from cron_jobs', whose
+# state columns are no longer read).
+STATE_FROM_OLD_ROWS = (
+    "INSERT OR IGNORE INTO cron_state (key, cursor, owed, last_slot, last_fired) "
+    "SELECT key, cursor, owed, last_slot, last_fired FROM cron_jobs"
+)
+SELECT = (
+    "SELECT j.key, j.spec, j.since, s.cursor, s.owed, s.last_slot, s.last_fired "
+    "FROM cron_jobs j JOIN cron_state s ON s.key = j.key"
+)
 HISTORY = 20  # events `cron show` lists
 
 
@@ -90,6 +103,7 @@ class CronRecords:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self.db.executescript(SCHEMA)
+        self.db.execute(STATE_FROM_OLD_ROWS)
 
     def put(self, job: CronJob) -> None:
         """Add or replace a cron job (its template and state)."""
@@ -108,11 +122,24 @@ class CronRecords:
                 job.last_fired,
             ),
         )
+        self.db.execute(
+            "INSERT INTO cron_state (key, cursor, owed, last_slot, last_fired) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET cursor = excluded.cursor, "
+            "owed = excluded.owed, last_slot = excluded.last_slot, "
+            "last_fired = excluded.last_fired",
+            (
+                job.key,
+                job.state.cursor,
+                _slot_json(job.state.owed),
+                job.last_slot,
+                job.last_fired,
+            ),
+        )
 
     def save_states(self, jobs: list[CronJob]) -> None:
         """The planner's state and the last fired slot of each job (one statement)."""
         self.db.executemany(
-            "UPDATE cron_jobs SET cursor = ?, owed = ?, last_slot = ?, last_fired = ? "
+            "UPDATE cron_state SET cursor = ?, owed = ?, last_slot = ?, last_fired = ? "
             "WHERE key = ?",
             [
                 (j.state.cursor, _slot_json(j.state.owed), j.last_slot, j.last_fired, j.key)
@@ -122,13 +149,14 @@ class CronRecords:
 
     def remove(self, key: str) -> None:
         self.db.execute("DELETE FROM cron_jobs WHERE key = ?", (key,))
+        self.db.execute("DELETE FROM cron_state WHERE key = ?", (key,))
 
     def get(self, key: str) -> CronJob | None:
-        row = self.db.execute("SELECT * FROM cron_jobs WHERE key = ?", (key,)).fetchone()
+        row = self.db.execute(f"{SELECT} WHERE j.key = ?", (key,)).fetchone()
         return None if row is None else _job(row)
 
     def all(self) -> list[CronJob]:
-        return [_job(r) for r in self.db.execute("SELECT * FROM cron_jobs ORDER BY key")]
+        return [_job(r) for r in self.db.execute(f"{SELECT} ORDER BY j.key")]
 
     def event(
         self, key: str, when: float, happened: Happened, slot: str, slot_at: float, reason: str
