@@ -94,7 +94,7 @@ def test_a_pass_that_fails_before_commit_leaves_the_slot_to_fire_once(tmp_path: 
     s.cron.schedule(cron_job())
     clock.now = SLOT + 0.01
 
-    def crash(job: Any) -> None:
+    def crash(jobs: Any) -> None:
         raise RuntimeError("the scheduler died here")
 
     s.cron.records.save_states = crash  # type: ignore[method-assign]
