@@ -172,18 +172,24 @@ class Scheduler:
             self.store.set_desired(key, instance, config)
         return [self._new_run(config, i, now) for i in range(job.instances)]
 
-    def launch_cron(self, jobs: list[tuple[JobSpec, str, str]], now: float) -> list[Task]:
+    def launch_cron(
+        self, jobs: list[tuple[JobSpec, str, str]], now: float
+    ) -> list[tuple[Task, JobSpec]]:
         """Cron slots fired: each job (with its ``dumps()`` and ``config_id``) starts afresh,
-        as a new job (the runs of its previous slot have ended), all in a few statements.
-        Call inside a transaction."""
+        as a new job (the runs of its previous slot have ended), all in a few statements,
+        its runs placed at once when nothing else waits. Call inside a transaction; launch
+        what it returns once committed."""
         self.store.start_jobs(jobs, now)
         runs = [
             Task(new_task_id(job.key, i), str(job.key), i, S.PENDING, None, {}, now, now,
                  None, None, WAITING, 0, 0, 0.0, 0, config=config)
             for job, _, config in jobs for i in range(job.instances)
         ]  # fmt: skip
-        self.store.add_tasks(runs)
-        return runs
+        born = [(t.task_id, S.PENDING, WAITING, now) for t in runs]
+        placed = self.placing.place_new(runs, now)  # stored as they are then
+        self.store.add_tasks(runs, events=False)
+        self.store.events(born + [(t.task_id, t.state, t.message, t.changed) for t, _ in placed])
+        return placed
 
     def stop_runs(self, key: str, why: str, now: float) -> list[Task]:
         """Stop every active run of the job, replacing none; call inside a transaction.

@@ -105,18 +105,22 @@ class Placing:
         await self.launch(assigned)
 
     def place_new(self, runs: list[Task], now: float) -> list[tuple[Task, JobSpec]]:
-        """Place ``runs``, just created PENDING in the caller's transaction (the runs of a
-        pass's cron slots), when no other run is waiting for a host: ``place``, later in the
-        pass, would place them the same way, one commit and one read of them later. Launch
-        what it returns once the transaction is committed; runs it leaves pending (all of
-        them when others wait: ``place`` orders them all by priority) wait for ``place``."""
-        if not runs or self.scheduler.store.count_in(S.PENDING) != len(runs):
+        """Place ``runs``, new PENDING runs not stored yet (the runs of a pass's cron slots,
+        stored by the caller, as they are after this, in its transaction), when no other
+        run is waiting for a host: ``place``, later in the pass, would place them the same
+        way, one commit, one read and one write of them later. Launch what it returns once
+        the transaction is committed; runs it leaves pending (all of them when others wait:
+        ``place`` orders them all by priority) wait for ``place``."""
+        if not runs or self.scheduler.store.count_in(S.PENDING):
             return []
         self._refresh()
-        return self._assign_all(runs, now)
+        return self._assign_all(runs, now, stored=False)
 
-    def _assign_all(self, pending: list[Task], now: float) -> list[tuple[Task, JobSpec]]:
-        """Place ``pending`` and write the placed ones (inside a transaction)."""
+    def _assign_all(
+        self, pending: list[Task], now: float, *, stored: bool = True
+    ) -> list[tuple[Task, JobSpec]]:
+        """Place ``pending`` and, when they are ``stored``, write where they go (inside a
+        transaction)."""
         s = self.scheduler
         # a job's instances may run several configs (during an update): placed per config
         groups: dict[Group, list[Task]] = defaultdict(list)
@@ -129,7 +133,7 @@ class Placing:
         while start < len(order):
             end = self._row_of_singles(order, start, groups, jobs)
             if end == start:
-                self._place_group(order[start], groups[order[start]], jobs, now, assigned)
+                self._place_group(order[start], groups[order[start]], jobs, now, assigned, stored)
                 start += 1
                 continue
             row = order[start:end]
@@ -139,12 +143,13 @@ class Placing:
             chosen = s.placer.place_each(wanted, request, constraints, unreachable)
             for group, assignment in zip(row, chosen, strict=True):
                 if assignment is None:  # place_job says why
-                    self._place_group(group, groups[group], jobs, now, assigned)
+                    self._place_group(group, groups[group], jobs, now, assigned, stored)
                 else:
                     self._assign(groups[group][0], assignment, now)
                     assigned.append((groups[group][0], jobs[group]))
             start = end
-        s.store.update_tasks([task for task, _ in assigned])
+        if stored:
+            s.store.update_tasks([task for task, _ in assigned])
         return assigned
 
     async def launch(self, assigned: list[tuple[Task, JobSpec]]) -> None:
@@ -195,6 +200,7 @@ class Placing:
         jobs: dict[Group, JobSpec],
         now: float,
         assigned: list[tuple[Task, JobSpec]],
+        stored: bool = True,
     ) -> None:
         s, job = self.scheduler, jobs[group]
         by_instance = {t.instance: t for t in tasks}
@@ -214,7 +220,8 @@ class Placing:
             task = by_instance[miss.instance]
             if task.message != miss.reason:
                 task.message = miss.reason
-                s.store.update_task(task, event=False)
+                if stored:
+                    s.store.update_task(task, event=False)
 
     @staticmethod
     def _assign(task: Task, assignment: Assignment, now: float) -> None:

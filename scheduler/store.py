@@ -77,7 +77,7 @@ class Task:
 def _row(task: Task) -> dict[str, Any]:
     """The run as its row's columns."""
     values = task.to_json()
-    values["ports"] = json.dumps(task.ports)
+    values["ports"] = json.dumps(task.ports) if task.ports else "{}"
     return values
 
 
@@ -235,21 +235,23 @@ class Store:
             ],
         )
 
-    def _stored_configs(self, configs: set[str]) -> dict[str, str]:
-        """Which of ``configs`` are stored, with their text (a query per ``IN_MOST`` ids)."""
+    def _stored_configs(self, configs: set[str], *, texts: bool = False) -> dict[str, str]:
+        """Which of ``configs`` are stored, with their text when ``texts`` (else "") (a query
+        per ``IN_MOST`` ids)."""
         ids, found = sorted(configs), dict[str, str]()
+        column = "spec" if texts else "''"
         for at in range(0, len(ids), IN_MOST):
             chunk = ids[at : at + IN_MOST]
             marks = ", ".join("?" for _ in chunk)
-            rows = self.db.execute(f"SELECT id, spec FROM configs WHERE id IN ({marks})", chunk)
-            found.update((str(r["id"]), str(r["spec"])) for r in rows)
+            query = f"SELECT id, {column} FROM configs WHERE id IN ({marks})"
+            found.update((str(r[0]), str(r[1])) for r in self.db.execute(query, chunk))
         return found
 
     def know_configs(self, jobs: list[tuple[JobSpec, str, str]]) -> None:
         """Each (spec, its ``dumps()``, its ``config_id``) whose config is stored as that very
         text is kept parsed, as ``config`` would keep it at its first read (the templates of
         cron jobs at start-up: not 10,000 parses in their first slot)."""
-        stored = self._stored_configs({config for _, _, config in jobs})
+        stored = self._stored_configs({config for _, _, config in jobs}, texts=True)
         for spec, text, config in jobs:
             if stored.get(config) == text:
                 self._configs.setdefault(config, spec)
@@ -312,8 +314,9 @@ class Store:
     def add_task(self, task: Task) -> None:
         self.add_tasks([task])
 
-    def add_tasks(self, tasks: list[Task]) -> None:
-        """``add_task`` for many runs, with one statement per table."""
+    def add_tasks(self, tasks: list[Task], *, events: bool = True) -> None:
+        """``add_task`` for many runs, with one statement per table (their events left to the
+        caller unless ``events``)."""
         if not tasks:
             return
         rows = [_row(task) for task in tasks]
@@ -322,7 +325,8 @@ class Store:
         self.db.executemany(
             f"INSERT INTO tasks ({columns}) VALUES ({marks})", [tuple(r.values()) for r in rows]
         )
-        self.events([(t.task_id, t.state, t.message, t.created) for t in tasks])
+        if events:
+            self.events([(t.task_id, t.state, t.message, t.created) for t in tasks])
 
     def update_tasks(self, tasks: list[Task]) -> None:
         """``update_task`` (with its event) for many runs, with one statement per table."""

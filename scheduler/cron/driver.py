@@ -178,10 +178,9 @@ class CronDriver:
                     new = replace(job, state=plan.state)
                     self._write(new, plan, now, to_kill, events, fired)
                     written.append(new)
-                runs = self.scheduler.launch_cron([(j.spec, *j.encoded) for j in fired], now)
+                placed = self.scheduler.launch_cron([(j.spec, *j.encoded) for j in fired], now)
                 self.records.add_events(events)
                 self.records.save_states(written)
-                placed = self.scheduler.placing.place_new(runs, now)  # in the same commit
         for new in written:  # only once committed: a failed pass leaves them as they were
             if new.key in self.jobs:
                 self.jobs[new.key] = new

@@ -259,3 +259,20 @@ def test_know_configs_keeps_only_a_spec_stored_as_that_very_text(
     store.know_configs([(spec, spec.dumps(), spec.config_id)])
     assert (store.config(spec.config_id) is spec) is same_text
     assert store.config(spec.config_id) == spec
+
+
+def test_a_fired_run_no_host_holds_waits_saying_why(tmp_path: Path) -> None:
+    """Placed at once but no host fits: stored PENDING with the reason, its history as a run
+    created then left waiting."""
+    clock, backend = Clock(), FakeBackend(cpu=1)
+    s = make(tmp_path, clock, backend)
+    (cron,) = many(1, cpu=2.0)
+    s.cron.schedule(cron)
+    clock.now = SLOT + 0.01
+    run(s.tick())
+    (task,) = s.store.tasks()
+    assert task.state is S.PENDING and task.message.startswith("no host fits")
+    assert [(e["state"], e["message"]) for e in s.store.history(task.task_id)] == [
+        ("PENDING", "waiting for a host")
+    ]
+    assert backend.launched == [] and s.cron.describe(str(cron.key))["last_slot"] is not None
