@@ -12,7 +12,9 @@ hash, so never stale).
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from borealis.contract.envelope import port_plan
@@ -95,12 +97,22 @@ class Placing:
         elif self._hosts_changed():
             s.placer = self.accounted_placer()
 
+    @contextlib.contextmanager
+    def kept_if_committed(self) -> Iterator[None]:
+        """Around a transaction that places runs: if it fails (rolled back), the placer
+        forgets what it placed (it is counted again from the store)."""
+        try:
+            yield
+        except BaseException:
+            self.scheduler.placer = self.accounted_placer()
+            raise
+
     async def place(self, now: float) -> None:
         """Place the pending runs, write where they go, launch them."""
         s = self.scheduler
         self._refresh()
         pending = s.store.in_states(S.PENDING)
-        with s.store.transaction():
+        with self.kept_if_committed(), s.store.transaction():
             assigned = self._assign_all(pending, now)
         await self.launch(assigned)
 

@@ -173,7 +173,8 @@ class CronDriver:
         written, placed = [], []
         if changed:
             events: list[Event] = []
-            with self.store.transaction():  # all of the pass's slots: runs, events, states
+            # all of the pass's slots: runs (placed), events, states
+            with self.scheduler.placing.kept_if_committed(), self.store.transaction():
                 for job, plan in changed:
                     new = replace(job, state=plan.state)
                     self._write(new, plan, now, to_kill, events, fired)

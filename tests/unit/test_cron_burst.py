@@ -276,3 +276,25 @@ def test_a_fired_run_no_host_holds_waits_saying_why(tmp_path: Path) -> None:
         ("PENDING", "waiting for a host")
     ]
     assert backend.launched == [] and s.cron.describe(str(cron.key))["last_slot"] is not None
+
+
+def test_a_pass_that_fails_after_placing_gives_the_placements_back(tmp_path: Path) -> None:
+    """The runs were placed, then the transaction failed: the host's resources are not held
+    by runs that do not exist."""
+    clock, backend = Clock(), FakeBackend(cpu=1)
+    s = make(tmp_path, clock, backend)
+    (cron,) = many(1, cpu=0.5)
+    s.cron.schedule(cron)
+    clock.now = SLOT + 0.01
+
+    def crash(jobs: Any) -> None:
+        raise RuntimeError("the scheduler died here")
+
+    s.cron.records.save_states = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        run(s.tick())
+    assert s.store.tasks() == [] and s.placer.hosts["h1"].used_cpu == 0
+    del s.cron.records.save_states
+    run(s.tick())  # fits again: 0.5 + 0.25 of the host's 1 cpu
+    (task,) = s.store.tasks()
+    assert task.state is S.ASSIGNED and s.placer.hosts["h1"].used_cpu == pytest.approx(0.75)
