@@ -11,14 +11,14 @@ import json
 import os
 import sqlite3
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from borealis.contract.jobkey import JobKey
 from borealis.contract.jobspec import JobSpec, job_from_json
-from borealis.contract.schedule import Intent, ScheduleStatus
+from borealis.contract.schedule import ScheduleStatus
+
+from .runs import Task, from_row, new_task_id, to_row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,53 +45,6 @@ CREATE TABLE IF NOT EXISTS instances (
 """
 # Added after the first release: a store written before them gains them at its next open.
 MIGRATIONS = (("tasks", "config", "ALTER TABLE tasks ADD COLUMN config TEXT NOT NULL DEFAULT ''"),)
-
-
-@dataclass
-class Task:
-    task_id: str
-    job_key: str
-    instance: int
-    state: ScheduleStatus
-    host: str | None
-    ports: dict[str, int]
-    created: float
-    changed: float
-    started: float | None
-    ended: float | None
-    message: str
-    failures: int  # failed runs of this instance so far (this one included once it fails)
-    flaps: int  # consecutive runs shorter than the flapping threshold
-    not_before: float  # THROTTLED until
-    superseded: int  # 1 once a newer run of the instance exists (or none is wanted)
-    intent: Intent = Intent.NONE  # why the scheduler is stopping it
-    config: str = ""  # the id of the job config it runs (``config_id``)
-
-    def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["state"] = self.state.value
-        out["intent"] = self.intent.value
-        return out
-
-
-def _row(task: Task) -> dict[str, Any]:
-    """The run as its row's columns."""
-    values = task.to_json()
-    values["ports"] = json.dumps(task.ports) if task.ports else "{}"
-    return values
-
-
-def new_task_id(key: JobKey, instance: int) -> str:
-    return f"{key.role}-{key.environment}-{key.name}-{instance}-{uuid.uuid4().hex[:8]}"
-
-
-def _task(row: sqlite3.Row) -> Task:
-    values = dict(row)
-    values["state"] = ScheduleStatus(values["state"])
-    values["intent"] = Intent(values["intent"])
-    ports = values["ports"]
-    values["ports"] = {} if ports == "{}" else json.loads(ports)  # most runs have none
-    return Task(**values)
 
 
 IN_MOST = 500  # values bound in one ``IN (...)`` (SQLite's limit is far above)
@@ -319,7 +272,7 @@ class Store:
         caller unless ``events``)."""
         if not tasks:
             return
-        rows = [_row(task) for task in tasks]
+        rows = [to_row(task) for task in tasks]
         columns = ", ".join(rows[0])
         marks = ", ".join("?" for _ in rows[0])
         self.db.executemany(
@@ -332,7 +285,7 @@ class Store:
         """``update_task`` (with its event) for many runs, with one statement per table."""
         if not tasks:
             return
-        rows = [_row(task) for task in tasks]
+        rows = [to_row(task) for task in tasks]
         names = [k for k in rows[0] if k != "task_id"]
         sets = ", ".join(f"{k} = ?" for k in names)
         self.db.executemany(
@@ -364,7 +317,7 @@ class Store:
 
     def task(self, task_id: str) -> Task | None:
         row = self.db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return None if row is None else _task(row)
+        return None if row is None else from_row(row)
 
     def tasks(self, job_key: str | None = None, *, current: bool = False) -> list[Task]:
         query, args = "SELECT * FROM tasks", []
@@ -377,7 +330,7 @@ class Store:
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY job_key, instance, created, rowid"
-        return [_task(r) for r in self.db.execute(query, args).fetchall()]
+        return [from_row(r) for r in self.db.execute(query, args).fetchall()]
 
     def tasks_of(self, job_key: str, instances: list[int]) -> list[Task]:
         """Every run of these instances of a job, oldest first."""
@@ -387,7 +340,7 @@ class Store:
             "ORDER BY instance, created, rowid",
             (job_key, *instances),
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def latest(self, job_key: str) -> list[Task]:
         """The newest run of each instance of a job."""
@@ -410,7 +363,7 @@ class Store:
             f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, rowid",
             [s.value for s in states],
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -446,4 +399,4 @@ def now() -> float:
     return time.time()
 
 
-__all__ = ["JobKey", "Store", "Task"]
+__all__ = ["JobKey", "Store", "Task", "new_task_id"]
