@@ -14,7 +14,9 @@ replaced when they end (as Aurora's rules say), without hammering a crash-loopin
   partition policy gives it up (``partitions.py``).
 
 All of it is in ``Scheduler``, over a ``Store`` and a ``Backend``; time comes from an
-injected clock, so the rules are tested without waiting.
+injected clock, so the rules are tested without waiting. A pass's placement and launches are
+``placing.py``'s; the operations on a job's instances (kill, restart, add, change) are
+``instances.py``'s.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from borealis.contract.agentapi import Refusal
-from borealis.contract.jobspec import MAX_INSTANCES, JobSpec
+from borealis.contract.jobspec import JobSpec
 from borealis.contract.mesos import MesosState
 from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
 
+from .conflicts import Conflict as Conflict
+from .conflicts import NotFound as NotFound
 from .constraints import ConstraintError, parse_all
 from .containerpolicy import ContainerPolicy
 from .cron.driver import CronDriver
+from .instances import Instances
 from .partitions import Partitions
 from .placement import Host, Request
 from .placing import Placing, request_of
@@ -44,14 +49,6 @@ from .updates.driver import Updater
 log = logging.getLogger("borealis.scheduler")
 S = ScheduleStatus
 WAITING = "waiting for a host"  # a new run's message
-
-
-class Conflict(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
 
 
 @dataclass
@@ -106,6 +103,7 @@ class Scheduler:
         self.updates = Updater(self)
         self.partitions = Partitions(self)
         self.cron = CronDriver(self)
+        self.instances = Instances(self)
         # set when a pass is wanted before the next tick: new runs wait, an update started or
         # resumed, status updates came (the daemon's loop waits on it)
         self.wanted = asyncio.Event()
@@ -240,103 +238,22 @@ class Scheduler:
         return task
 
     async def kill_job(self, key: str, instances: frozenset[int] | None = None) -> int:
-        """Kill the job, or only ``instances`` of it (they leave the job: nothing replaces
-        them, as in Aurora)."""
-        self._live_job(key, instances, killed_ok=instances is None)  # killing twice is fine
-        if instances is not None and self.updates.active(key) is not None:
-            raise Conflict(f"job {key} is being updated: remove instances with the update")
-        with self.store.transaction():
-            if instances is None:
-                self.store.set_killed(key)
-                self.updates.job_killed(key, self.clock())
-            else:
-                for instance in instances:
-                    self.store.set_desired(key, instance, None)
-                self._resize(key)
-        return await self._kill_current(key, Intent.KILL, "killed by the user", instances)
+        return await self.instances.kill(key, instances)  # instances.py
 
     async def restart_job(self, key: str, instances: frozenset[int] | None = None) -> int:
-        self._live_job(key, instances, killed_ok=False)
-        return await self._kill_current(key, Intent.RESTART, "restarted by the user", instances)
-
-    def _live_job(
-        self, key: str, instances: frozenset[int] | None, *, killed_ok: bool = False
-    ) -> dict[int, str]:
-        """The job's wanted instances; ``NotFound``/``Conflict`` when it or ``instances``
-        cannot be acted on (a killed job only when ``killed_ok``)."""
-        found = self.store.job(key)
-        if found is None:
-            raise NotFound(f"no job {key}")
-        desired = self.store.desired(key)
-        if found[1] and not killed_ok:
-            raise Conflict(f"job {key} was killed")
-        missing = sorted((instances or frozenset()) - set(desired))
-        if missing:
-            raise NotFound(f"job {key} has no instance {missing[0]} (it has {len(desired)})")
-        return desired
-
-    def _resize(self, key: str) -> None:
-        """The job's stored config counts the instances it wants now."""
-        job = self._job(key)
-        self.store.set_job(replace(job, instances=len(self.store.desired(key))))
+        return await self.instances.restart(key, instances)
 
     async def add_instances(self, key: str, source: int, count: int) -> list[Task]:
-        """``count`` new instances running instance ``source``'s config, numbered after the
-        highest (Aurora's ``job add``)."""
-        desired = self._live_job(key, frozenset({source}))
-        if self.updates.active(key) is not None:
-            raise Conflict(f"job {key} is being updated: add instances with the update")
-        if count < 1 or len(desired) + count > MAX_INSTANCES:
-            raise ValueError(f"count: expected 1 to {MAX_INSTANCES - len(desired)}, got {count}")
-        now, first = self.clock(), max(desired) + 1
-        with self.store.transaction():
-            tasks = []
-            for instance in range(first, first + count):
-                self.store.set_desired(key, instance, desired[source])
-                tasks.append(self._new_run(desired[source], instance, now))
-            self._resize(key)
-        self.wanted.set()
-        return tasks
+        return await self.instances.add(key, source, count)
 
     def change_instance(
         self, key: str, instance: int, config: str | None, now: float
     ) -> list[Task]:
-        """Make ``instance`` run ``config`` (None: not run at all); runs of another config are
-        stopped and replaced. Call inside a transaction; returns the runs to kill on hosts."""
-        self.store.set_desired(key, instance, config)
-        live = [
-            t
-            for t in self.store.tasks_of(key, [instance])
-            if not t.superseded and not t.state.terminal
-        ]
-        to_kill = []
-        why = "updating to a new config" if config is not None else "removed by an update"
-        for task in live:
-            if task.config != config and self._stop(task, Intent.UPDATE, why, now):
-                to_kill.append(task)
-        if config is not None and not live:
-            self._new_run(config, instance, now)
-        return to_kill
+        return self.instances.change(key, instance, config, now)
 
     async def kill_runs(self, tasks: list[Task]) -> None:
         for task in tasks:
             await self.backend.kill(task)
-
-    async def _kill_current(
-        self, key: str, intent: Intent, why: str, instances: frozenset[int] | None = None
-    ) -> int:
-        now = self.clock()
-        to_kill = []
-        with self.store.transaction():
-            for task in self.store.tasks(key, current=True):
-                if task.state.terminal or (
-                    instances is not None and task.instance not in instances
-                ):
-                    continue
-                if self._stop(task, intent, why, now):
-                    to_kill.append(task)
-        await self.kill_runs(to_kill)
-        return len(to_kill)
 
     def _stop(self, task: Task, intent: Intent, why: str, now: float) -> bool:
         """Stop one run for ``intent``. One not on a host yet ends here (and is replaced as
