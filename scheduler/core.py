@@ -14,43 +14,41 @@ replaced when they end (as Aurora's rules say), without hammering a crash-loopin
   partition policy gives it up (``partitions.py``).
 
 All of it is in ``Scheduler``, over a ``Store`` and a ``Backend``; time comes from an
-injected clock, so the rules are tested without waiting.
+injected clock, so the rules are tested without waiting. A pass's placement and launches are
+``placing.py``'s; the operations on a job's instances (kill, restart, add, change) are
+``instances.py``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from borealis.contract.agentapi import Refusal
-from borealis.contract.jobspec import MAX_INSTANCES, JobSpec
+from borealis.contract.jobspec import JobSpec
 from borealis.contract.mesos import MesosState
-from borealis.contract.schedule import FROM_MESOS, ON_HOST, Intent, ScheduleStatus, allowed
+from borealis.contract.schedule import FROM_MESOS, Intent, ScheduleStatus, allowed
 
+from .conflicts import Conflict as Conflict
+from .conflicts import NotFound as NotFound
 from .constraints import ConstraintError, parse_all
 from .containerpolicy import ContainerPolicy
 from .cron.driver import CronDriver
+from .instances import Instances
 from .partitions import Partitions
-from .placement import Host, Placer, Request
-from .store import Store, Task
+from .placement import Host, Request
+from .placing import Placing, request_of
+from .store import Store, Task, new_task_id
 from .updates.driver import Updater
 
 log = logging.getLogger("borealis.scheduler")
 S = ScheduleStatus
-
-
-class Conflict(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
+WAITING = "waiting for a host"  # a new run's message
 
 
 @dataclass
@@ -88,14 +86,6 @@ class Backend(Protocol):
         """Whether runs wait for a host (Mesos: REVIVE / SUPPRESS)."""
 
 
-def request_of(job: JobSpec) -> Request:
-    """Resources and ports of one instance: its allocated ports (never an alias: that is its
-    target's port) and its static ones (contract/portmap.py), and the kind of container it
-    runs in (contract/container.py)."""
-    container = job.container.kind.value if job.container is not None else None
-    return Request(job.resources, job.ports, tuple(sorted(job.static_ports.items())), container)
-
-
 class Scheduler:
     def __init__(
         self,
@@ -108,10 +98,12 @@ class Scheduler:
         self.backend = backend
         self.policy = policy or Policy()
         self.clock = clock
-        self.placer = self._accounted_placer()
+        self.placing = Placing(self)
+        self.placer = self.placing.accounted_placer()
         self.updates = Updater(self)
         self.partitions = Partitions(self)
         self.cron = CronDriver(self)
+        self.instances = Instances(self)
         # set when a pass is wanted before the next tick: new runs wait, an update started or
         # resumed, status updates came (the daemon's loop waits on it)
         self.wanted = asyncio.Event()
@@ -136,31 +128,6 @@ class Scheduler:
 
     def _request(self, task: Task) -> Request:
         return request_of(self.spec_of(task))
-
-    def _accounted_placer(self) -> Placer:
-        """A placer over the backend's hosts with every run on them accounted for."""
-        placer = self._new_placer()
-        for task in self.store.tasks():
-            if task.state.on_host and task.host in placer.hosts:
-                placer.record(
-                    task.job_key, task.host, self._request(task), list(task.ports.values())
-                )
-        return placer
-
-    def _hosts_changed(self) -> bool:
-        """Whether a fixed host's attributes changed (an agent restarted with other flags,
-        e.g. ``--ignore-container``): its runs were counted by the old values."""
-        now = {h.name: h.attributes for h in self.backend.hosts()}
-        return now != {name: h.attributes for name, h in self.placer.hosts.items()}
-
-    def _new_placer(self) -> Placer:
-        """A placer over the backend's hosts as they are now."""
-        return Placer(
-            self.backend.hosts(),
-            policy=self.policy.placement,
-            executor_cpu=self.policy.executor_cpu,
-            executor_ram=self.policy.executor_ram,
-        )
 
     def _job(self, key: str) -> JobSpec:
         found = self.store.job(key)
@@ -203,10 +170,24 @@ class Scheduler:
             self.store.set_desired(key, instance, config)
         return [self._new_run(config, i, now) for i in range(job.instances)]
 
-    def launch_cron(self, job: JobSpec, now: float) -> list[Task]:
-        """A cron job's slot fired: its runs start afresh, as a new job's (the runs of the
-        previous slot have ended). Call inside a transaction."""
-        return self._start_job(job, now)
+    def launch_cron(
+        self, jobs: list[tuple[JobSpec, str, str]], now: float
+    ) -> list[tuple[Task, JobSpec]]:
+        """Cron slots fired: each job (with its ``dumps()`` and ``config_id``) starts afresh,
+        as a new job (the runs of its previous slot have ended), all in a few statements,
+        its runs placed at once when nothing else waits. Call inside a transaction; launch
+        what it returns once committed."""
+        self.store.start_jobs(jobs, now)
+        runs = [
+            Task(new_task_id(job.key, i), str(job.key), i, S.PENDING, None, {}, now, now,
+                 None, None, WAITING, 0, 0, 0.0, 0, config=config)
+            for job, _, config in jobs for i in range(job.instances)
+        ]  # fmt: skip
+        born = [(t.task_id, S.PENDING, WAITING, now) for t in runs]
+        placed = self.placing.place_new(runs, now)  # stored as they are then
+        self.store.add_tasks(runs, events=False)
+        self.store.events(born + [(t.task_id, t.state, t.message, t.changed) for t, _ in placed])
+        return placed
 
     def stop_runs(self, key: str, why: str, now: float) -> list[Task]:
         """Stop every active run of the job, replacing none; call inside a transaction.
@@ -220,13 +201,12 @@ class Scheduler:
     def _new_run(
         self, config: str, instance: int, now: float, previous: Task | None = None
     ) -> Task:
-        k = self.store.config(config).key
-        task_id = f"{k.role}-{k.environment}-{k.name}-{instance}-{uuid.uuid4().hex[:8]}"
+        key = self.store.config(config).key
         if previous is not None and previous.config != config:
             previous = None  # a new config starts afresh: no failures, no penalty
         flaps = previous.flaps if previous else 0
         failures = previous.failures if previous else 0
-        state, not_before, message = S.PENDING, 0.0, "waiting for a host"
+        state, not_before, message = S.PENDING, 0.0, WAITING
         if previous is not None and previous.intent not in (Intent.RESTART, Intent.UPDATE):
             ran = (previous.ended or now) - previous.started if previous.started else 0.0
             if ran < self.policy.flapping_threshold:
@@ -237,8 +217,8 @@ class Scheduler:
             else:
                 flaps = 0
         task = Task(
-            task_id,
-            str(k),
+            new_task_id(key, instance),
+            str(key),
             instance,
             state,
             None,
@@ -258,103 +238,22 @@ class Scheduler:
         return task
 
     async def kill_job(self, key: str, instances: frozenset[int] | None = None) -> int:
-        """Kill the job, or only ``instances`` of it (they leave the job: nothing replaces
-        them, as in Aurora)."""
-        self._live_job(key, instances, killed_ok=instances is None)  # killing twice is fine
-        if instances is not None and self.updates.active(key) is not None:
-            raise Conflict(f"job {key} is being updated: remove instances with the update")
-        with self.store.transaction():
-            if instances is None:
-                self.store.set_killed(key)
-                self.updates.job_killed(key, self.clock())
-            else:
-                for instance in instances:
-                    self.store.set_desired(key, instance, None)
-                self._resize(key)
-        return await self._kill_current(key, Intent.KILL, "killed by the user", instances)
+        return await self.instances.kill(key, instances)  # instances.py
 
     async def restart_job(self, key: str, instances: frozenset[int] | None = None) -> int:
-        self._live_job(key, instances, killed_ok=False)
-        return await self._kill_current(key, Intent.RESTART, "restarted by the user", instances)
-
-    def _live_job(
-        self, key: str, instances: frozenset[int] | None, *, killed_ok: bool = False
-    ) -> dict[int, str]:
-        """The job's wanted instances; ``NotFound``/``Conflict`` when it or ``instances``
-        cannot be acted on (a killed job only when ``killed_ok``)."""
-        found = self.store.job(key)
-        if found is None:
-            raise NotFound(f"no job {key}")
-        desired = self.store.desired(key)
-        if found[1] and not killed_ok:
-            raise Conflict(f"job {key} was killed")
-        missing = sorted((instances or frozenset()) - set(desired))
-        if missing:
-            raise NotFound(f"job {key} has no instance {missing[0]} (it has {len(desired)})")
-        return desired
-
-    def _resize(self, key: str) -> None:
-        """The job's stored config counts the instances it wants now."""
-        job = self._job(key)
-        self.store.set_job(replace(job, instances=len(self.store.desired(key))))
+        return await self.instances.restart(key, instances)
 
     async def add_instances(self, key: str, source: int, count: int) -> list[Task]:
-        """``count`` new instances running instance ``source``'s config, numbered after the
-        highest (Aurora's ``job add``)."""
-        desired = self._live_job(key, frozenset({source}))
-        if self.updates.active(key) is not None:
-            raise Conflict(f"job {key} is being updated: add instances with the update")
-        if count < 1 or len(desired) + count > MAX_INSTANCES:
-            raise ValueError(f"count: expected 1 to {MAX_INSTANCES - len(desired)}, got {count}")
-        now, first = self.clock(), max(desired) + 1
-        with self.store.transaction():
-            tasks = []
-            for instance in range(first, first + count):
-                self.store.set_desired(key, instance, desired[source])
-                tasks.append(self._new_run(desired[source], instance, now))
-            self._resize(key)
-        self.wanted.set()
-        return tasks
+        return await self.instances.add(key, source, count)
 
     def change_instance(
         self, key: str, instance: int, config: str | None, now: float
     ) -> list[Task]:
-        """Make ``instance`` run ``config`` (None: not run at all); runs of another config are
-        stopped and replaced. Call inside a transaction; returns the runs to kill on hosts."""
-        self.store.set_desired(key, instance, config)
-        live = [
-            t
-            for t in self.store.tasks_of(key, [instance])
-            if not t.superseded and not t.state.terminal
-        ]
-        to_kill = []
-        why = "updating to a new config" if config is not None else "removed by an update"
-        for task in live:
-            if task.config != config and self._stop(task, Intent.UPDATE, why, now):
-                to_kill.append(task)
-        if config is not None and not live:
-            self._new_run(config, instance, now)
-        return to_kill
+        return self.instances.change(key, instance, config, now)
 
     async def kill_runs(self, tasks: list[Task]) -> None:
         for task in tasks:
             await self.backend.kill(task)
-
-    async def _kill_current(
-        self, key: str, intent: Intent, why: str, instances: frozenset[int] | None = None
-    ) -> int:
-        now = self.clock()
-        to_kill = []
-        with self.store.transaction():
-            for task in self.store.tasks(key, current=True):
-                if task.state.terminal or (
-                    instances is not None and task.instance not in instances
-                ):
-                    continue
-                if self._stop(task, intent, why, now):
-                    to_kill.append(task)
-        await self.kill_runs(to_kill)
-        return len(to_kill)
 
     def _stop(self, task: Task, intent: Intent, why: str, now: float) -> bool:
         """Stop one run for ``intent``. One not on a host yet ends here (and is replaced as
@@ -445,10 +344,20 @@ class Scheduler:
         self._new_run(config, task.instance, now, task)
 
     async def tick(self) -> None:
-        """Release throttled runs, place pending ones, expire stuck ones."""
+        """Release throttled runs, place pending ones, expire stuck ones. The cyclic garbage
+        collector waits for the end of the pass: a burst of cron slots creates tens of
+        thousands of objects, and collections during it walked the whole heap (a third of it)."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            await self._pass()
+        finally:
+            if enabled:
+                gc.enable()
+
+    async def _pass(self) -> None:
         now = self.clock()
         await self.updates.tick(now)
-        await self.cron.tick(now)
         with self.store.transaction():
             for task in self.store.in_states(S.THROTTLED):
                 if task.not_before <= now:
@@ -462,59 +371,11 @@ class Scheduler:
                     self._end(task, S.LOST, stuck, now)
                     self._replace(task, now)
             self.partitions.tick(now)
+        await self.cron.tick(now)  # last: its runs can be placed at once (placing.place_new)
         await self._place(now)
 
     async def _place(self, now: float) -> None:
-        if getattr(self.backend, "dynamic_hosts", False):
-            # offers: what the hosts have free right now, net of every run already on them;
-            # those runs still count toward the jobs' limit constraints
-            self.placer = self._new_placer()
-            known: dict[str, dict[str, str]] = getattr(self.backend, "attributes", {})
-            for task in self.store.in_states(*ON_HOST):
-                if task.host:
-                    self.placer.count(task.job_key, task.host, known.get(task.host, {}))
-        elif self._hosts_changed():
-            self.placer = self._accounted_placer()
-        # a job's instances may run several configs (during an update): placed per config
-        pending: dict[tuple[str, str], list[Task]] = defaultdict(list)
-        for task in self.store.in_states(S.PENDING):
-            pending[task.job_key, task.config].append(task)
-        launches: list[tuple[Task, JobSpec]] = []
-        with self.store.transaction():
-            jobs = {group: self.store.config(group[1]) for group in pending}
-            for group in sorted(pending, key=lambda g: (-jobs[g].priority, g)):  # higher first
-                tasks, job = pending[group], jobs[group]
-                by_instance = {t.instance: t for t in tasks}
-                placed, unplaced = self.placer.place_job(
-                    group[0],
-                    sorted(by_instance),
-                    request_of(job),
-                    parse_all(job.constraints),
-                    unreachable=self.partitions.unreachable,
-                )
-                for assignment in placed:
-                    task = by_instance[assignment.instance]
-                    task.state, task.host, task.ports = (
-                        S.ASSIGNED,
-                        assignment.host,
-                        assignment.ports,
-                    )
-                    task.changed, task.message = now, f"assigned to {assignment.host}"
-                    self.store.update_task(task)
-                    launches.append((task, job))
-                for miss in unplaced:
-                    task = by_instance[miss.instance]
-                    if task.message != miss.reason:
-                        task.message = miss.reason
-                        self.store.update_task(task, event=False)
-        for task, job in launches:
-            problem = await self.backend.launch(task, job)
-            if problem is not None:
-                why = f"launch failed: {problem.message}"
-                await self.on_status(task.task_id, MesosState.TASK_LOST, why)
-        await self.backend.flush()
-        waiting = self.store.in_states(S.PENDING, S.THROTTLED)
-        await self.backend.wants_offers(bool(waiting))
+        await self.placing.place(now)  # placing.py
 
     async def reconcile(self, known: dict[str, MesosState], host: str | None = None) -> None:
         """After a (re)start, or when ``host`` is back: ``known`` is every task id the hosts

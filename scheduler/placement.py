@@ -33,6 +33,7 @@ from borealis.contract.container import advertised
 from borealis.contract.taskspec import Resources
 
 from .constraints import Constraint
+from .hosts import Host as Host  # its home is hosts.py; placement's callers name it here
 
 MB = 1 << 20
 EXECUTOR_CPU = 0.25
@@ -52,81 +53,6 @@ class Request:
     @property
     def static_numbers(self) -> frozenset[int]:
         return frozenset(number for _name, number in self.static)
-
-
-@dataclass
-class Host:
-    name: str
-    cpu: float
-    ram: int
-    disk: int
-    port_ranges: tuple[tuple[int, int], ...] = ((31000, 32000),)
-    attributes: dict[str, str] = field(default_factory=dict)
-    used_cpu: float = 0.0
-    used_ram: int = 0
-    used_disk: int = 0
-    used_ports: set[int] = field(default_factory=set)
-    _next_port: int = 0  # index into the flattened ranges: ports below it were handed out once
-
-    @property
-    def free_cpu(self) -> float:
-        return self.cpu - self.used_cpu
-
-    @property
-    def free_ram(self) -> int:
-        return self.ram - self.used_ram
-
-    @property
-    def free_disk(self) -> int:
-        return self.disk - self.used_disk
-
-    @property
-    def port_count(self) -> int:
-        return sum(hi - lo + 1 for lo, hi in self.port_ranges)
-
-    def attribute(self, name: str) -> str | None:
-        return self.name if name == "host" else self.attributes.get(name)
-
-    def has_port(self, port: int) -> bool:
-        return any(lo <= port <= hi for lo, hi in self.port_ranges)
-
-    def fits(
-        self, cpu: float, ram: int, disk: int, ports: int, static: frozenset[int] = frozenset()
-    ) -> bool:
-        return (
-            cpu <= self.free_cpu + 1e-9
-            and ram <= self.free_ram
-            and disk <= self.free_disk
-            and all(self.has_port(p) and p not in self.used_ports for p in static)
-            and ports + len(static) <= self.port_count - len(self.used_ports)
-        )
-
-    def take_ports(self, count: int, static: frozenset[int] = frozenset()) -> list[int]:
-        """``count`` free numbers from the ranges, after marking the ``static`` ones used
-        (``fits`` checked they are free)."""
-        self.used_ports.update(static)
-        taken: list[int] = []
-        total = self.port_count
-        tries = 0
-        while len(taken) < count and tries < total:
-            port = self._port_at(self._next_port % total)
-            self._next_port += 1
-            tries += 1
-            if port not in self.used_ports:
-                self.used_ports.add(port)
-                taken.append(port)
-        if len(taken) < count:  # cannot happen after fits(); undo to stay consistent
-            self.used_ports.difference_update(taken)
-            raise ValueError(f"{self.name}: out of ports")
-        return taken
-
-    def _port_at(self, index: int) -> int:
-        for lo, hi in self.port_ranges:
-            size = hi - lo + 1
-            if index < size:
-                return lo + index
-            index -= size
-        raise IndexError(index)
 
 
 @dataclass(frozen=True)
@@ -227,6 +153,92 @@ class Placer:
             + (host.free_ram / host.ram if host.ram else 0),
         )
 
+    def fresh(self, job: str) -> bool:
+        """Whether ``job`` has no instance counted on any host (``place_each`` takes it)."""
+        state = self._jobs.get(job)
+        return state is None or not any(state.per_host.values())
+
+    def _fresh_score(self, host: Host) -> tuple[float, ...]:
+        """``_score`` for a job with no instance anywhere: the same for every such job."""
+        free = (host.free_cpu / host.cpu if host.cpu else 0) + (
+            host.free_ram / host.ram if host.ram else 0
+        )
+        return (0, -free) if self.policy == "spread" else (free,)
+
+    def place_each(
+        self,
+        wanted: Sequence[tuple[str, int]],
+        request: Request,
+        constraints: Sequence[Constraint] = (),
+        unreachable: Collection[str] = (),
+    ) -> list[Assignment | None]:
+        """One instance of each job (``wanted``: job and instance), in order, on the host
+        ``place_job`` would choose for it, job after job; None where no host fits
+        (``place_job`` says why). For
+        different jobs with no instance on any host (``fresh``) and no limit constraint: a
+        host's score is then the same for all of them, so one heap of the hosts serves the
+        whole list (a burst of one-instance cron jobs) instead of a scan of every host per
+        job."""
+        if any(c.limit is not None for c in constraints) or len({j for j, _ in wanted}) != len(
+            wanted
+        ):
+            raise ValueError("place_each: limit constraints, or a job twice")
+        cpu, ram, disk, nports = self.cost(request)
+        static = request.static_numbers
+        heap = [
+            (self._fresh_score(host), host.name)
+            for host in self.hosts.values()
+            if host.name not in unreachable
+            and (
+                not request.container
+                or request.container in advertised(host.attributes.get(CONTAINERS))
+            )
+            and all(c.allows(host.attribute(c.attribute)) for c in constraints)
+            and host.fits(cpu, ram, disk, nports, static)
+        ]
+        heapq.heapify(heap)
+        out: list[Assignment | None] = []
+        for job, instance in wanted:
+            if not self.fresh(job):
+                raise ValueError(f"place_each: {job} has instances placed")
+            chosen = None
+            while heap:
+                score, name = heapq.heappop(heap)
+                host = self.hosts[name]
+                if not host.fits(cpu, ram, disk, nports, static):
+                    continue  # resources only shrink: gone for the rest of the list
+                if self._fresh_score(host) != score:
+                    heapq.heappush(heap, (self._fresh_score(host), name))
+                    continue
+                chosen = host
+                break
+            if chosen is None:
+                out.append(None)
+                continue
+            out.append(self._take(job, instance, chosen, request, (cpu, ram, disk, nports), static))
+            if chosen.fits(cpu, ram, disk, nports, static):
+                heapq.heappush(heap, (self._fresh_score(chosen), chosen.name))
+        return out
+
+    def _take(
+        self,
+        job: str,
+        instance: int,
+        host: Host,
+        request: Request,
+        cost: tuple[float, int, int, int],
+        static: frozenset[int],
+    ) -> Assignment:
+        """Put the instance on ``host`` (which fits it): its ``cost`` and ports taken."""
+        cpu, ram, disk, nports = cost
+        ports = host.take_ports(nports, static)
+        host.used_cpu += cpu
+        host.used_ram += ram
+        host.used_disk += disk
+        self._count(job, host, +1)
+        assigned = dict(zip(request.ports, ports, strict=True))
+        return Assignment(job, instance, host.name, {**assigned, **dict(request.static)})
+
     def place_job(
         self,
         job: str,
@@ -291,14 +303,8 @@ class Placer:
                     why = _no_container(request.container or "", rejected_by_container, why)
                 unplaced.append(Unplaced(job, instance, why))
                 continue
-            ports = chosen.take_ports(nports, static)
-            chosen.used_cpu += cpu
-            chosen.used_ram += ram
-            chosen.used_disk += disk
-            self._count(job, chosen, +1)
-            assigned = dict(zip(request.ports, ports, strict=True))
             placed.append(
-                Assignment(job, instance, chosen.name, {**assigned, **dict(request.static)})
+                self._take(job, instance, chosen, request, (cpu, ram, disk, nports), static)
             )
             if chosen.fits(cpu, ram, disk, nports, static):
                 heapq.heappush(heap, (self._score(job, chosen), chosen.name))

@@ -11,13 +11,14 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from borealis.contract.jobkey import JobKey
 from borealis.contract.jobspec import JobSpec, job_from_json
-from borealis.contract.schedule import Intent, ScheduleStatus
+from borealis.contract.schedule import ScheduleStatus
+
+from .runs import Task, from_row, new_task_id, to_row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -46,41 +47,7 @@ CREATE TABLE IF NOT EXISTS instances (
 MIGRATIONS = (("tasks", "config", "ALTER TABLE tasks ADD COLUMN config TEXT NOT NULL DEFAULT ''"),)
 
 
-@dataclass
-class Task:
-    task_id: str
-    job_key: str
-    instance: int
-    state: ScheduleStatus
-    host: str | None
-    ports: dict[str, int]
-    created: float
-    changed: float
-    started: float | None
-    ended: float | None
-    message: str
-    failures: int  # failed runs of this instance so far (this one included once it fails)
-    flaps: int  # consecutive runs shorter than the flapping threshold
-    not_before: float  # THROTTLED until
-    superseded: int  # 1 once a newer run of the instance exists (or none is wanted)
-    intent: Intent = Intent.NONE  # why the scheduler is stopping it
-    config: str = ""  # the id of the job config it runs (``config_id``)
-
-    def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["state"] = self.state.value
-        out["intent"] = self.intent.value
-        return out
-
-
-def _task(row: sqlite3.Row) -> Task:
-    values = dict(row)
-    values["state"] = ScheduleStatus(values["state"])
-    values["intent"] = Intent(values["intent"])
-    values["ports"] = json.loads(values["ports"])
-    return Task(**values)
-
-
+IN_MOST = 500  # values bound in one ``IN (...)`` (SQLite's limit is far above)
 DB_MODE = 0o600  # jobs hold commands and environments: the scheduler's user only
 
 
@@ -164,6 +131,16 @@ class Store:
         ).fetchone()
         return row is not None
 
+    def active_keys(self) -> set[str]:
+        """The jobs with a run that has not ended: ``active`` for every job at once, in one
+        query over the runs in those states (a pass with many cron slots due asks it)."""
+        live = [s.value for s in ScheduleStatus if not s.terminal]
+        marks = ", ".join("?" for _ in live)
+        rows = self.db.execute(
+            f"SELECT DISTINCT job_key FROM tasks WHERE state IN ({marks})", live
+        ).fetchall()
+        return {str(r["job_key"]) for r in rows}
+
     def jobs(self) -> list[tuple[JobSpec, bool]]:
         rows = self.db.execute("SELECT key, spec, killed FROM jobs ORDER BY key").fetchall()
         return [(job_from_json(json.loads(r["spec"]), r["key"]), bool(r["killed"])) for r in rows]
@@ -180,12 +157,67 @@ class Store:
         self.db.execute("DELETE FROM jobs WHERE key = ?", (key,))
         self.db.execute("DELETE FROM instances WHERE job_key = ?", (key,))
 
+    def start_jobs(self, jobs: list[tuple[JobSpec, str, str]], now: float) -> None:
+        """Each (spec, its ``dumps()``, its ``config_id``) stored afresh, every instance wanting
+        that config: ``forget_job``, ``add_job``, ``add_config`` and ``set_desired`` for many
+        jobs, with one statement per table (the texts are encoded once by the caller)."""
+        keys = [str(spec.key) for spec, _, _ in jobs]
+        self.db.executemany("DELETE FROM jobs WHERE key = ?", [(k,) for k in keys])
+        self.db.executemany("DELETE FROM instances WHERE job_key = ?", [(k,) for k in keys])
+        self.db.executemany(
+            "INSERT INTO jobs (key, spec, created) VALUES (?, ?, ?)",
+            [(key, text, now) for key, (_, text, _) in zip(keys, jobs, strict=True)],
+        )
+        stored = self._stored_configs({config for _, _, config in jobs})
+        new = {}  # as add_config: a config stored now is this spec (no need to parse it back)
+        for key, (spec, text, config) in zip(keys, jobs, strict=True):
+            if config not in stored and config not in new:
+                new[config] = (key, spec, text)
+        self.db.executemany(
+            "INSERT INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
+            [(config, key, text) for config, (key, _, text) in new.items()],
+        )
+        for config, (_, spec, _) in new.items():
+            self._configs.setdefault(config, spec)
+        self.db.executemany(
+            "INSERT INTO instances (job_key, instance, config) VALUES (?, ?, ?)",
+            [
+                (k, i, c)
+                for k, (s, _, c) in zip(keys, jobs, strict=True)
+                for i in range(s.instances)
+            ],
+        )
+
+    def _stored_configs(self, configs: set[str], *, texts: bool = False) -> dict[str, str]:
+        """Which of ``configs`` are stored, with their text when ``texts`` (else "") (a query
+        per ``IN_MOST`` ids)."""
+        ids, found = sorted(configs), dict[str, str]()
+        column = "spec" if texts else "''"
+        for at in range(0, len(ids), IN_MOST):
+            chunk = ids[at : at + IN_MOST]
+            marks = ", ".join("?" for _ in chunk)
+            query = f"SELECT id, {column} FROM configs WHERE id IN ({marks})"
+            found.update((str(r[0]), str(r[1])) for r in self.db.execute(query, chunk))
+        return found
+
+    def know_configs(self, jobs: list[tuple[JobSpec, str, str]]) -> None:
+        """Each (spec, its ``dumps()``, its ``config_id``) whose config is stored as that very
+        text is kept parsed, as ``config`` would keep it at its first read (the templates of
+        cron jobs at start-up: not 10,000 parses in their first slot)."""
+        stored = self._stored_configs({config for _, _, config in jobs}, texts=True)
+        for spec, text, config in jobs:
+            if stored.get(config) == text:
+                self._configs.setdefault(config, spec)
+
     # configs: a job's task-level configs by id, and the one each instance should run
     def add_config(self, spec: JobSpec) -> str:
-        config = spec.config_id
+        return self.add_encoded_config(spec, spec.dumps(), spec.config_id)
+
+    def add_encoded_config(self, spec: JobSpec, text: str, config: str) -> str:
+        """``add_config`` with the spec's ``dumps()`` and ``config_id`` already computed."""
         added = self.db.execute(
             "INSERT OR IGNORE INTO configs (id, job_key, spec) VALUES (?, ?, ?)",
-            (config, str(spec.key), spec.dumps()),
+            (config, str(spec.key), text),
         )
         if added.rowcount == 1:  # the stored row is this spec: no need to parse it back
             self._configs.setdefault(config, spec)
@@ -233,12 +265,40 @@ class Store:
 
     # tasks
     def add_task(self, task: Task) -> None:
-        values = task.to_json()
-        values["ports"] = json.dumps(task.ports)
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        self.db.execute(f"INSERT INTO tasks ({columns}) VALUES ({marks})", tuple(values.values()))
-        self.event(task.task_id, task.state, task.message, task.created)
+        self.add_tasks([task])
+
+    def add_tasks(self, tasks: list[Task], *, events: bool = True) -> None:
+        """``add_task`` for many runs, with one statement per table (their events left to the
+        caller unless ``events``)."""
+        if not tasks:
+            return
+        rows = [to_row(task) for task in tasks]
+        columns = ", ".join(rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        self.db.executemany(
+            f"INSERT INTO tasks ({columns}) VALUES ({marks})", [tuple(r.values()) for r in rows]
+        )
+        if events:
+            self.events([(t.task_id, t.state, t.message, t.created) for t in tasks])
+
+    def update_tasks(self, tasks: list[Task]) -> None:
+        """``update_task`` (with its event) for many runs, with one statement per table."""
+        if not tasks:
+            return
+        rows = [to_row(task) for task in tasks]
+        names = [k for k in rows[0] if k != "task_id"]
+        sets = ", ".join(f"{k} = ?" for k in names)
+        self.db.executemany(
+            f"UPDATE tasks SET {sets} WHERE task_id = ?",
+            [(*(r[k] for k in names), r["task_id"]) for r in rows],
+        )
+        self.events([(t.task_id, t.state, t.message, t.changed) for t in tasks])
+
+    def events(self, rows: list[tuple[str, ScheduleStatus, str, float]]) -> None:
+        self.db.executemany(
+            "INSERT INTO events (task_id, state, time, message) VALUES (?, ?, ?, ?)",
+            [(task_id, state.value, when, message) for task_id, state, message, when in rows],
+        )
 
     def update_task(self, task: Task, *, event: bool = True) -> None:
         values = task.to_json()
@@ -257,7 +317,7 @@ class Store:
 
     def task(self, task_id: str) -> Task | None:
         row = self.db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return None if row is None else _task(row)
+        return None if row is None else from_row(row)
 
     def tasks(self, job_key: str | None = None, *, current: bool = False) -> list[Task]:
         query, args = "SELECT * FROM tasks", []
@@ -270,7 +330,7 @@ class Store:
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY job_key, instance, created, rowid"
-        return [_task(r) for r in self.db.execute(query, args).fetchall()]
+        return [from_row(r) for r in self.db.execute(query, args).fetchall()]
 
     def tasks_of(self, job_key: str, instances: list[int]) -> list[Task]:
         """Every run of these instances of a job, oldest first."""
@@ -280,7 +340,7 @@ class Store:
             "ORDER BY instance, created, rowid",
             (job_key, *instances),
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def latest(self, job_key: str) -> list[Task]:
         """The newest run of each instance of a job."""
@@ -289,13 +349,21 @@ class Store:
             newest[task.instance] = task  # ordered by creation
         return [newest[i] for i in sorted(newest)]
 
+    def count_in(self, *states: ScheduleStatus) -> int:
+        """How many runs are in ``states`` (the state index, no row read)."""
+        marks = ", ".join("?" for _ in states)
+        row = self.db.execute(
+            f"SELECT COUNT(*) FROM tasks WHERE state IN ({marks})", [s.value for s in states]
+        ).fetchone()
+        return int(row[0])
+
     def in_states(self, *states: ScheduleStatus) -> list[Task]:
         marks = ", ".join("?" for _ in states)
         rows = self.db.execute(
             f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, rowid",
             [s.value for s in states],
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -331,4 +399,4 @@ def now() -> float:
     return time.time()
 
 
-__all__ = ["JobKey", "Store", "Task"]
+__all__ = ["JobKey", "Store", "Task", "new_task_id"]

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("borealis.scheduler")
 NEXT_SHOWN = 5  # upcoming slots `cron show` lists
+ONE_BY_ONE = 16  # due jobs asked one by one whether a run is active; more: one query
+Event = tuple[str, float, Happened, str, float, str]  # CronRecords.add_events
 
 
 class CronConflict(Exception):
@@ -48,8 +50,10 @@ class CronDriver:
         self._wake: dict[str, float] = {}  # each job's latest entry in the heap
         self.waiting: set[str] = set()
         now = scheduler.clock()
-        for key in self.jobs:  # planned at the first pass: catch-up, owed launches
+        for key, job in self.jobs.items():  # planned at the first pass: catch-up, owed launches
             self._push(key, now)
+            scheduler.placing.asks(job.encoded[1], job.spec)  # not at its first slot
+        self.store.know_configs([(job.spec, *job.encoded) for job in self.jobs.values()])
 
     def _push(self, key: str, when: float | None) -> None:
         if when is None:
@@ -92,8 +96,11 @@ class CronDriver:
             job.last_slot, job.last_fired = old.last_slot, old.last_fired
         with self.store.transaction():
             self.records.put(job)
+            # its config now, not at the first slot (content-addressed: it changes nothing)
+            self.store.add_encoded_config(spec, *job.encoded)
             self.records.event(key, now, Happened.SCHEDULED, "", now, spec.cron.schedule.text)
         self.jobs[key] = job
+        self.scheduler.placing.asks(job.encoded[1], spec)  # not at its first slot
         self.waiting.discard(key)
         self._push(key, self._next_at(job, now))
         self.scheduler.wanted.set()
@@ -140,12 +147,14 @@ class CronDriver:
             del self._wake[key]
             due.add(key)
         plans = []
+        # many due (slots shared by many jobs): one query for them all, not one each
+        actives = self.store.active_keys() if len(due) > ONE_BY_ONE else None
         for key in sorted(due):
             job = self.jobs.get(key)
             if job is None:
                 continue
             assert job.spec.cron is not None
-            active = self.store.active(key)
+            active = key in actives if actives is not None else self.store.active(key)
             plans.append(
                 (job, planner.plan(job.spec.cron, self.zone_of(job), job.state, active, now))
             )
@@ -159,15 +168,20 @@ class CronDriver:
 
     async def _apply(self, plans: list[tuple[CronJob, Plan]], now: float) -> None:
         to_kill: list[Task] = []
-        fired = 0
+        fired: list[CronJob] = []
         changed = [(j, p) for j, p in plans if p.actions or p.state != j.state]
-        written = []
+        written, placed = [], []
         if changed:
-            with self.store.transaction():
+            events: list[Event] = []
+            # all of the pass's slots: runs (placed), events, states
+            with self.scheduler.placing.kept_if_committed(), self.store.transaction():
                 for job, plan in changed:
                     new = replace(job, state=plan.state)
-                    fired += self._write(new, plan, now, to_kill)
+                    self._write(new, plan, now, to_kill, events, fired)
                     written.append(new)
+                placed = self.scheduler.launch_cron([(j.spec, *j.encoded) for j in fired], now)
+                self.records.add_events(events)
+                self.records.save_states(written)
         for new in written:  # only once committed: a failed pass leaves them as they were
             if new.key in self.jobs:
                 self.jobs[new.key] = new
@@ -182,33 +196,36 @@ class CronDriver:
         if fired:
             self.scheduler.wanted.set()
         await self.scheduler.kill_runs(to_kill)
+        if placed:
+            await self.scheduler.placing.launch(placed)
 
-    def _write(self, job: CronJob, plan: Plan, now: float, to_kill: list[Task]) -> int:
+    def _write(
+        self,
+        job: CronJob,
+        plan: Plan,
+        now: float,
+        to_kill: list[Task],
+        events: list[Event],
+        fired: list[CronJob],
+    ) -> None:
         """Apply one job's plan (inside the pass's transaction) to ``job``, a copy with the
-        plan's state; how many slots fired."""
-        key, fired = job.key, 0
+        plan's state: the runs to kill are stopped now; the events and a fired job are
+        collected, written with every other job's of the pass (at most one slot fires)."""
+        key = job.key
         for action in plan.actions:
             if isinstance(action, Skip):
-                self.records.event(
-                    key, now, Happened.SKIPPED, action.first.label, action.first.at, action.reason
-                )
+                first = action.first
+                events.append((key, now, Happened.SKIPPED, first.label, first.at, action.reason))
             elif isinstance(action, Fire):
                 slot = action.slot
-                self.scheduler.launch_cron(job.spec, now)
+                fired.append(job)
                 job.last_slot, job.last_fired = slot.label, now
-                late = now - slot.at
-                self.records.event(
-                    key, now, Happened.FIRED, slot.label, slot.at, f"launched {late:.3f}s after"
-                )
-                fired += 1
+                late = f"launched {now - slot.at:.3f}s after"
+                events.append((key, now, Happened.FIRED, slot.label, slot.at, late))
             elif isinstance(action, Kill):
                 why = f"killed for cron slot {action.slot.label} (collision policy KILL_EXISTING)"
                 to_kill += self.scheduler.stop_runs(key, why, now)
-                self.records.event(
-                    key, now, Happened.KILLING, action.slot.label, action.slot.at, why
-                )
-        self.records.save_state(job)
-        return fired
+                events.append((key, now, Happened.KILLING, action.slot.label, action.slot.at, why))
 
     # --- reading -------------------------------------------------------------------------
 

@@ -22,16 +22,19 @@ active runs and owes the slot a launch once they have ended (a newer slot replac
 from __future__ import annotations
 
 import enum
+import functools
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from borealis.contract.cronspec import CatchUp, Collision, CronSettings
+from borealis.contract.cronspec import CatchUp, Collision, CronExpr, CronSettings
 
 from .slots import Slot, next_slot, slots_after, slots_between, wall_of
 
 GRACE = 60.0  # seconds a slot may be late and still count as on time
 LISTED = 1000  # slots looked at in one pass; more are left for the next
 COUNTED = 100_000  # missed slots counted one by one at most (then "at least")
+SHARED = 256  # slot questions remembered (schedule, zone, instants): a pass asks a few
 
 
 class Cause(enum.Enum):
@@ -89,8 +92,23 @@ class Plan:
     waiting: bool = False  # also plan again when the job's runs end
 
 
-def _skip(slots: list[Slot], cause: Cause, more: bool = False) -> Skip:
+def _skip(slots: Sequence[Slot], cause: Cause, more: bool = False) -> Skip:
     return Skip(slots[0], slots[-1], len(slots), cause, more)
+
+
+# Slot arithmetic is pure, and the jobs sharing a schedule and a zone ask the same questions
+# in a pass (the same cursor, the same now): a burst of 10,000 `0 * * * *` jobs asks once.
+@functools.lru_cache(maxsize=SHARED)
+def _between(
+    expr: CronExpr, zone: zoneinfo.ZoneInfo, after: float, until: float
+) -> tuple[tuple[Slot, ...], bool]:
+    found, more = slots_between(expr, zone, after, until, LISTED)
+    return tuple(found), more
+
+
+@functools.lru_cache(maxsize=SHARED)
+def _next(expr: CronExpr, zone: zoneinfo.ZoneInfo, after: float) -> Slot | None:
+    return next_slot(expr, zone, after)
 
 
 def _missed(
@@ -123,11 +141,11 @@ def plan(
         if missed is not None:
             actions.append(missed)
         cursor = horizon
-    due, more = slots_between(settings.schedule, zone, cursor, now, LISTED)
+    due, more = _between(settings.schedule, zone, cursor, now)
     while more and settings.catch_up is not CatchUp.ALL:  # only the newest can run
         actions.append(_skip(due, Cause.COALESCED))
         cursor = due[-1].at
-        due, more = slots_between(settings.schedule, zone, cursor, now, LISTED)
+        due, more = _between(settings.schedule, zone, cursor, now)
     if settings.catch_up is not CatchUp.ALL and len(due) > 1:
         actions.append(_skip(due[:-1], Cause.COALESCED))
         cursor, due = due[-2].at, due[-1:]
@@ -158,7 +176,7 @@ def plan(
             actions.append(Kill(slot))
             owed, waiting = slot, True
             break
-    after = next_slot(settings.schedule, zone, max(cursor, now))
+    after = _next(settings.schedule, zone, max(cursor, now))
     return Plan(
         CronState(state.since, cursor, owed),
         tuple(actions),

@@ -18,6 +18,7 @@ Pure: time is passed in (UTC seconds); nothing here reads a clock.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import zoneinfo
 from collections.abc import Iterator
@@ -35,8 +36,8 @@ class Slot:
     wall: dt.datetime  # the wall-clock minute it stands for (naive, in the job's zone)
     manual: bool = False  # not a slot of the schedule: ``cron start`` at ``at``
 
-    @property
-    def label(self) -> str:
+    @functools.cached_property
+    def label(self) -> str:  # asked for by every job of a shared slot
         text = self.wall.strftime("%Y-%m-%dT%H:%M")
         return f"manual start at {text}" if self.manual else text
 

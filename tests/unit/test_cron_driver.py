@@ -95,14 +95,14 @@ def test_a_pass_that_fails_before_commit_leaves_the_slot_to_fire_once(tmp_path: 
     s.cron.schedule(cron_job())
     clock.now = SLOT + 0.01
 
-    def crash(job: Any) -> None:
+    def crash(jobs: Any) -> None:
         raise RuntimeError("the scheduler died here")
 
-    s.cron.records.save_state = crash  # type: ignore[method-assign]
+    s.cron.records.save_states = crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         run(s.tick())
     assert runs(s) == [] and fired(s) == []
-    del s.cron.records.save_state  # the next pass (same process) fires it
+    del s.cron.records.save_states  # the next pass (same process) fires it
     run(s.tick())
     assert fired(s) == ["1970-01-01T00:20"] and len(runs(s)) == 1
     s.store.close()
