@@ -298,6 +298,21 @@ class Embedded:
     base: Path
 
 
+@contextlib.contextmanager
+def embedded(base: Path, *scheduler_flags: str) -> Iterator[Embedded]:
+    """A real agent and a real scheduler over it (with these flags), both under ``base``;
+    afterwards nothing either started is left."""
+    with running_agent(base) as agent:
+        scheduler = SchedulerProcess(
+            base / "scheduler.db", base / "scheduler.log", agent.url, extra=scheduler_flags
+        )
+        scheduler.start()
+        try:
+            yield Embedded(agent, scheduler, base)
+        finally:
+            scheduler.stop()
+
+
 def raw_post(
     agent: AgentProcess, body: bytes, content_type: str | None, token: str | None = None
 ) -> tuple[int, str]:

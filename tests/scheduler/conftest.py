@@ -7,31 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import Embedded, SchedulerProcess, running_agent
+from cluster import Embedded, embedded
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Embedded]:
-    with running_agent(tmp_path) as agent:
-        scheduler = SchedulerProcess(
-            tmp_path / "scheduler.db",
-            tmp_path / "scheduler.log",
-            agent.url,
-            extra=(
-                "--penalty",
-                "1s",
-                "--max-penalty",
-                "8s",
-                "--flapping-threshold",
-                "60s",
-                "--host-cpu",
-                "4",
-                "--executor-cpu",
-                "0.1",
-            ),
-        )
-        scheduler.start()
-        try:
-            yield Embedded(agent, scheduler, tmp_path)
-        finally:
-            scheduler.stop()
+    with embedded(
+        tmp_path,
+        *("--penalty", "1s", "--max-penalty", "8s", "--flapping-threshold", "60s"),
+        *("--host-cpu", "4", "--executor-cpu", "0.1"),
+    ) as found:
+        yield found

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import Embedded, SchedulerProcess, running_agent
+from cluster import Embedded, embedded
 from support import REPO, borealis, wait_for
 
 CONFIG = str(REPO / "tests/fixtures/ports/http_like.aurora")
@@ -28,27 +28,12 @@ STATIC = unused_port()  # offered by the host (below its dynamic range)
 
 @pytest.fixture
 def ports_cluster(tmp_path: Path) -> Iterator[Embedded]:
-    with running_agent(tmp_path) as agent:
-        scheduler = SchedulerProcess(
-            tmp_path / "scheduler.db",
-            tmp_path / "scheduler.log",
-            agent.url,
-            extra=(
-                "--host-cpu",
-                "4",
-                "--executor-cpu",
-                "0.1",
-                "--host-ports",
-                "31000-32000",
-                "--host-ports",
-                f"{STATIC}-{STATIC}",
-            ),
-        )
-        scheduler.start()
-        try:
-            yield Embedded(agent, scheduler, tmp_path)
-        finally:
-            scheduler.stop()
+    with embedded(
+        tmp_path,
+        *("--host-cpu", "4", "--executor-cpu", "0.1"),
+        *("--host-ports", "31000-32000", "--host-ports", f"{STATIC}-{STATIC}"),
+    ) as found:
+        yield found
 
 
 def job(cluster: Embedded, *args: str) -> tuple[int, str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Embedded, SchedulerProcess, running_agent
+from cluster import Embedded, embedded
 from support import borealis, wait_for
 
 KEY = "local/www-data/devel/part"
@@ -31,18 +31,8 @@ jobs = [Service(cluster='local', role='www-data', environment='devel', name='par
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Embedded]:
-    with running_agent(tmp_path) as agent:
-        scheduler = SchedulerProcess(
-            tmp_path / "scheduler.db",
-            tmp_path / "scheduler.log",
-            agent.url,
-            extra=("--agent-timeout", "2s", "--penalty", "1s", "--host-cpu", "2"),
-        )
-        scheduler.start()
-        try:
-            yield Embedded(agent, scheduler, tmp_path)
-        finally:
-            scheduler.stop()
+    with embedded(tmp_path, "--agent-timeout", "2s", "--penalty", "1s", "--host-cpu", "2") as found:
+        yield found
 
 
 @contextlib.contextmanager
