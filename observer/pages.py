@@ -18,6 +18,7 @@ from borealis.contract.taskspec import task_to_json
 
 from . import sandbox
 from .api import TaskHandler, known_process, process_document, task_document
+from .listening import link_host, listening
 from .store import SORT_KEYS
 
 PAGE_SIZE = 20
@@ -139,8 +140,12 @@ def task_view(handler: Page, task_id: str) -> dict[str, Any]:
     detail = handler.detail(task)
     doc = task_document(task, detail)
     resources = doc["resources"] or {}
+    ports = {int(p) for p in doc["ports"].values()}
+    bound = listening(ports) if not task.finished else {}
+    host = doc["hostname"] or HELPERS["hostname"]
     return {
         "task_id": task.task_id,
+        "port_hosts": {port: link_host(bound.get(port, []), host) for port in ports},
         "active": not task.finished,
         "doc": doc,
         "usage": resources.get("task", {}),
