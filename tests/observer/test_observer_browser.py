@@ -61,6 +61,12 @@ def test_host_page_task_page_and_a_followed_log(page: Page) -> None:
     page.wait_for_url("**/task/live")
     ticker = page.locator("tr", has=page.locator("a:text-is('ticker')"))
     assert "RUNNING" in ticker.inner_text()
+    # the Resources table is as wide as its three short columns, not the page (issue #16: its
+    # empty label column took ~40 % of the width)
+    label = page.locator("table.resources tbody th").first.bounding_box()
+    body = page.locator("body").bounding_box()
+    assert label is not None and body is not None
+    assert label["width"] < 0.15 * body["width"], (label, body)
     ticker.locator("a:text-is('stdout')").click()
     page.wait_for_url("**/logs/live/ticker/0/stdout")
     content = page.locator("#content")
