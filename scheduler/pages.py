@@ -258,6 +258,45 @@ class JobsFragment(Page):
         self.render("jobs_body.html", **overview(self.scheduler))
 
 
+def instance_view(scheduler: Scheduler, key: str, instance: int, observer: str) -> dict[str, Any]:
+    """One instance: every run it had, newest first, each with every state it took (time and
+    reason) and its host."""
+    if scheduler.store.job(key) is None and key not in scheduler.cron.jobs:
+        raise NotFound(f"no job {key}")
+    runs = [t for t in scheduler.store.tasks(key) if t.instance == instance]
+    if not runs:
+        raise NotFound(f"no instance {instance} in {key}")
+    runs.sort(key=lambda t: t.created, reverse=True)
+    return {
+        "key": key,
+        "instance": instance,
+        "runs": [
+            {
+                "task_id": t.task_id,
+                "state": t.state.value,
+                "host": t.host or "-",
+                "config": t.config,
+                "link": observer_link(observer, t),
+                "events": scheduler.store.history(t.task_id),
+            }
+            for t in runs
+        ],
+    }
+
+
+class Instance(Page):
+    def get(self, key: str, instance: str) -> None:
+        view = instance_view(self.scheduler, key, int(instance), self.observer)
+        self.render("instance.html", view=view, key=key, instance=int(instance))
+
+
+class InstanceFragment(Page):
+    def get(self, key: str, instance: str) -> None:
+        self.render(
+            "instance_body.html", **instance_view(self.scheduler, key, int(instance), self.observer)
+        )
+
+
 class Job(Page):
     def get(self, key: str) -> None:
         self.render("job.html", view=job_view(self.scheduler, key, self.observer), key=key)
@@ -280,4 +319,6 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/fragments/jobs", JobsFragment),
         (r"/job/" + KEY, Job),
         (r"/fragments/job/" + KEY, JobFragment),
+        (r"/job/" + KEY + r"/([0-9]{1,5})", Instance),
+        (r"/fragments/job/" + KEY + r"/([0-9]{1,5})", InstanceFragment),
     ]

@@ -102,6 +102,14 @@ def test_scheduler_page_lists_instances_and_links_to_the_observer(
         assert rows.count() == 2
         first = rows.nth(0).inner_text()
         assert "RUNNING" in first and task_ids[0] in first
+        # the instance page: its run with every state it took, a way back to the job
+        rows.nth(0).locator("a:text-is('0')").click()
+        page.wait_for_url(f"{cluster.scheduler.url}/job/{KEY}/0")
+        states = page.locator("section.run table.events tbody tr span.state").all_inner_texts()
+        assert states[0] == "PENDING" and states[-1] == "RUNNING", states
+        assert task_ids[0] in page.locator("section.run h2").inner_text()
+        page.click(f"a.crumb:text-is('{KEY}')")
+        page.wait_for_url(f"{cluster.scheduler.url}/job/{KEY}")
         page.click(f"a:text-is('{task_ids[0]}')")
         page.wait_for_url(f"{observer_url}/task/{task_ids[0]}")
         page.locator("h1").first.wait_for()

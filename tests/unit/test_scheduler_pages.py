@@ -99,3 +99,27 @@ def test_a_missing_job_is_an_html_404(paused: Host) -> None:
 def test_a_foreign_host_gets_nothing(paused: Host, path: str) -> None:
     assert get(paused, path).code == 200
     assert get(paused, path, Host="rebound.example").code == 421
+
+
+@pytest.mark.parametrize("path", [f"/job/{KEY}/0", f"/fragments/job/{KEY}/0"])
+def test_an_instance_page_lists_every_run_with_every_state(paused: Host, path: str) -> None:
+    reply = get(paused, path)
+    assert reply.code == 200, reply.body
+    body = reply.body.decode()
+    runs = [t for t in paused.scheduler.store.tasks(KEY) if t.instance == 0]
+    assert len(runs) == 2  # the canary replaced the first run
+    newest, oldest = sorted(runs, key=lambda t: t.created, reverse=True)
+    assert body.index(newest.task_id) < body.index(oldest.task_id)  # newest first
+    for run in runs:
+        for event in paused.scheduler.store.history(run.task_id):
+            assert f'<span class="state">{event["state"]}</span>' in body
+    assert "KILLED" in body and "RUNNING" in body and "PENDING" in body
+    assert "<script>alert" not in body and "secret-value-42" not in body
+    assert f'href="/job/{KEY}/0"' in get(paused, f"/job/{KEY}").body.decode()
+
+
+def test_a_missing_instance_is_an_html_404(paused: Host) -> None:
+    reply = get(paused, f"/job/{KEY}/7")
+    assert reply.code == 404
+    assert f"no instance 7 in {KEY}" in reply.body.decode()
+    assert get(paused, "/job/c/r/e/nope/0").code == 404
