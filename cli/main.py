@@ -37,6 +37,7 @@ COMMANDS = {
     "serverset": ("serverset_cmd", "list the live members of a ZooKeeper serverset"),
     "job": ("job_cmd", "create, inspect, kill and restart jobs on a scheduler"),
     "cron": ("cron_cmd", "run jobs on a cron schedule: schedule, deschedule, start, show"),
+    "sla": ("sla_cmd", "a job's SLA figures: get-job-uptime, get-task-up-count"),
     "task": ("task_cmd", "list the tasks a scheduler holds"),
     "observer": ("observer_cmd", "serve the web UI and JSON API over the tasks on this host"),
     "scheduler": ("scheduler_cmd", "keep every job's instances running (embedded or on Mesos)"),

@@ -18,11 +18,22 @@ from borealis.contract.errors import InputError
 from borealis.contract.jobdiff import job_diff
 from borealis.contract.jobspec import MAX_INSTANCES, JobSpec, job_from_json
 from borealis.contract.requestcheck import RequestRefusal, reason_text
+from borealis.contract.schedule import ScheduleStatus
 from borealis.contract.slapolicy import check_room
 
 from .constraints import ConstraintError, parse_all
 from .core import Conflict, NotFound, Scheduler
 from .sla import room, run_of
+from .slafigures import (
+    DEFAULT_DURATIONS,
+    DEFAULT_PERCENTILES,
+    RunHistory,
+    job_uptime,
+    parse_durations,
+    parse_percentiles,
+    task_up_count,
+    uptimes,
+)
 from .updates.driver import UpdateConflict
 from .updates.planner import Refused
 
@@ -171,6 +182,45 @@ def sla_state(scheduler: Scheduler, job: JobSpec) -> dict[str, Any] | None:
         "up": up,
         "may_go_down": spare,
     }
+
+
+class JobSlaFigures(Handler):
+    """``GET``: the job's uptime percentiles and up counts (``?percentiles=50,90``,
+    ``?durations=1m,1h``; Aurora's defaults otherwise), from the stored runs' events."""
+
+    def get(self, key: str) -> None:
+        store = self.scheduler.store
+        if store.job(key) is None:
+            raise NotFound(f"no job {key}")
+        text = self.get_query_argument("percentiles", None)
+        percentiles = (
+            DEFAULT_PERCENTILES if text is None else parse_percentiles(text, "percentiles")
+        )
+        text = self.get_query_argument("durations", None)
+        durations = DEFAULT_DURATIONS if text is None else parse_durations(text, "durations")
+        runs = [
+            RunHistory(
+                t.instance,
+                t.state,
+                [(ScheduleStatus(e["state"]), e["time"]) for e in store.history(t.task_id)],
+            )
+            for t in store.latest(key)
+        ]
+        now = self.scheduler.clock()
+        up = uptimes(runs, now)
+        self.reply(
+            {
+                "key": key,
+                "now": now,
+                "uptimes": {str(i): s for i, s in sorted(up.items())},
+                "job_uptime": [
+                    {"percentile": p, "seconds": s} for p, s in job_uptime(up, percentiles)
+                ],
+                "task_up_count": [
+                    {"duration_secs": d, "percent": v} for d, v in task_up_count(up, durations)
+                ],
+            }
+        )
 
 
 def job_of(value: Any, source: str) -> JobSpec:

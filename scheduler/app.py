@@ -38,6 +38,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (k + r"/restart", api.RestartJob),
         (k + r"/add", api.AddInstances),
         (k + r"/updates", api.JobUpdates),
+        (k + r"/sla", api.JobSlaFigures),
         (u, api.UpdateDetail),
         (u + r"/(pause|resume|abort|rollback|pulse)", api.UpdateVerb),
         *cron_api.routes(),
