@@ -43,12 +43,12 @@ from .instances import Instances
 from .partitions import Partitions
 from .placement import Host, Request
 from .placing import Placing, request_of
-from .store import Store, Task, new_task_id
+from .runs import WAITING, fresh_run
+from .store import Store, Task
 from .updates.driver import Updater
 
 log = logging.getLogger("borealis.scheduler")
 S = ScheduleStatus
-WAITING = "waiting for a host"  # a new run's message
 
 
 @dataclass
@@ -162,12 +162,8 @@ class Scheduler:
     def _start_job(self, job: JobSpec, now: float) -> list[Task]:
         """Store the job (replacing an ended one) and a new run of each instance; call
         inside a transaction."""
-        key = str(job.key)
-        self.store.forget_job(key)
-        self.store.add_job(job, now)
-        config = self.store.add_config(job)
-        for instance in range(job.instances):
-            self.store.set_desired(key, instance, config)
+        config = job.config_id
+        self.store.start_jobs([(job, job.dumps(), config)], now)
         return [self._new_run(config, i, now) for i in range(job.instances)]
 
     def launch_cron(
@@ -179,10 +175,10 @@ class Scheduler:
         what it returns once committed."""
         self.store.start_jobs(jobs, now)
         runs = [
-            Task(new_task_id(job.key, i), str(job.key), i, S.PENDING, None, {}, now, now,
-                 None, None, WAITING, 0, 0, 0.0, 0, config=config)
-            for job, _, config in jobs for i in range(job.instances)
-        ]  # fmt: skip
+            fresh_run(job.key, i, config, now)
+            for job, _, config in jobs
+            for i in range(job.instances)
+        ]
         born = [(t.task_id, S.PENDING, WAITING, now) for t in runs]
         placed = self.placing.place_new(runs, now)  # stored as they are then
         self.store.add_tasks(runs, events=False)
@@ -216,24 +212,8 @@ class Scheduler:
                 message = f"flapping (ran {ran:.0f}s): waiting {delay:g}s before starting again"
             else:
                 flaps = 0
-        task = Task(
-            new_task_id(key, instance),
-            str(key),
-            instance,
-            state,
-            None,
-            {},
-            now,
-            now,
-            None,
-            None,
-            message,
-            failures,
-            flaps,
-            not_before,
-            0,
-            config=config,
-        )
+        task = fresh_run(key, instance, config, now, state, message, failures, flaps)
+        task.not_before = not_before
         self.store.add_task(task)
         return task
 

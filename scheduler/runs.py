@@ -58,3 +58,37 @@ def from_row(row: sqlite3.Row) -> Task:
     ports = values["ports"]
     values["ports"] = {} if ports == "{}" else json.loads(ports)  # most runs have none
     return Task(**values)
+
+
+WAITING = "waiting for a host"  # a new run's message
+
+
+def fresh_run(
+    key: JobKey,
+    instance: int,
+    config: str,
+    now: float,
+    state: ScheduleStatus = ScheduleStatus.PENDING,
+    message: str = WAITING,
+    failures: int = 0,
+    flaps: int = 0,
+) -> Task:
+    """A new run of one instance, not placed, not stored."""
+    return Task(
+        new_task_id(key, instance),
+        str(key),
+        instance,
+        state,
+        None,
+        {},
+        now,
+        now,
+        None,
+        None,
+        message,
+        failures,
+        flaps,
+        0.0,
+        0,
+        config=config,
+    )
