@@ -41,8 +41,8 @@ from .containerpolicy import ContainerPolicy
 from .cron.driver import CronDriver
 from .instances import Instances
 from .partitions import Partitions
-from .placement import Host, Request
-from .placing import Placing, request_of
+from .placement import Host
+from .placing import Placing
 from .runs import WAITING, fresh_run
 from .store import Store, Task
 from .updates.driver import Updater
@@ -125,9 +125,6 @@ class Scheduler:
         except TimeoutError:
             pass
         self.wanted.clear()
-
-    def _request(self, task: Task) -> Request:
-        return request_of(self.spec_of(task))
 
     def _job(self, key: str) -> JobSpec:
         found = self.store.job(key)
@@ -295,7 +292,7 @@ class Scheduler:
     def _end(self, task: Task, state: ScheduleStatus, message: str, now: float) -> None:
         if task.state.on_host and task.host in self.placer.hosts:
             self.placer.release(
-                task.job_key, task.host, self._request(task), list(task.ports.values())
+                task.job_key, task.host, self.placing.request_for(task), list(task.ports.values())
             )
         task.state, task.changed, task.ended, task.message = state, now, now, message
         if state is S.FAILED:

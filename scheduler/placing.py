@@ -64,7 +64,7 @@ class Placing:
         placer = self.new_placer()
         for task in self.scheduler.store.tasks():
             if task.state.on_host and task.host in placer.hosts:
-                request = request_of(self.scheduler.spec_of(task))
+                request = self.request_for(task)
                 placer.record(task.job_key, task.host, request, list(task.ports.values()))
         return placer
 
@@ -82,6 +82,10 @@ class Placing:
                 self._asks.clear()
             found = self._asks[config] = (request_of(job), parse_all(job.constraints))
         return found
+
+    def request_for(self, task: Task) -> Request:
+        """What one run asked of its host when it was placed (to count it, or give it back)."""
+        return self.asks(task.config, self.scheduler.spec_of(task))[0]
 
     def _refresh(self) -> None:
         """The placer in step with the hosts, before placing."""

@@ -1,4 +1,4 @@
-"""Ports in placement (scheduler/placement.py, scheduler/core.request_of): an announcer alias
+"""Ports in placement (scheduler/placement.py, scheduler/placing.request_of): an announcer alias
 never gets a port of its own; a static port is taken at its exact number, on a host whose
 ranges hold it and where it is free."""
 
@@ -13,8 +13,8 @@ from borealis.cli.scheduler_cmd import port_range
 from borealis.contract.errors import InputError
 from borealis.contract.jobspec import job_from_json
 from borealis.contract.taskspec import Resources
-from borealis.scheduler.core import request_of
 from borealis.scheduler.placement import MB, Host, Placer, Request
+from borealis.scheduler.placing import request_of
 
 GB = 1024 * MB
 RES = Resources(0.5, 256 * MB, 1 * GB)
