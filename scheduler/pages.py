@@ -28,7 +28,6 @@ from borealis.contract.schedule import ScheduleStatus
 from . import tasklinks
 from .api import KEY, Handler, sla_state
 from .core import NotFound, Scheduler
-from .cron.slots import next_slot
 from .store import Task
 from .updates.planner import InstanceProgress
 from .updates.records import Update
@@ -96,24 +95,6 @@ def ordered_states(tasks: list[Task]) -> list[tuple[str, int]]:
     return [(s, counts[s]) for s in STATE_ORDER if counts[s]]
 
 
-def cron_of(scheduler: Scheduler, key: str) -> dict[str, Any] | None:
-    """A scheduled cron job's schedule, zone and next slot (on its own wall clock); None for
-    a job that is not (or no longer) scheduled."""
-    found = scheduler.cron.jobs.get(key)
-    if found is None or found.spec.cron is None:
-        return None
-    zone = scheduler.cron.zone_of(found)
-    now = max(scheduler.clock(), found.state.cursor)
-    upcoming = next_slot(found.spec.cron.schedule, zone, now)
-    return {
-        "schedule": found.spec.cron.schedule.text,
-        "zone": str(zone),
-        "collision": found.spec.cron.collision.value,
-        "next": None if upcoming is None else upcoming.label,
-        "last": found.last_slot,
-    }
-
-
 def overview(scheduler: Scheduler) -> dict[str, Any]:
     """Every job, grouped by role: instance counts by state and the running update, if any;
     cron jobs with their next slot, scheduled ones that never fired included."""
@@ -138,7 +119,7 @@ def overview(scheduler: Scheduler) -> dict[str, Any]:
                 "killed": killed,
                 "states": ordered_states(scheduler.store.latest(key)),
                 "update": progress,
-                "cron": cron_of(scheduler, key),
+                "cron": scheduler.cron.summary(key),
             }
         )
     return {"roles": sorted(roles.items())}
@@ -218,7 +199,7 @@ def job_view(scheduler: Scheduler, key: str, observer: str) -> dict[str, Any]:
         "progress": progress,
         "history": history,
         "sla": sla_state(scheduler, job),
-        "cron": cron_of(scheduler, key),
+        "cron": scheduler.cron.summary(key),
     }
 
 

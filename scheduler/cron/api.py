@@ -30,19 +30,7 @@ class CronHandler(Handler):
 class CronJobs(CronHandler):
     def get(self) -> None:
         cron = self.scheduler.cron
-        out = []
-        for key in cron.sorted_keys():
-            shown = cron.describe(key)
-            out.append(
-                {
-                    "key": key,
-                    "schedule": shown["cron"]["schedule"],
-                    "zone": shown["zone"],
-                    "last_slot": shown["last_slot"],
-                    "next": shown["next"][0]["slot"] if shown["next"] else None,
-                }
-            )
-        self.reply({"cron_jobs": out})
+        self.reply({"cron_jobs": [cron.summary(key) for key in cron.sorted_keys()]})
 
     def post(self) -> None:
         spec = self.accepted(job_of(self.body().get("job"), "job"))

@@ -12,8 +12,10 @@ to end (an owed launch, a catch-up backlog) are planned again at every pass.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ from ..constraints import ConstraintError, parse_all
 from . import planner
 from .planner import CronState, Fire, Kill, Plan, Skip, StartRefused
 from .records import CronJob, CronRecords, Happened
-from .slots import local_zone, slots_after
+from .slots import Slot, local_zone, slots_after
 
 if TYPE_CHECKING:
     from ..core import Scheduler
@@ -229,30 +231,47 @@ class CronDriver:
 
     # --- reading -------------------------------------------------------------------------
 
-    def _next_at(self, job: CronJob, now: float) -> float | None:
+    def upcoming(self, job: CronJob, now: float = 0.0) -> Iterator[Slot]:
+        """The job's slots still to fire: after where its planner stands, and after ``now``."""
         assert job.spec.cron is not None
         after = max(job.state.cursor, job.state.since, now)
-        for slot in slots_after(job.spec.cron.schedule, self.zone_of(job), after):
-            return slot.at
-        return None
+        return slots_after(job.spec.cron.schedule, self.zone_of(job), after)
+
+    def _next_at(self, job: CronJob, now: float) -> float | None:
+        slot = next(self.upcoming(job, now), None)
+        return None if slot is None else slot.at
+
+    def summary(self, key: str) -> dict[str, Any] | None:
+        """What a listing shows of a cron job (None: not scheduled): its schedule, zone,
+        collision policy, last and next slots; no history, no job JSON."""
+        job = self.jobs.get(key)
+        if job is None or job.spec.cron is None:
+            return None
+        cron = job.spec.cron
+        following = next(self.upcoming(job), None)
+        return {
+            "key": key,
+            "schedule": cron.schedule.text,
+            "zone": str(self.zone_of(job)),
+            "collision": cron.collision.value,
+            "last_slot": job.last_slot,
+            "next": None if following is None else following.label,
+        }
 
     def describe(self, key: str) -> dict[str, Any]:
         """The cron job as the API shows it."""
         job = self._cron_job(key)
         cron = job.spec.cron
         assert cron is not None
-        zone = self.zone_of(job)
-        after = max(job.state.cursor, job.state.since)
-        upcoming = []
-        for slot in slots_after(cron.schedule, zone, after):
-            upcoming.append({"slot": slot.label, "at": slot.at})
-            if len(upcoming) == NEXT_SHOWN:
-                break
+        upcoming = [
+            {"slot": slot.label, "at": slot.at}
+            for slot in itertools.islice(self.upcoming(job), NEXT_SHOWN)
+        ]
         owed = job.state.owed
         return {
             "key": key,
             "cron": cron.to_json(),
-            "zone": str(zone),
+            "zone": str(self.zone_of(job)),
             "since": job.state.since,
             "last_slot": job.last_slot,
             "last_fired": job.last_fired,

@@ -283,16 +283,17 @@ def test_the_pages_show_a_cron_job_before_and_after_it_fired(tmp_path: Path) -> 
     [(role, [row])] = overview(s)["roles"]
     assert (role, row["key"], row["instances"]) == ("r", KEY, 1)
     assert row["cron"] == {
+        "key": KEY,
         "schedule": "*/5 * * * *",
         "zone": "UTC",
         "collision": "KILL_EXISTING",
         "next": "1970-01-01T00:20",
-        "last": None,
+        "last_slot": None,
     }
     assert job_view(s, KEY, "http://{host}:1338/")["instances"] == []  # not fired yet
     clock.now = SLOT
     run(s.tick())
     view = job_view(s, KEY, "http://{host}:1338/")
     assert [i["instance"] for i in view["instances"]] == [0]  # the slot's run
-    assert view["cron"]["last"] == "1970-01-01T00:20"
+    assert view["cron"]["last_slot"] == "1970-01-01T00:20"
     assert view["cron"]["next"] == "1970-01-01T00:25"
